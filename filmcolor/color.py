@@ -1,0 +1,104 @@
+"""One colour-space convention for training and inference: luminance in, chroma out.
+
+The generator sees luminance Y' and predicts chroma (Cb, Cr) of BT.601 full-range YCbCr.
+Both are scaled to [-1, 1]. A colour frame is its predicted chroma on the input's own
+luminance, so restore never changes the brightness or the detail of the film. Example::
+
+    luma, chroma = split_rgb(rgb)             # (H, W) and (2, H, W) float32 in [-1, 1]
+    rgb_again = merge_rgb(luma, chroma)       # uint8 (H, W, 3)
+    u, v = chroma_to_planes(chroma, full_range=False)   # for a limited-range video
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# BT.601 luma weights and the full-range YCbCr matrix (JFIF).
+_KR, _KB = 0.299, 0.114
+_KG = 1.0 - _KR - _KB
+_RGB_TO_YCC = np.array(
+    [
+        [_KR, _KG, _KB],
+        [-0.5 * _KR / (1 - _KB), -0.5 * _KG / (1 - _KB), 0.5],
+        [0.5, -0.5 * _KG / (1 - _KR), -0.5 * _KB / (1 - _KR)],
+    ],
+    dtype=np.float32,
+)
+_YCC_TO_RGB = np.linalg.inv(_RGB_TO_YCC).astype(np.float32)
+
+# Limited ("tv") range: Y 16..235, Cb/Cr 16..240 around 128.
+_LIMITED_Y = (16.0, 219.0)
+_LIMITED_C = 112.0
+_FULL_C = 127.5
+
+
+def split_rgb(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Split RGB into model luminance and chroma.
+
+    Args:
+        rgb: uint8 (H, W, 3) or (N, H, W, 3).
+
+    Returns:
+        luma (..., H, W) and chroma (..., 2, H, W), float32 in [-1, 1].
+    """
+    x = rgb.astype(np.float32) / 255.0
+    ycc = x @ _RGB_TO_YCC.T
+    luma = ycc[..., 0] * 2.0 - 1.0
+    chroma = np.moveaxis(ycc[..., 1:] * 2.0, -1, -3)
+    return luma, np.clip(chroma, -1.0, 1.0)
+
+
+def merge_rgb(luma: np.ndarray, chroma: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`split_rgb`: uint8 RGB from luminance and chroma in [-1, 1]."""
+    y = (luma + 1.0) * 0.5
+    cbcr = np.moveaxis(chroma, -3, -1) * 0.5
+    ycc = np.concatenate([y[..., None], cbcr], axis=-1)
+    rgb = ycc @ _YCC_TO_RGB.T
+    return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def luma_from_plane(y_plane: np.ndarray, full_range: bool) -> np.ndarray:
+    """A video's Y plane (uint8) as model luminance in [-1, 1]."""
+    y = y_plane.astype(np.float32)
+    if full_range:
+        y = y / 255.0
+    else:
+        y = (y - _LIMITED_Y[0]) / _LIMITED_Y[1]
+    return np.clip(y, 0.0, 1.0) * 2.0 - 1.0
+
+
+def chroma_to_planes(chroma: np.ndarray, full_range: bool) -> np.ndarray:
+    """Model chroma (..., 2, H, W) in [-1, 1] as a video's U and V planes (uint8)."""
+    scale = _FULL_C if full_range else _LIMITED_C
+    planes = 128.0 + np.clip(chroma, -1.0, 1.0) * scale + 0.5
+    return np.clip(planes, 0, 255).astype(np.uint8)
+
+
+def planes_to_chroma(uv: np.ndarray, full_range: bool) -> np.ndarray:
+    """A video's U and V planes (uint8, (..., 2, H, W)) as model chroma in [-1, 1]."""
+    scale = _FULL_C if full_range else _LIMITED_C
+    return np.clip((uv.astype(np.float32) - 128.0) / scale, -1.0, 1.0)
+
+
+def yuv_to_rgb(planes: np.ndarray, full_range: bool) -> np.ndarray:
+    """Planar Y, U, V (3, H, W) uint8 of a video as RGB (H, W, 3) uint8 (for previews)."""
+    return merge_rgb(luma_from_plane(planes[0], full_range), planes_to_chroma(planes[1:], full_range))
+
+
+def rgb_to_yuv(rgb: np.ndarray, full_range: bool) -> np.ndarray:
+    """RGB (H, W, 3) uint8 as planar Y, U, V (3, H, W) uint8 in the given range."""
+    luma, chroma = split_rgb(rgb)
+    y = (luma + 1.0) * 0.5
+    y = y * 255.0 if full_range else y * _LIMITED_Y[1] + _LIMITED_Y[0]
+    y_plane = np.clip(y + 0.5, 0, 255).astype(np.uint8)
+    return np.concatenate([y_plane[None], chroma_to_planes(chroma, full_range)], axis=0)
+
+
+def colourfulness(rgb: np.ndarray) -> float:
+    """Hasler & Suesstrunk (2003) colourfulness of an RGB image (0 for gray, ~33 moderately)."""
+    x = rgb.astype(np.float64)
+    rg = x[..., 0] - x[..., 1]
+    yb = 0.5 * (x[..., 0] + x[..., 1]) - x[..., 2]
+    std = np.hypot(rg.std(), yb.std())
+    mean = np.hypot(rg.mean(), yb.mean())
+    return float(std + 0.3 * mean)

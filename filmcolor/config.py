@@ -1,0 +1,276 @@
+"""Typed, frozen configurations for every stage of filmcolor.
+
+Configs are plain dataclasses with defaults and checks; TOML recipes and CLI options only
+override fields. Example::
+
+    cfg = load_train_config(Path("pipelines/flowers.toml"), {"steps": 100})
+    print(cfg.generator.blocks, cfg.lambda_cycle)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import CheckpointError, UsageError
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Shape of the ResNet generator (Johnson et al., as used by CycleGAN)."""
+
+    filters: int = 64
+    """Channels after the first convolution (the paper's ngf)."""
+    blocks: int = 9
+    """Residual blocks at the bottleneck (paper: 9 for 256 px, 6 for 128 px)."""
+    downsamplings: int = 2
+    """Stride-2 convolutions before the blocks (and as many up-convolutions after)."""
+
+    def __post_init__(self) -> None:
+        if self.filters < 1 or self.blocks < 0 or self.downsamplings < 0:
+            raise UsageError(f"invalid generator shape {self}; use positive filters and blocks")
+
+    @property
+    def size_multiple(self) -> int:
+        """Height and width the generator keeps unchanged must be multiples of this."""
+        return 2**self.downsamplings
+
+    @classmethod
+    def paper(cls) -> GeneratorConfig:
+        """9 residual blocks x 64 filters, the paper's 256 px generator (11.4 M weights)."""
+        return cls(filters=64, blocks=9)
+
+    @classmethod
+    def light(cls) -> GeneratorConfig:
+        """6 residual blocks x 32 filters (2 M weights), about 4x faster on a CPU."""
+        return cls(filters=32, blocks=6)
+
+
+@dataclass(frozen=True)
+class DiscriminatorConfig:
+    """Shape of the PatchGAN discriminator (70x70 receptive field with 3 layers)."""
+
+    filters: int = 64
+    """Channels of the first convolution (the paper's ndf)."""
+    layers: int = 3
+    """Stride-2 convolutions; 3 gives the paper's 70x70 patches."""
+
+    def __post_init__(self) -> None:
+        if self.filters < 1 or self.layers < 1:
+            raise UsageError(f"invalid discriminator shape {self}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A CycleGAN training run. The defaults are the paper's settings (Zhu et al. 2017, sec. 4)."""
+
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    """Shape of both generators (G: B&W -> colour and F: colour -> B&W)."""
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    """Shape of both discriminators (D_A, D_B)."""
+    steps: int = 200_000
+    """Total optimisation steps (the paper: 200 epochs of ~1,000 images at batch 1)."""
+    decay_start: int | None = None
+    """Step where the learning rate starts its linear decay to zero; None = half of steps."""
+    batch_size: int = 1
+    """Images per domain per step (paper: 1)."""
+    load_size: int = 286
+    """Images are resized so their short side is this, then randomly cropped."""
+    crop_size: int = 256
+    """Square training crop (must be a multiple of the generator's size_multiple)."""
+    flip: bool = True
+    """Random horizontal flips."""
+    lr: float = 2e-4
+    """Adam learning rate for all four networks."""
+    beta1: float = 0.5
+    """Adam beta1."""
+    beta2: float = 0.999
+    """Adam beta2."""
+    gan_loss: str = "lsgan"
+    """'lsgan' (least squares, the paper) or 'vanilla' (binary cross-entropy)."""
+    lambda_cycle: float = 10.0
+    """Weight of both cycle-consistency L1 losses (the paper's lambda)."""
+    lambda_identity: float = 0.5
+    """Identity loss weight, relative to lambda_cycle (F(gray frame) = its luminance)."""
+    lambda_supervised: float = 0.0
+    """Supervised chroma L1 on domain B's own luminance; only when A is desaturated B."""
+    lambda_gan: float = 1.0
+    """Weight of both adversarial losses."""
+    gan_start: int = 0
+    """Step where the adversarial losses switch on (a supervised warm-up before it)."""
+    pool_size: int = 50
+    """Image pool of past fakes shown to the discriminators (Shrivastava et al.)."""
+    seed: int = 0
+    """Seeds the weights, the data order and every augmentation."""
+    workers: int = 2
+    """DataLoader worker processes (0 = load in the main process)."""
+    skip_bad_images: bool = False
+    """Skip and count unreadable images instead of stopping with an error naming them."""
+    preload: bool = False
+    """Decode every image once into memory (small data sets, CPU training)."""
+    checkpoint_every: int = 1000
+    """Steps between checkpoints (one is also written at the end and on Ctrl-C)."""
+    log_every: int = 50
+    """Steps between TensorBoard scalar writes."""
+    image_every: int = 500
+    """Steps between TensorBoard image grids."""
+    device: str = "auto"
+    """'auto' (CUDA when present), 'cpu' or 'cuda'."""
+    amp: bool = True
+    """Mixed precision on CUDA (ignored on CPU)."""
+    channels_last: bool = True
+    """channels_last memory format on CUDA (ignored on CPU, where it gave nothing)."""
+    compile: bool = False
+    """torch.compile the generators and discriminators."""
+    threads: int = 0
+    """CPU threads for torch (0 = leave torch's default)."""
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise UsageError(f"steps must be >= 1, got {self.steps}")
+        if self.crop_size % self.generator.size_multiple:
+            raise UsageError(
+                f"crop_size {self.crop_size} must be a multiple of "
+                f"{self.generator.size_multiple} for this generator"
+            )
+        if self.load_size < self.crop_size:
+            raise UsageError(f"load_size {self.load_size} is smaller than crop_size {self.crop_size}")
+        if self.gan_loss not in ("lsgan", "vanilla"):
+            raise UsageError(f"gan_loss must be 'lsgan' or 'vanilla', got {self.gan_loss!r}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise UsageError(f"device must be auto, cpu or cuda, got {self.device!r}")
+
+    @property
+    def decay_start_step(self) -> int:
+        """The step where the linear learning-rate decay begins."""
+        return self.steps // 2 if self.decay_start is None else self.decay_start
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """How a generator is written to ONNX."""
+
+    opset: int = 17
+    """ONNX opset (>= 17)."""
+    fp16: bool = False
+    """Store weights and compute in float16 (for GPUs)."""
+    working_size: int = 256
+    """Short side of the luminance the model expects (written into the contract)."""
+    tolerance: float = 1e-3
+    """Largest allowed |onnxruntime - PyTorch| difference on the parity input."""
+
+
+@dataclass(frozen=True)
+class RestoreConfig:
+    """How `filmcolor restore` colorizes a film."""
+
+    model: Path | None = None
+    """An exported generator (.onnx); None = the default model shipped in the package."""
+    device: str = "auto"
+    """'auto' (CUDA only when a session really gets it), 'cpu' or 'cuda'."""
+    size: int | None = None
+    """Short side of the luminance the model sees; None = the model's working size."""
+    batch_size: int = 4
+    """Frames per model call."""
+    codec: str | None = None
+    """Video encoder; None = libx264 (libvpx-vp9 for .webm)."""
+    crf: int = 18
+    """Encoder quality (x264/x265 CRF; lower is better)."""
+    preset: str = "medium"
+    """Encoder preset."""
+    start: float | None = None
+    """Start time in seconds (try a piece of the film)."""
+    duration: float | None = None
+    """Length in seconds to restore from start."""
+    overwrite: bool = False
+    """Replace an existing output file."""
+    threads: int = 0
+    """onnxruntime intra-op threads (0 = one per core)."""
+
+    def __post_init__(self) -> None:
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise UsageError(f"--device must be auto, cpu or cuda, got {self.device!r}")
+        if self.size is not None and self.size < 16:
+            raise UsageError(f"--size {self.size} is too small; use at least 16 (default 256)")
+        if self.batch_size < 1:
+            raise UsageError("--batch-size must be >= 1")
+        if self.start is not None and self.start < 0:
+            raise UsageError("--start must be >= 0 seconds")
+        if self.duration is not None and self.duration <= 0:
+            raise UsageError("--duration must be > 0 seconds")
+
+
+def _merge(cls: type, values: dict[str, Any], where: str) -> Any:
+    """Build dataclass ``cls`` from a dict, recursing into nested dataclass fields."""
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in known:
+            raise UsageError(f"unknown setting {key!r} in {where}; known: {', '.join(known)}")
+        default = known[key].default_factory if known[key].default_factory is not dataclasses.MISSING else None  # noqa: E501
+        if isinstance(value, dict) and default is not None and dataclasses.is_dataclass(default):
+            value = _merge(default, value, f"{where} [{key}]")
+        kwargs[key] = value
+    try:
+        return cls(**kwargs)
+    except TypeError as err:
+        raise UsageError(f"bad setting in {where}: {err}") from err
+
+
+def train_config_from_dict(values: dict[str, Any], where: str = "config") -> TrainConfig:
+    """Build a :class:`TrainConfig` from nested dicts (as TOML gives them)."""
+    return _merge(TrainConfig, values, where)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Parse a ``key.sub=value`` override; the value is read as TOML (numbers, booleans)."""
+    if "=" not in text:
+        raise UsageError(f"override {text!r} must look like key=value, e.g. generator.blocks=6")
+    key, raw = text.split("=", 1)
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def load_train_config(path: Path | None, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Load a TOML recipe (or the defaults when ``path`` is None) and apply overrides.
+
+    Args:
+        path: a TOML file whose top-level keys are :class:`TrainConfig` fields and whose
+            ``[generator]``/``[discriminator]`` tables hold those shapes.
+        overrides: dotted keys (``"generator.blocks"``) or plain field names to values.
+    """
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            values = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError as err:
+            raise CheckpointError(f"config '{path}' does not exist; check the path") from err
+        except tomllib.TOMLDecodeError as err:
+            raise CheckpointError(f"config '{path}' is not valid TOML: {err}") from err
+    for dotted, value in (overrides or {}).items():
+        keys = dotted.split(".") if isinstance(dotted, str) else list(dotted)
+        node = values
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = value
+    return train_config_from_dict(values, str(path) if path else "defaults")
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    """A dataclass config as plain dicts (TOML/JSON-ready; None values dropped)."""
+    out = dataclasses.asdict(cfg)
+
+    def clean(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: clean(v) for k, v in node.items() if v is not None}
+        if isinstance(node, Path):
+            return str(node)
+        return node
+
+    return clean(out)

@@ -1,0 +1,249 @@
+"""Runs an exported generator with onnxruntime: luminance in, chroma out.
+
+The model file carries its contract in ONNX metadata (key ``filmcolor``, see
+docs/contract.md): tensor names, layout, colour space, value range and working size.
+:class:`ColorizeEngine` checks it and refuses a model that does not fit. Example::
+
+    engine = ColorizeEngine(None)                      # the default model shipped in the package
+    chroma = engine.chroma(y_planes, full_range=False)  # (N, 2, H, W) float32 in [-1, 1]
+    rgb = engine.colorize(gray_rgb_frames)              # RGB in, RGB out (previews, evaluation)
+
+PyTorch is never imported here: restore runs on numpy, OpenCV and onnxruntime alone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from .color import luma_from_plane, merge_rgb, split_rgb
+from .errors import EngineError
+
+log = logging.getLogger(__name__)
+
+CONTRACT_KEY = "filmcolor"
+CONTRACT_VERSION = 1
+COLOR_SPACE = "ycbcr-bt601-full"
+
+
+@dataclass(frozen=True)
+class ModelContract:
+    """What an exported generator promises (stored as JSON in ONNX ``metadata_props``)."""
+
+    input_name: str = "luma"
+    """Input tensor: (N, 1, H, W) luminance Y' in [-1, 1]."""
+    output_name: str = "chroma"
+    """Output tensor: (N, 2, H, W) chroma Cb, Cr in [-1, 1]."""
+    color_space: str = COLOR_SPACE
+    """Colour space of luminance and chroma (BT.601 full-range YCbCr)."""
+    working_size: int = 256
+    """Short side of the luminance the model was trained for."""
+    size_multiple: int = 4
+    """Height and width must be multiples of this."""
+    generator: dict[str, Any] | None = None
+    """The generator's shape (GeneratorConfig as a dict), for the record."""
+    trained_steps: int | None = None
+    """Training steps behind the weights, for the record."""
+
+    def to_json(self) -> str:
+        """The contract as the JSON string stored in the model file."""
+        return json.dumps(
+            {
+                "contract": CONTRACT_VERSION,
+                "input": self.input_name,
+                "output": self.output_name,
+                "layout": "NCHW",
+                "color_space": self.color_space,
+                "value_range": [-1.0, 1.0],
+                "working_size": self.working_size,
+                "size_multiple": self.size_multiple,
+                "generator": self.generator,
+                "trained_steps": self.trained_steps,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str, where: Path) -> ModelContract:
+        """Parse and check the stored contract of the model at ``where``."""
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise EngineError(f"model '{where}' has an unreadable filmcolor contract: {err}") from err
+        if raw.get("contract") != CONTRACT_VERSION:
+            raise EngineError(
+                f"model '{where}' uses contract version {raw.get('contract')!r}, this filmcolor "
+                f"reads version {CONTRACT_VERSION}; re-export it with 'filmcolor export'"
+            )
+        if raw.get("layout") != "NCHW" or raw.get("color_space") != COLOR_SPACE:
+            raise EngineError(
+                f"model '{where}' expects {raw.get('layout')} {raw.get('color_space')}, not NCHW "
+                f"{COLOR_SPACE}; re-export it with 'filmcolor export'"
+            )
+        return cls(
+            input_name=str(raw.get("input", "luma")),
+            output_name=str(raw.get("output", "chroma")),
+            working_size=int(raw.get("working_size", 256)),
+            size_multiple=int(raw.get("size_multiple", 4)),
+            generator=raw.get("generator"),
+            trained_steps=raw.get("trained_steps"),
+        )
+
+
+def default_model_path() -> Path:
+    """The generator shipped inside the package (filmcolor/weights/default.onnx)."""
+    return Path(str(resources.files("filmcolor") / "weights" / "default.onnx"))
+
+
+def gpu_present() -> bool:
+    """True when an NVIDIA GPU device node exists (onnxruntime-gpu lists CUDA even without one)."""
+    return os.path.exists("/dev/nvidiactl") or os.path.exists("/proc/driver/nvidia/version")
+
+
+def working_shape(height: int, width: int, size: int, multiple: int) -> tuple[int, int]:
+    """(h, w) for the model: short side ``size`` (never upscaled), both multiples of ``multiple``."""
+    short = min(height, width)
+    scale = min(1.0, size / short)
+    h = max(multiple, int(round(height * scale / multiple)) * multiple)
+    w = max(multiple, int(round(width * scale / multiple)) * multiple)
+    return h, w
+
+
+class ColorizeEngine:
+    """One onnxruntime session over an exported generator.
+
+    Args:
+        model: path to an .onnx file; None = the default model shipped in the package.
+        device: 'auto' (CUDA only when a session really gets it), 'cpu' or 'cuda'.
+        size: short side of the luminance the model sees; None = the contract's working size.
+        threads: intra-op threads (0 = onnxruntime's default, one per core).
+    """
+
+    def __init__(
+        self,
+        model: Path | None = None,
+        device: str = "auto",
+        size: int | None = None,
+        threads: int = 0,
+    ) -> None:
+        import onnxruntime as ort
+
+        self.model_path = Path(model) if model is not None else default_model_path()
+        if not self.model_path.is_file():
+            if model is None:
+                raise EngineError(
+                    f"the default model '{self.model_path}' is missing from this install; "
+                    "reinstall filmcolor or pass --model PATH"
+                )
+            raise EngineError(f"model '{self.model_path}' does not exist; check the --model path")
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.inter_op_num_threads = 1
+        if threads:
+            options.intra_op_num_threads = threads
+        options.log_severity_level = 3
+        self.session = self._open(ort, options, device)
+        self.device = "cuda" if self.session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
+        meta = self.session.get_modelmeta().custom_metadata_map
+        if CONTRACT_KEY not in meta:
+            raise EngineError(
+                f"model '{self.model_path}' carries no filmcolor contract (metadata key "
+                f"'{CONTRACT_KEY}'); export generators with 'filmcolor export'"
+            )
+        self.contract = ModelContract.from_json(meta[CONTRACT_KEY], self.model_path)
+        self._check_tensors()
+        self.size = size or self.contract.working_size
+
+    def _open(self, ort: Any, options: Any, device: str) -> Any:
+        providers = ["CPUExecutionProvider"]
+        want_cuda = device == "cuda" or (device == "auto" and gpu_present())
+        if want_cuda and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        # Keep the CUDA loader's error lines away from the user while we find out.
+        ort.set_default_logger_severity(4 if device != "cuda" else 3)
+        try:
+            session = ort.InferenceSession(str(self.model_path), options, providers=providers)
+        except Exception as err:  # onnxruntime raises its own untyped errors
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise EngineError(
+                f"model '{self.model_path}' cannot be loaded by onnxruntime ({first[:200]}); "
+                "check that it is an ONNX file exported with 'filmcolor export'"
+            ) from err
+        finally:
+            ort.set_default_logger_severity(2)
+        if device == "cuda" and session.get_providers()[0] != "CUDAExecutionProvider":
+            raise EngineError(
+                f"--device cuda was asked for, but onnxruntime could not use a GPU for "
+                f"'{self.model_path}'; install onnxruntime-gpu with CUDA 12 and cuDNN 9, "
+                "or use --device cpu"
+            )
+        return session
+
+    def _check_tensors(self) -> None:
+        inputs = {i.name: i for i in self.session.get_inputs()}
+        outputs = {o.name: o for o in self.session.get_outputs()}
+        c = self.contract
+        if c.input_name not in inputs or c.output_name not in outputs:
+            raise EngineError(
+                f"model '{self.model_path}' does not match its contract: expected input "
+                f"'{c.input_name}' and output '{c.output_name}', found {list(inputs)} -> "
+                f"{list(outputs)}; re-export it with 'filmcolor export'"
+            )
+        in_shape, out_shape = inputs[c.input_name].shape, outputs[c.output_name].shape
+        if len(in_shape) != 4 or in_shape[1] != 1 or len(out_shape) != 4 or out_shape[1] != 2:
+            raise EngineError(
+                f"model '{self.model_path}' maps {in_shape} -> {out_shape}; a filmcolor generator "
+                "maps (N, 1, H, W) luminance to (N, 2, H, W) chroma"
+            )
+        self._dtype = np.float16 if "float16" in inputs[c.input_name].type else np.float32
+
+    def run(self, luma: np.ndarray) -> np.ndarray:
+        """Run the model on luminance already at a valid size.
+
+        Args:
+            luma: float32 (N, H, W) in [-1, 1]; H and W multiples of the contract's size_multiple.
+
+        Returns:
+            float32 chroma (N, 2, H, W) in [-1, 1].
+        """
+        feed = {self.contract.input_name: luma[:, None].astype(self._dtype, copy=False)}
+        (out,) = self.session.run([self.contract.output_name], feed)
+        if out.shape[0] != luma.shape[0] or out.shape[2:] != luma.shape[1:]:
+            raise EngineError(
+                f"model '{self.model_path}' returned {out.shape} for input {luma.shape}; it must "
+                "keep the frame size"
+            )
+        return np.clip(out.astype(np.float32, copy=False), -1.0, 1.0)
+
+    def chroma_for_luma(self, luma: np.ndarray) -> np.ndarray:
+        """Chroma at full resolution for full-resolution luminance (N, H, W) in [-1, 1]."""
+        n, height, width = luma.shape
+        h, w = working_shape(height, width, self.size, self.contract.size_multiple)
+        if (h, w) != (height, width):
+            small = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in luma])
+        else:
+            small = luma
+        chroma = self.run(small)
+        if (h, w) == (height, width):
+            return chroma
+        full = np.empty((n, 2, height, width), np.float32)
+        for i in range(n):
+            hwc = cv2.resize(chroma[i].transpose(1, 2, 0), (width, height), interpolation=cv2.INTER_LINEAR)
+            full[i] = hwc.transpose(2, 0, 1)
+        return full
+
+    def chroma(self, y_planes: np.ndarray, full_range: bool) -> np.ndarray:
+        """Chroma for a batch of a video's Y planes (uint8 (N, H, W)), at full resolution."""
+        return self.chroma_for_luma(np.stack([luma_from_plane(y, full_range) for y in y_planes]))
+
+    def colorize(self, frames: np.ndarray) -> np.ndarray:
+        """Colorize RGB frames (uint8 (N, H, W, 3)); their luminance is kept exactly."""
+        luma, _ = split_rgb(frames)
+        return merge_rgb(luma, self.chroma_for_luma(luma))

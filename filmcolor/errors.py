@@ -1,0 +1,81 @@
+"""The exception hierarchy of filmcolor.
+
+Every error a user can cause (a bad file, a missing program, a wrong model) is a
+:class:`FilmcolorError`. Its message is one line naming the file, the cause and the fix;
+the CLI prints it and exits with the class's ``exit_code``. Example::
+
+    try:
+        info = probe(Path("reel1.mkv"))
+    except VideoReadError as err:
+        print(err, err.exit_code)
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class FilmcolorError(Exception):
+    """Root of all filmcolor errors: one clear line and an exit code."""
+
+    exit_code: ClassVar[int] = 1
+
+
+class FfmpegNotFoundError(FilmcolorError):
+    """ffmpeg or ffprobe is not installed or not on PATH."""
+
+    exit_code: ClassVar[int] = 3
+
+
+class VideoReadError(FilmcolorError):
+    """An input is missing, is not a video, or cannot be decoded to the end."""
+
+    exit_code: ClassVar[int] = 4
+
+
+class VideoWriteError(FilmcolorError):
+    """The output cannot be written (folder, permissions, disk, container)."""
+
+    exit_code: ClassVar[int] = 5
+
+
+class SceneDetectionError(FilmcolorError):
+    """PySceneDetect could not analyse a video."""
+
+    exit_code: ClassVar[int] = 6
+
+
+class CheckpointError(FilmcolorError):
+    """A training checkpoint, run folder, config or data folder is missing or unreadable."""
+
+    exit_code: ClassVar[int] = 7
+
+
+class ExportError(FilmcolorError):
+    """Exporting a generator to ONNX failed, or the export does not match PyTorch."""
+
+    exit_code: ClassVar[int] = 8
+
+
+class EngineError(FilmcolorError):
+    """An ONNX model cannot be loaded or does not follow the filmcolor contract."""
+
+    exit_code: ClassVar[int] = 9
+
+
+class UsageError(FilmcolorError):
+    """Options that contradict each other or the files given (output exists, output == input)."""
+
+    exit_code: ClassVar[int] = 2
+
+
+def stderr_tail(stderr: bytes | str, lines: int = 3) -> str:
+    """Return the last meaningful lines of a program's stderr, joined on one line.
+
+    Args:
+        stderr: the captured standard error.
+        lines: how many lines to keep.
+    """
+    text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
+    kept = [line.strip() for line in text.splitlines() if line.strip()]
+    return " | ".join(kept[-lines:])

@@ -1,0 +1,274 @@
+"""Restore a film: every frame colorized, everything else carried over untouched.
+
+Data flow: ``probe -> FrameReader -> ColorizeEngine -> FrameWriter`` (see docs/architecture.md).
+The luminance plane of each frame passes through unchanged; only chroma is computed, at the
+model's working size, and upsampled. Non-video streams are stream-copied. The output is
+written under a temporary name beside the target and renamed only when it is complete.
+Example::
+
+    result = restore(Path("chaplin.mp4"), Path("chaplin_color.mp4"), RestoreConfig())
+    print(result.frames, result.fps)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .color import chroma_to_planes, yuv_to_rgb
+from .config import RestoreConfig
+from .engine import ColorizeEngine
+from .errors import UsageError, VideoReadError, VideoWriteError
+from .video import (
+    EncoderSettings,
+    FrameReader,
+    FrameWriter,
+    StreamPlan,
+    VideoInfo,
+    check_output,
+    default_codec,
+    output_pixel_format,
+    plan_streams,
+    probe,
+    require_ffmpeg,
+)
+
+log = logging.getLogger(__name__)
+
+ProgressFactory = Callable[[int | None], "Progress"]
+
+
+class Progress:
+    """Receives progress; the CLI passes a tqdm bar, the library default is silent."""
+
+    def update(self, frames: int) -> None:  # noqa: D102 - trivial
+        pass
+
+    def close(self) -> None:  # noqa: D102 - trivial
+        pass
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    """What a restore did."""
+
+    output: Path
+    frames: int
+    seconds: float
+    device: str
+    streams: list[StreamPlan] = field(default_factory=list)
+    decode_errors: int = 0
+    preview: Path | None = None
+
+    @property
+    def fps(self) -> float:
+        """Frames restored per second of wall time."""
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def temporary_path(output: Path) -> Path:
+    """The name restore writes to before the final rename (same folder, same extension)."""
+    return output.with_name(f".{output.stem}.filmcolor-part{output.suffix}")
+
+
+def check_paths(source: Path, output: Path, overwrite: bool) -> None:
+    """Refuse output == input, an existing output, and a missing or read-only output folder."""
+    if output.exists() and (output.resolve() == source.resolve() or output.samefile(source)):
+        raise UsageError(f"output '{output}' is the input file; choose another output name")
+    if output.resolve() == source.resolve():
+        raise UsageError(f"output '{output}' is the input file; choose another output name")
+    if output.is_dir():
+        raise UsageError(f"output '{output}' is a folder; give a file name such as film_color.mp4")
+    if output.exists() and not overwrite:
+        raise UsageError(f"output '{output}' already exists; pass --overwrite to replace it")
+    folder = output.parent if str(output.parent) else Path(".")
+    if not folder.is_dir():
+        raise VideoWriteError(f"output folder '{folder}' does not exist; create it first (mkdir -p)")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise VideoWriteError(
+            f"cannot write in output folder '{folder}' (permission denied); choose a writable folder"
+        )
+
+
+def _expected_frames(info: VideoInfo, cfg: RestoreConfig) -> int | None:
+    total = info.estimated_frames
+    if cfg.start is None and cfg.duration is None:
+        return total
+    if info.duration is None:
+        return None
+    end = info.duration if cfg.duration is None else min(info.duration, (cfg.start or 0) + cfg.duration)
+    return max(0, round((end - (cfg.start or 0)) * float(info.frame_rate)))
+
+
+class _PreviewSampler:
+    """Keeps a few (before, after) frames spread over the film for the preview sheet."""
+
+    def __init__(self, expected: int | None, count: int = 4, height: int = 240) -> None:
+        expected = expected or 1
+        self.wanted = sorted({int((i + 0.5) * expected / count) for i in range(count)})
+        self.height = height
+        self.pairs: list[tuple[np.ndarray, np.ndarray]] = []
+        self.fallback: tuple[np.ndarray, np.ndarray] | None = None
+
+    def offer(self, index: int, before: np.ndarray, after: np.ndarray, full_range: bool) -> None:
+        if index in self.wanted or (index == 0 and not self.pairs):
+            pair = (self._thumb(before, full_range), self._thumb(after, full_range))
+            if index in self.wanted:
+                self.pairs.append(pair)
+            else:
+                self.fallback = pair
+
+    def _thumb(self, planes: np.ndarray, full_range: bool) -> np.ndarray:
+        rgb = yuv_to_rgb(planes, full_range)
+        h, w = rgb.shape[:2]
+        width = max(1, round(w * self.height / h))
+        return cv2.resize(rgb, (width, self.height), interpolation=cv2.INTER_AREA)
+
+    def write(self, path: Path) -> Path | None:
+        pairs = self.pairs or ([self.fallback] if self.fallback else [])
+        if not pairs:
+            return None
+        gap = 8
+        rows = [np.concatenate([b, np.full((b.shape[0], gap, 3), 255, np.uint8), a], axis=1) for b, a in pairs]
+        sheet = np.concatenate(
+            [np.concatenate([r, np.full((gap, r.shape[1], 3), 255, np.uint8)], axis=0) for r in rows], axis=0
+        )
+        return write_image(path, sheet)
+
+
+def write_image(path: Path, rgb: np.ndarray) -> Path:
+    """Write an RGB picture atomically (temporary name, then rename)."""
+    tmp = path.with_name(f".{path.stem}.filmcolor-part{path.suffix or '.png'}")
+    ok, data = cv2.imencode(path.suffix or ".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise VideoWriteError(f"cannot encode picture '{path}'; name it .png or .jpg")
+    try:
+        tmp.write_bytes(data.tobytes())
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise VideoWriteError(f"cannot write '{path}' ({err.strerror}); choose a writable folder") from err
+    return path
+
+
+def restore(
+    source: Path,
+    output: Path,
+    cfg: RestoreConfig,
+    progress: ProgressFactory | None = None,
+    preview: Path | None = None,
+) -> RestoreResult:
+    """Colorize a film and write it with all its other streams.
+
+    Args:
+        source: the B&W film (never modified).
+        output: the colour film to write; its extension picks the container.
+        cfg: model, device, working size, encoder, trimming.
+        progress: called with the expected frame count; returns an object with
+            ``update(n)`` and ``close()`` (e.g. a tqdm bar).
+        preview: optional PNG path for a before/after sheet of four frames.
+
+    Returns:
+        A :class:`RestoreResult`.
+
+    Raises:
+        FilmcolorError: any user-facing failure; the output is then absent.
+    """
+    started = time.perf_counter()
+    source, output = Path(source), Path(output)
+    require_ffmpeg()
+    info = probe(source)
+    check_paths(source, output, cfg.overwrite)
+    if preview is not None:
+        check_paths(source, preview, True)
+    engine = ColorizeEngine(cfg.model, cfg.device, cfg.size, cfg.threads)
+    settings = EncoderSettings(cfg.codec or default_codec(output), cfg.crf, cfg.preset)
+    check_output(output, settings, output_pixel_format(info.width, info.height, info.full_range))
+    plan = plan_streams(info, output)
+    for item in plan:
+        if item.action != "copy":
+            log.warning("%s", item.reason)
+    if info.variable_frame_rate:
+        log.warning(
+            "'%s' has a variable frame rate; the output has a constant %s fps (%.3f), frames "
+            "are repeated or dropped to keep the timing (docs/restore.md)",
+            source,
+            info.frame_rate,
+            float(info.frame_rate),
+        )
+    expected = _expected_frames(info, cfg)
+    sampler = _PreviewSampler(expected) if preview is not None else None
+    bar = progress(expected) if progress else Progress()
+    tmp = temporary_path(output)
+    frames = 0
+    try:
+        with (
+            FrameReader(info, start=cfg.start, duration=cfg.duration) as reader,
+            FrameWriter(tmp, info, plan, settings, cfg.start, cfg.duration) as writer,
+        ):
+            batch: list[np.ndarray] = []
+
+            def flush() -> None:
+                nonlocal frames
+                planes = np.stack(batch)
+                uv = chroma_to_planes(engine.chroma(planes[:, 0], info.full_range), info.full_range)
+                for i in range(len(batch)):
+                    out = np.concatenate([planes[i, :1], uv[i]], axis=0)
+                    writer.write(out)
+                    if sampler is not None:
+                        sampler.offer(frames + i, planes[i], out, info.full_range)
+                frames += len(batch)
+                bar.update(len(batch))
+                batch.clear()
+
+            for planes in reader:
+                batch.append(planes)
+                if len(batch) == cfg.batch_size:
+                    flush()
+            if batch:
+                flush()
+            if frames == 0:
+                raise VideoReadError(
+                    f"no frame could be decoded from '{source}'"
+                    + (" in the chosen --start/--duration" if cfg.start or cfg.duration else "")
+                    + f"; the file is damaged or empty [ffmpeg: {reader.stderr_text()[-200:]}]"
+                )
+            if (
+                cfg.start is None
+                and cfg.duration is None
+                and info.frame_count
+                and not info.variable_frame_rate
+                and frames < info.frame_count - 1
+            ):
+                raise VideoReadError(
+                    f"'{source}' ended after {frames} of its {info.frame_count} frames: the file "
+                    "is truncated or damaged; copy it again from its source"
+                )
+            decode_errors = reader.decode_errors
+        if writer.frames_written != frames:
+            raise VideoWriteError(f"wrote {writer.frames_written} of {frames} frames to '{output}'")
+        os.replace(tmp, output)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        bar.close()
+    written_preview = sampler.write(preview) if sampler is not None and preview else None
+    if decode_errors:
+        log.warning("'%s': %d decoding errors were reported; see above", source, decode_errors)
+    return RestoreResult(
+        output=output,
+        frames=frames,
+        seconds=time.perf_counter() - started,
+        device=engine.device,
+        streams=plan,
+        decode_errors=decode_errors,
+        preview=written_preview,
+    )

@@ -1,0 +1,764 @@
+"""Video in and out through ffmpeg: probing, streaming frames, and writing them back.
+
+Frames travel through ffmpeg rawvideo pipes (built with ffmpeg-python), so memory stays
+constant whatever the film's length and no frame ever touches the disk. Example::
+
+    info = probe(Path("reel1.mp4"))
+    with FrameReader(info) as reader, FrameWriter(Path("out.mp4"), info, plan) as writer:
+        for planes in reader:          # uint8 (3, H, W): Y, U, V at full resolution
+            writer.write(planes)
+
+The reader yields planar YUV 4:4:4 by default so that the luminance plane can pass through
+restore untouched (an RGB round trip changes it); ``pix_fmt="rgb24"`` gives HxWx3 RGB.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+
+import ffmpeg
+import numpy as np
+
+from .errors import (
+    FfmpegNotFoundError,
+    UsageError,
+    VideoReadError,
+    VideoWriteError,
+    stderr_tail,
+)
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = (
+    "install it: 'sudo apt-get install ffmpeg' (Debian/Ubuntu), 'brew install ffmpeg' (macOS), "
+    "or see https://ffmpeg.org/download.html, then make sure it is on PATH"
+)
+
+# Still-image demuxers: such a file is a picture, not a film.
+_IMAGE_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "bmp_pipe", "webp_pipe", "tiff_pipe", "gif")
+
+
+def require_ffmpeg() -> tuple[str, str]:
+    """Return the paths of ffmpeg and ffprobe, or raise :class:`FfmpegNotFoundError`."""
+    found = {name: shutil.which(name) for name in ("ffmpeg", "ffprobe")}
+    missing = [name for name, where in found.items() if where is None]
+    if missing:
+        raise FfmpegNotFoundError(f"{' and '.join(missing)} not found on PATH; {INSTALL_HINT}")
+    return found["ffmpeg"], found["ffprobe"]  # type: ignore[return-value]
+
+
+def _ffmpeg_base() -> list[str]:
+    ffmpeg_bin, _ = require_ffmpeg()
+    return [ffmpeg_bin, "-nostdin", "-hide_banner", "-v", "error"]
+
+
+def _fraction(text: str | None) -> Fraction | None:
+    if not text or text in ("0/0", "N/A"):
+        return None
+    try:
+        value = Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        return None
+    return value if value > 0 else None
+
+
+def _float(text: str | None) -> float | None:
+    try:
+        return float(text) if text not in (None, "N/A") else None  # type: ignore[arg-type]
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """One stream of a media file."""
+
+    index: int
+    """Absolute stream index in the file (ffmpeg's 0:N)."""
+    codec_type: str
+    """'video', 'audio', 'subtitle', 'data' or 'attachment'."""
+    codec_name: str
+    """ffmpeg's codec name (h264, mp3, vorbis, subrip, ...)."""
+    attached_pic: bool = False
+    """A cover picture stored as a video stream."""
+    language: str | None = None
+    """Language tag, when the file has one."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What filmcolor needs to know about a film, from ffprobe."""
+
+    path: Path
+    format_name: str
+    width: int
+    """Displayed width, after rotation (what decoded frames have)."""
+    height: int
+    """Displayed height, after rotation."""
+    coded_width: int
+    coded_height: int
+    rotation: int
+    """Display rotation in degrees (0, 90, 180, 270); decoded frames are already upright."""
+    sample_aspect_ratio: Fraction
+    frame_rate: Fraction
+    """Exact rational frame rate of the output (r_frame_rate, or the average for VFR input)."""
+    variable_frame_rate: bool
+    time_base: Fraction
+    start_time: float
+    """Start of the video stream relative to the start of the file, in seconds."""
+    duration: float | None
+    frame_count: int | None
+    """Frames as the container states them (None when it does not, as in mkv/webm)."""
+    pix_fmt: str
+    color_range: str | None
+    color_space: str | None
+    bit_depth: int
+    video_index: int
+    """Absolute index of the video stream that is restored."""
+    streams: tuple[StreamInfo, ...] = field(default=())
+
+    @property
+    def full_range(self) -> bool:
+        """True for full-range (JPEG, 'pc') luminance, False for the usual 16-235."""
+        return self.color_range == "pc" or self.pix_fmt.startswith("yuvj")
+
+    @property
+    def estimated_frames(self) -> int | None:
+        """Frame count, or duration x frame rate when the container does not say."""
+        if self.frame_count and not self.variable_frame_rate:
+            return self.frame_count
+        if self.duration:
+            return max(1, round(self.duration * float(self.frame_rate)))
+        return self.frame_count
+
+    @property
+    def other_streams(self) -> list[StreamInfo]:
+        """Every stream except the restored video stream (audio, subtitles, ...)."""
+        return [s for s in self.streams if s.index != self.video_index]
+
+
+def _check_readable(path: Path) -> None:
+    if not path.exists():
+        raise VideoReadError(f"'{path}' does not exist; check the path")
+    if path.is_dir():
+        raise VideoReadError(f"'{path}' is a folder, not a video file; give a video file")
+    if not os.access(path, os.R_OK):
+        raise VideoReadError(f"'{path}' cannot be read (permission denied); check its permissions")
+    if path.stat().st_size == 0:
+        raise VideoReadError(f"'{path}' is empty (0 bytes); the copy or download did not finish")
+
+
+def _explain_probe_failure(path: Path, stderr: str) -> str:
+    lower = stderr.lower()
+    if "moov atom not found" in lower:
+        return (
+            f"'{path}' is truncated or damaged (moov atom not found): the file was not finished "
+            "being written or copied; copy it again from its source"
+        )
+    if "invalid data" in lower or "could not find codec" in lower or "unknown format" in lower:
+        return (
+            f"'{path}' is not a video that ffmpeg can read (invalid data); check that it is a "
+            f"video file and not damaged [ffprobe: {stderr_tail(stderr, 1)}]"
+        )
+    return f"cannot read '{path}' with ffprobe; check the file [ffprobe: {stderr_tail(stderr, 2)}]"
+
+
+def probe(path: Path) -> VideoInfo:
+    """Describe a video file with ffprobe.
+
+    Args:
+        path: the film.
+
+    Returns:
+        A :class:`VideoInfo` of its first real video stream (cover pictures are skipped).
+
+    Raises:
+        VideoReadError: the file is missing, unreadable, not a video or has no video stream.
+        FfmpegNotFoundError: ffprobe is not installed.
+    """
+    path = Path(path)
+    _check_readable(path)
+    _, ffprobe_bin = require_ffmpeg()
+    try:
+        data = ffmpeg.probe(str(path), cmd=ffprobe_bin)
+    except ffmpeg.Error as err:
+        raise VideoReadError(_explain_probe_failure(path, err.stderr.decode("utf-8", "replace")))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise VideoReadError(f"ffprobe gave unreadable output for '{path}'; check the file") from err
+    fmt = data.get("format", {})
+    streams = []
+    for raw in data.get("streams", []):
+        streams.append(
+            StreamInfo(
+                index=int(raw["index"]),
+                codec_type=raw.get("codec_type", "data"),
+                codec_name=raw.get("codec_name", "unknown"),
+                attached_pic=bool(raw.get("disposition", {}).get("attached_pic", 0)),
+                language=raw.get("tags", {}).get("language"),
+            )
+        )
+    videos = [
+        raw
+        for raw, info in zip(data.get("streams", []), streams, strict=True)
+        if info.codec_type == "video" and not info.attached_pic
+    ]
+    format_name = fmt.get("format_name", "")
+    if not videos:
+        kinds = sorted({s.codec_type for s in streams}) or ["no streams"]
+        raise VideoReadError(
+            f"'{path}' has no video stream (it holds {', '.join(kinds)}); give a file with a picture"
+        )
+    if format_name in _IMAGE_FORMATS or format_name.endswith("_pipe"):
+        raise VideoReadError(
+            f"'{path}' is a still image ({format_name}), not a film; restore takes videos "
+            "(make one with: ffmpeg -loop 1 -i picture.png -t 5 clip.mp4)"
+        )
+    video = videos[0]
+    width, height = int(video.get("width", 0)), int(video.get("height", 0))
+    if width <= 0 or height <= 0:
+        raise VideoReadError(f"'{path}' has a video stream with no frame size; the file is damaged")
+    rotation = 0
+    for side in video.get("side_data_list", []) or []:
+        if "rotation" in side:
+            rotation = int(round(float(side["rotation"])))
+    if "rotate" in video.get("tags", {}):
+        rotation = int(video["tags"]["rotate"])
+    rotation %= 360
+    if rotation in (90, 270):
+        shown_w, shown_h = height, width
+    else:
+        shown_w, shown_h = width, height
+    r_rate = _fraction(video.get("r_frame_rate"))
+    avg_rate = _fraction(video.get("avg_frame_rate"))
+    if r_rate is None and avg_rate is None:
+        raise VideoReadError(
+            f"cannot read the frame rate of '{path}'; re-mux it with 'ffmpeg -i IN -c copy OUT.mkv'"
+        )
+    variable = bool(r_rate and avg_rate and abs(r_rate - avg_rate) / avg_rate > Fraction(1, 500))
+    rate = (avg_rate if variable else r_rate) or avg_rate or r_rate
+    assert rate is not None  # for the type checker: one of the two is set above
+    if variable:
+        # Use a short exact fraction for the output (e.g. 7.5 fps, not 1432/191).
+        rate = rate.limit_denominator(1001)
+    sar = _fraction(video.get("sample_aspect_ratio")) or Fraction(1)
+    duration = _float(video.get("duration")) or _float(fmt.get("duration"))
+    nb_frames = video.get("nb_frames")
+    frame_count = int(nb_frames) if nb_frames and str(nb_frames).isdigit() and int(nb_frames) > 0 else None
+    bits = video.get("bits_per_raw_sample")
+    pix_fmt = video.get("pix_fmt", "unknown")
+    bit_depth = int(bits) if bits and str(bits).isdigit() else (10 if "10" in pix_fmt else 8)
+    start = (_float(video.get("start_time")) or 0.0) - (_float(fmt.get("start_time")) or 0.0)
+    return VideoInfo(
+        path=path,
+        format_name=format_name,
+        width=shown_w,
+        height=shown_h,
+        coded_width=width,
+        coded_height=height,
+        rotation=rotation,
+        sample_aspect_ratio=sar,
+        frame_rate=rate,
+        variable_frame_rate=variable,
+        time_base=_fraction(video.get("time_base")) or Fraction(1, 90000),
+        start_time=max(0.0, start),
+        duration=duration,
+        frame_count=frame_count,
+        pix_fmt=pix_fmt,
+        color_range=video.get("color_range"),
+        color_space=video.get("color_space"),
+        bit_depth=bit_depth,
+        video_index=int(video["index"]),
+        streams=tuple(streams),
+    )
+
+
+class _StderrDrain:
+    """Reads a child's stderr on a thread so the child never blocks on a full pipe."""
+
+    def __init__(self, stream) -> None:  # noqa: ANN001 - a binary file object
+        self.lines: deque[str] = deque(maxlen=200)
+        self.error_lines = 0
+        self._thread = threading.Thread(target=self._run, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _run(self, stream) -> None:  # noqa: ANN001
+        for raw in iter(stream.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip()
+            if line:
+                self.lines.append(line)
+                if "error" in line.lower():
+                    self.error_lines += 1
+        stream.close()
+
+    def text(self) -> str:
+        self._thread.join(timeout=5)
+        return "\n".join(self.lines)
+
+
+def _spawn(cmd: list[str], *, stdin: bool) -> subprocess.Popen:
+    log.debug("running %s", " ".join(cmd))
+    try:
+        return subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL if stdin else subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            # Own process group: Ctrl-C reaches only us, and we stop the children in order.
+            start_new_session=True,
+        )
+    except FileNotFoundError as err:
+        raise FfmpegNotFoundError(f"ffmpeg not found on PATH; {INSTALL_HINT}") from err
+
+
+def _stop(proc: subprocess.Popen | None) -> None:
+    """Terminate a child and reap it (kill when it does not stop within 5 s)."""
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def frame_pixel_format(info: VideoInfo) -> str:
+    """The planar 4:4:4 format that keeps the input's luminance range unchanged."""
+    return "yuvj444p" if info.full_range else "yuv444p"
+
+
+class FrameReader:
+    """Streams decoded frames of a video through an ffmpeg pipe.
+
+    Each frame is a ``uint8`` array: ``(3, H, W)`` Y, U, V planes for planar YUV formats,
+    ``(H, W, 3)`` for ``rgb24``, ``(H, W)`` for ``gray``. Frames come in decode order with no
+    duplicates or drops (``-vsync passthrough``); variable-frame-rate input is resampled to
+    ``info.frame_rate`` (``-vsync cfr``), which :func:`probe` reports and restore logs.
+
+    Args:
+        info: the probed film.
+        pix_fmt: rawvideo pixel format; default: planar 4:4:4 in the input's range.
+        start: seconds to skip (input seeking, frame-accurate).
+        duration: seconds to read from ``start``.
+        size: optional (width, height) to scale to in ffmpeg.
+    """
+
+    def __init__(
+        self,
+        info: VideoInfo,
+        pix_fmt: str | None = None,
+        start: float | None = None,
+        duration: float | None = None,
+        size: tuple[int, int] | None = None,
+    ) -> None:
+        self.info = info
+        self.pix_fmt = pix_fmt or frame_pixel_format(info)
+        self.width, self.height = size or (info.width, info.height)
+        if self.pix_fmt in ("yuv444p", "yuvj444p", "rgb24", "bgr24"):
+            self.frame_bytes = self.width * self.height * 3
+        elif self.pix_fmt == "gray":
+            self.frame_bytes = self.width * self.height
+        else:
+            raise UsageError(f"FrameReader cannot deliver pixel format {self.pix_fmt!r}")
+        self.start = start
+        self.duration = duration
+        self.frames_read = 0
+        self._proc: subprocess.Popen | None = None
+        self._drain: _StderrDrain | None = None
+        self._finished = False
+
+    def command(self) -> list[str]:
+        """The ffmpeg command line this reader runs."""
+        input_args: dict[str, object] = {}
+        if self.start:
+            input_args["ss"] = f"{self.start:.6f}"
+        if self.duration:
+            input_args["t"] = f"{self.duration:.6f}"
+        stream = ffmpeg.input(str(self.info.path), **input_args)
+        video = stream[str(self.info.video_index)]
+        if (self.width, self.height) != (self.info.width, self.info.height):
+            video = video.filter("scale", self.width, self.height, flags="area")
+        output_args: dict[str, object] = {"format": "rawvideo", "pix_fmt": self.pix_fmt}
+        if self.info.variable_frame_rate:
+            output_args.update(vsync="cfr", r=str(self.info.frame_rate))
+        else:
+            output_args["vsync"] = "passthrough"
+        compiled = ffmpeg.output(video, "pipe:", **output_args).compile()
+        return _ffmpeg_base() + compiled[1:]
+
+    def __enter__(self) -> FrameReader:
+        self._proc = _spawn(self.command(), stdin=False)
+        self._drain = _StderrDrain(self._proc.stderr)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _shape(self) -> tuple[int, ...]:
+        if self.pix_fmt in ("yuv444p", "yuvj444p"):
+            return (3, self.height, self.width)
+        if self.pix_fmt == "gray":
+            return (self.height, self.width)
+        return (self.height, self.width, 3)
+
+    def read(self) -> np.ndarray | None:
+        """The next frame, or None at the end of the stream.
+
+        Raises:
+            VideoReadError: ffmpeg failed, or the stream ended inside a frame.
+        """
+        if self._proc is None:
+            raise RuntimeError("FrameReader used outside its 'with' block")
+        if self._finished:
+            return None
+        assert self._proc.stdout is not None
+        buf = self._proc.stdout.read(self.frame_bytes)
+        if len(buf) == self.frame_bytes:
+            self.frames_read += 1
+            return np.frombuffer(buf, np.uint8).reshape(self._shape())
+        self._finished = True
+        code = self._proc.wait()
+        stderr = self._drain.text() if self._drain else ""
+        if code != 0:
+            raise VideoReadError(
+                f"ffmpeg stopped after {self.frames_read} frames of '{self.info.path}' (exit "
+                f"{code}); the file may be damaged [ffmpeg: {stderr_tail(stderr)}]"
+            )
+        if buf:
+            raise VideoReadError(
+                f"'{self.info.path}' ended inside frame {self.frames_read + 1}; the file is "
+                f"truncated [ffmpeg: {stderr_tail(stderr)}]"
+            )
+        if self._drain and self._drain.error_lines:
+            log.warning(
+                "'%s': ffmpeg reported %d decoding errors; damaged frames were decoded as well "
+                "as possible and kept [%s]",
+                self.info.path,
+                self._drain.error_lines,
+                stderr_tail(stderr, 2),
+            )
+        return None
+
+    @property
+    def decode_errors(self) -> int:
+        """Lines ffmpeg printed about decoding errors so far."""
+        return self._drain.error_lines if self._drain else 0
+
+    def stderr_text(self) -> str:
+        """What ffmpeg has printed so far."""
+        return self._drain.text() if self._drain else ""
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        while (frame := self.read()) is not None:
+            yield frame
+
+    def close(self) -> None:
+        """Stop ffmpeg (if the stream was not read to its end) and reap it."""
+        if self._proc is not None:
+            if self._proc.stdout:
+                self._proc.stdout.close()
+            _stop(self._proc)
+            self._proc.wait()
+
+
+@dataclass(frozen=True)
+class StreamPlan:
+    """What happens to one non-video stream of the input in the output."""
+
+    stream: StreamInfo
+    action: str
+    """'copy' (bit-exact), 'encode' (the container cannot hold the codec) or 'drop'."""
+    encoder: str | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    """The video encoder and its quality settings."""
+
+    codec: str = "libx264"
+    crf: int = 18
+    preset: str = "medium"
+
+    def args(self) -> dict[str, object]:
+        """ffmpeg output options for this encoder."""
+        args: dict[str, object] = {"c:v": self.codec}
+        if self.codec in ("libx264", "libx265"):
+            args.update(crf=self.crf, preset=self.preset)
+        elif self.codec in ("libvpx-vp9", "libvpx", "libaom-av1", "libsvtav1"):
+            args.update(crf=self.crf, **{"b:v": 0})
+        return args
+
+
+def default_codec(path: Path) -> str:
+    """The video encoder for an output name: VP9 for .webm, H.264 elsewhere."""
+    return "libvpx-vp9" if path.suffix.lower() == ".webm" else "libx264"
+
+
+def output_pixel_format(width: int, height: int, full_range: bool) -> str:
+    """4:2:0 when both sides are even (the compatible choice), else 4:4:4 (exact odd sizes)."""
+    sub = "420p" if width % 2 == 0 and height % 2 == 0 else "444p"
+    return ("yuvj" if full_range else "yuv") + sub
+
+
+def _trial(cmd: list[str], timeout: float = 60) -> tuple[bool, str]:
+    try:
+        done = subprocess.run(cmd, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return False, "timed out"
+    return done.returncode == 0, done.stderr.decode("utf-8", "replace")
+
+
+def check_output(path: Path, settings: EncoderSettings, pix_fmt: str) -> None:
+    """Check that ffmpeg knows the output's container and that it holds the video codec.
+
+    Raises:
+        VideoWriteError: unknown extension, or a codec the container cannot hold.
+    """
+    with tempfile.TemporaryDirectory(prefix="filmcolor-check-") as tmp:
+        target = Path(tmp) / f"check{path.suffix}"
+        source = ffmpeg.input("color=c=gray:s=16x16:d=0.08:r=25", f="lavfi")
+        args = settings.args() | {"pix_fmt": pix_fmt}
+        cmd = _ffmpeg_base() + ffmpeg.output(source, str(target), **args).compile()[1:]
+        ok, stderr = _trial(cmd)
+    if ok:
+        return
+    if "suitable output format" in stderr or "Invalid argument" in stderr and not path.suffix:
+        raise VideoWriteError(
+            f"ffmpeg does not know the output type of '{path}' (extension "
+            f"'{path.suffix or 'none'}'); name it .mp4, .mkv, .mov or .webm"
+        )
+    if "Unknown encoder" in stderr:
+        raise VideoWriteError(
+            f"this ffmpeg has no encoder '{settings.codec}' for '{path}'; pick another --codec "
+            "(see 'ffmpeg -encoders')"
+        )
+    raise VideoWriteError(
+        f"'{path.suffix}' files cannot hold {settings.codec} video ({pix_fmt}); use another "
+        f"--codec or name the output .mkv [ffmpeg: {stderr_tail(stderr, 1)}]"
+    )
+
+
+_AUDIO_FALLBACK = {".webm": "libopus", ".ogg": "libvorbis"}
+_SUBTITLE_FALLBACK = {".mp4": "mov_text", ".m4v": "mov_text", ".mov": "mov_text", ".webm": "webvtt"}
+
+
+def plan_streams(info: VideoInfo, output: Path) -> list[StreamPlan]:
+    """Decide for each non-video stream whether it is copied, re-encoded or dropped.
+
+    A stream is stream-copied (bit-exact) whenever the output container accepts its codec;
+    this is tried with ffmpeg itself on a short piece, not guessed from a table. Otherwise
+    audio is re-encoded (AAC, or Opus for .webm) and text subtitles converted; what cannot be
+    carried at all (e.g. bitmap subtitles in .mp4) is dropped with a warning.
+    """
+    plans: list[StreamPlan] = []
+    suffix = output.suffix.lower()
+    with tempfile.TemporaryDirectory(prefix="filmcolor-plan-") as tmp:
+        for number, stream in enumerate(info.other_streams):
+            target = Path(tmp) / f"s{number}{output.suffix}"
+            base = _ffmpeg_base() + ["-i", str(info.path), "-map", f"0:{stream.index}"]
+            limit = ["-t", "2"] if stream.codec_type in ("audio", "video") else []
+            ok, stderr = _trial(base + ["-c", "copy", *limit, "-y", str(target)])
+            if ok:
+                plans.append(StreamPlan(stream, "copy"))
+                continue
+            encoder = None
+            if stream.codec_type == "audio":
+                encoder = _AUDIO_FALLBACK.get(suffix, "aac")
+            elif stream.codec_type == "subtitle":
+                encoder = _SUBTITLE_FALLBACK.get(suffix, "ass")
+            if encoder:
+                ok2, stderr2 = _trial(base + ["-c", encoder, *limit, "-y", str(target)])
+                if ok2:
+                    plans.append(
+                        StreamPlan(
+                            stream,
+                            "encode",
+                            encoder,
+                            f"'{suffix}' cannot hold {stream.codec_name}; re-encoded as {encoder}",
+                        )
+                    )
+                    continue
+                stderr = stderr2
+            plans.append(
+                StreamPlan(
+                    stream,
+                    "drop",
+                    None,
+                    f"'{suffix}' cannot hold {stream.codec_type} stream {stream.index} "
+                    f"({stream.codec_name}); dropped; name the output .mkv to keep it "
+                    f"[ffmpeg: {stderr_tail(stderr, 1)}]",
+                )
+            )
+    return plans
+
+
+class FrameWriter:
+    """Encodes frames from a pipe and muxes the input's other streams beside them.
+
+    Frames are ``uint8`` planar YUV 4:4:4 arrays ``(3, H, W)`` (the reader's default). Audio,
+    subtitles and the rest follow ``plan``: stream copy by default, so audio stays bit-exact.
+    The video starts at the same offset from the audio as in the input.
+
+    Args:
+        path: the file to write (restore passes a temporary name and renames it at the end).
+        info: the probed input (size, rate, aspect, range, and the source of other streams).
+        plan: from :func:`plan_streams`.
+        settings: encoder and quality.
+        start: seconds skipped in the input (cuts the other streams to match).
+        duration: seconds read from the input.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        info: VideoInfo,
+        plan: list[StreamPlan],
+        settings: EncoderSettings,
+        start: float | None = None,
+        duration: float | None = None,
+    ) -> None:
+        self.path = path
+        self.info = info
+        self.plan = plan
+        self.settings = settings
+        self.start = start
+        self.duration = duration
+        self.in_pix_fmt = frame_pixel_format(info)
+        self.pix_fmt = output_pixel_format(info.width, info.height, info.full_range)
+        self.frame_bytes = info.width * info.height * 3
+        self.frames_written = 0
+        self._proc: subprocess.Popen | None = None
+        self._drain: _StderrDrain | None = None
+
+    def command(self) -> list[str]:
+        """The ffmpeg command line this writer runs."""
+        info = self.info
+        pipe_args: dict[str, object] = {
+            "format": "rawvideo",
+            "pix_fmt": self.in_pix_fmt,
+            "s": f"{info.width}x{info.height}",
+            "framerate": str(info.frame_rate),
+        }
+        if info.start_time and not self.start:
+            pipe_args["itsoffset"] = f"{info.start_time:.6f}"
+        video = ffmpeg.input("pipe:", **pipe_args)
+        sar = info.sample_aspect_ratio
+        video = video.filter("setsar", f"{sar.numerator}/{sar.denominator}")
+        streams = [video]
+        args: dict[str, object] = dict(self.settings.args())
+        args["pix_fmt"] = self.pix_fmt
+        args["colorspace"] = "smpte170m"  # the model's chroma is BT.601 (see docs/contract.md)
+        args["color_range"] = "pc" if info.full_range else "tv"
+        kept = [p for p in self.plan if p.action != "drop"]
+        if kept:
+            source_args: dict[str, object] = {}
+            if self.start:
+                source_args["ss"] = f"{self.start:.6f}"
+            if self.duration:
+                source_args["t"] = f"{self.duration:.6f}"
+            source = ffmpeg.input(str(info.path), **source_args)
+            for number, item in enumerate(kept, start=1):
+                streams.append(source[str(item.stream.index)])
+                args[f"c:{number}"] = "copy" if item.action == "copy" else item.encoder
+        args["max_muxing_queue_size"] = 4096
+        compiled = ffmpeg.output(*streams, str(self.path), **args).overwrite_output().compile()
+        return _ffmpeg_base() + compiled[1:]
+
+    def __enter__(self) -> FrameWriter:
+        self._proc = _spawn(self.command(), stdin=True)
+        self._drain = _StderrDrain(self._proc.stderr)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def write(self, frame: np.ndarray) -> None:
+        """Send one frame to the encoder.
+
+        Raises:
+            VideoWriteError: ffmpeg stopped (disk full, unwritable target, bad settings).
+        """
+        if self._proc is None or self._proc.stdin is None:
+            raise RuntimeError("FrameWriter used outside its 'with' block")
+        if frame.nbytes != self.frame_bytes or frame.dtype != np.uint8:
+            raise ValueError(f"frame of {frame.shape} {frame.dtype} does not match the writer")
+        try:
+            self._proc.stdin.write(np.ascontiguousarray(frame).data)
+        except (BrokenPipeError, OSError) as err:
+            self._proc.wait()
+            raise self._failure(self._drain.text() if self._drain else "") from err
+        self.frames_written += 1
+
+    def _failure(self, stderr: str) -> VideoWriteError:
+        lower = stderr.lower()
+        if "no space left" in lower:
+            return VideoWriteError(
+                f"no space left on the disk while writing '{self.path.name}' in "
+                f"'{self.path.parent}'; free some space or write elsewhere"
+            )
+        if "permission denied" in lower or "read-only" in lower:
+            return VideoWriteError(
+                f"cannot write in '{self.path.parent}' (permission denied); choose a writable folder"
+            )
+        return VideoWriteError(
+            f"ffmpeg failed while writing '{self.path}'; check the output settings "
+            f"[ffmpeg: {stderr_tail(stderr)}]"
+        )
+
+    def close(self) -> None:
+        """Finish encoding and wait for ffmpeg; raise :class:`VideoWriteError` if it failed."""
+        if self._proc is None:
+            return
+        if self._proc.stdin:
+            try:
+                self._proc.stdin.close()
+            except (BrokenPipeError, OSError):
+                pass
+        code = self._proc.wait()
+        stderr = self._drain.text() if self._drain else ""
+        self._proc = None
+        if code != 0:
+            raise self._failure(stderr)
+
+    def abort(self) -> None:
+        """Stop ffmpeg at once (the partial file is the caller's to remove)."""
+        if self._proc is None:
+            return
+        if self._proc.stdin:
+            try:
+                self._proc.stdin.close()
+            except (BrokenPipeError, OSError):
+                pass
+        _stop(self._proc)
+        self._proc.wait()
+        self._proc = None
