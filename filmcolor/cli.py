@@ -161,5 +161,137 @@ def restore(ctx: click.Context, source: Path, output: Path, quiet: bool, preview
     run_guarded(ctx, body)
 
 
+
+def _train_overrides(settings: tuple[str, ...], **named: Any) -> dict[str, Any]:
+    from .config import parse_override
+
+    overrides: dict[str, Any] = {}
+    for text in settings:
+        keys, value = parse_override(text)
+        overrides[".".join(keys)] = value
+    overrides.update({k: v for k, v in named.items() if v is not None})
+    return overrides
+
+
+@main.command(
+    epilog="""\b
+Examples:
+  filmcolor train --data data/films --out runs/films
+  filmcolor train pipelines/flowers.toml --data data/flowers --out runs/flowers --max-steps 4
+  filmcolor train pipelines/flowers.toml --data data/flowers --out runs/flowers --max-steps 6 --resume
+  filmcolor train pipelines/default.toml --data data/default --out runs/default --set generator.blocks=4
+  torchrun --nproc-per-node 4 -m filmcolor.cli train pipelines/films.toml --data data/films --out runs/films
+
+DATA holds trainA/ (B&W images) and trainB/ (colour images). Watch it with:
+  tensorboard --logdir runs/
+"""
+)
+@click.argument("config", required=False, type=click.Path(path_type=Path))
+@click.option("--data", required=True, type=click.Path(path_type=Path), help="Folder with trainA/ (B&W) and trainB/ (colour).")
+@click.option("--out", "run_dir", type=click.Path(path_type=Path), default=Path("runs/latest"), show_default=True, help="Run folder: config, checkpoints, TensorBoard logs.")
+@click.option("--max-steps", type=int, help="Stop at this step (continue later with --resume).")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@click.option("--steps", type=int, help="Total steps of the schedule (overrides the config).")
+@click.option("--batch-size", type=int, help="Images per domain per step.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Where to train (auto: CUDA when present).")
+@click.option("--seed", type=int, help="Seed of weights, data order and augmentation.")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Override any config field, e.g. generator.blocks=6 (repeatable).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.pass_context
+def train(
+    ctx: click.Context,
+    config: Path | None,
+    data: Path,
+    run_dir: Path,
+    max_steps: int | None,
+    resume: bool,
+    settings: tuple[str, ...],
+    quiet: bool,
+    **named: Any,
+) -> None:
+    """Train a CycleGAN that turns B&W frames into colour frames (CONFIG: a TOML recipe).
+
+    Without CONFIG the paper's settings are used. Needs the [train] extra (PyTorch).
+    """
+    _setup_logging(ctx.obj.get("verbose", False), quiet)
+
+    def body() -> None:
+        from .config import load_train_config
+
+        try:
+            from .train import train as run_train
+        except ImportError as err:
+            raise _missing_torch(err) from err
+        source = config
+        if resume and config is None and (run_dir / "config.toml").is_file():
+            source = run_dir / "config.toml"
+        cfg = load_train_config(source, _train_overrides(settings, **named))
+
+        def bar(start: int, stop: int) -> Any:
+            from tqdm import tqdm
+
+            return tqdm(initial=start, total=stop, unit="step", dynamic_ncols=True, file=sys.stderr)
+
+        result = run_train(cfg, data, run_dir, max_steps=max_steps, resume=resume, progress=None if quiet else bar)
+        if result.interrupted:
+            click.echo(
+                f"filmcolor: interrupted at step {result.step}; checkpoint saved to "
+                f"'{result.checkpoint}'; continue with --resume",
+                err=True,
+            )
+            ctx.exit(EXIT_INTERRUPTED)
+        log.info("step %d: checkpoint '%s' (%.1f s)", result.step, result.checkpoint, result.seconds)
+
+    run_guarded(ctx, body)
+
+
+def _missing_torch(err: ImportError) -> FilmcolorError:
+    from .errors import CheckpointError
+
+    return CheckpointError(
+        f"training and export need PyTorch ({err.name} is missing); install them with "
+        "pip install 'filmcolor[train]'"
+    )
+
+
+@main.command(
+    epilog="""\b
+Examples:
+  filmcolor export runs/films films.onnx
+  filmcolor export runs/films/checkpoints/last.pt films_fp16.onnx --fp16
+  filmcolor restore film.mp4 out.mp4 --model films.onnx
+"""
+)
+@click.argument("source", type=click.Path(path_type=Path))
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset (>= 17).")
+@click.option("--fp16", is_flag=True, help="Half-precision weights (for GPUs).")
+@click.option("--working-size", type=int, help="Short side restore feeds the model (default: the run's load_size).")
+@click.option("--tolerance", type=float, default=1e-3, show_default=True, help="Largest allowed |onnxruntime - PyTorch|.")
+@click.pass_context
+def export(ctx: click.Context, source: Path, out: Path, opset: int, fp16: bool, working_size: int | None, tolerance: float) -> None:
+    """Export the B&W -> colour generator of a run (SOURCE: run folder or checkpoint) to ONNX."""
+    _setup_logging(ctx.obj.get("verbose", False), False)
+
+    def body() -> None:
+        from .config import ExportConfig
+
+        try:
+            from .export import export_onnx
+        except ImportError as err:
+            raise _missing_torch(err) from err
+        report = export_onnx(source, out, ExportConfig(opset=opset, fp16=fp16, tolerance=tolerance), working_size)
+        log.info(
+            "wrote '%s' (%.1f MB, step %d); parity onnxruntime vs PyTorch on %s: max |diff| = %.2e",
+            report.path,
+            report.size_bytes / 1e6,
+            report.trained_steps,
+            "x".join(map(str, report.parity_shape)),
+            report.max_abs_diff,
+        )
+
+    run_guarded(ctx, body)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,130 @@
+"""Export the colorizer G of a training run to ONNX, and prove it matches PyTorch.
+
+The file gets dynamic batch/height/width axes, passes ``onnx.checker`` (full check), and
+carries the filmcolor contract in its metadata (see docs/contract.md), so
+``filmcolor restore --model out.onnx`` runs it unchanged. Example::
+
+    report = export_onnx(Path("runs/films"), Path("films.onnx"), ExportConfig())
+    print(report.max_abs_diff)     # onnxruntime vs PyTorch on a test input, must be <= 1e-3
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import ExportConfig
+from .engine import ModelContract
+from .errors import ExportError
+from .models import build_generator
+from .train import generator_config_of, load_checkpoint
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    """What an export wrote and how close onnxruntime is to PyTorch."""
+
+    path: Path
+    max_abs_diff: float
+    parity_shape: tuple[int, ...]
+    trained_steps: int
+    size_bytes: int
+
+
+def load_colorizer(source: Path) -> tuple[torch.nn.Module, dict]:
+    """The colorizer G of a checkpoint (file or run folder), in eval mode, and the state."""
+    state = load_checkpoint(source)
+    net = build_generator(generator_config_of(state), "colorizer")
+    net.load_state_dict(state["networks"]["colorizer"])
+    return net.eval(), state
+
+
+def export_onnx(source: Path, out: Path, cfg: ExportConfig, working_size: int | None = None) -> ExportReport:
+    """Write G to ``out`` as ONNX and check it against PyTorch.
+
+    Args:
+        source: a run folder (its last checkpoint) or a checkpoint file.
+        out: the .onnx file to write (atomically).
+        cfg: opset, fp16, parity tolerance.
+        working_size: short side the model should see in restore; None = the run's load_size.
+
+    Raises:
+        ExportError: the export, the checker or the parity check failed.
+    """
+    import onnx
+    import onnxruntime as ort
+
+    if cfg.opset < 17:
+        raise ExportError(f"opset {cfg.opset} is too old; use 17 or newer")
+    net, state = load_colorizer(source)
+    gen_cfg = generator_config_of(state)
+    size = working_size or int(state["config"].get("load_size", cfg.working_size))
+    contract = ModelContract(
+        working_size=size,
+        size_multiple=gen_cfg.size_multiple,
+        generator={"filters": gen_cfg.filters, "blocks": gen_cfg.blocks, "downsamplings": gen_cfg.downsamplings},
+        trained_steps=int(state["step"]),
+    )
+    dtype = torch.float16 if cfg.fp16 else torch.float32
+    net = net.to(dtype)
+    example = torch.zeros(1, 1, 64, 64, dtype=dtype)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.stem}.filmcolor-part.onnx")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                net,
+                (example,),
+                str(tmp),
+                input_names=[contract.input_name],
+                output_names=[contract.output_name],
+                dynamic_axes={
+                    contract.input_name: {0: "batch", 2: "height", 3: "width"},
+                    contract.output_name: {0: "batch", 2: "height", 3: "width"},
+                },
+                opset_version=cfg.opset,
+                dynamo=False,
+            )
+        model = onnx.load(str(tmp))
+        onnx.helper.set_model_props(model, {"filmcolor": contract.to_json()})
+        model.doc_string = "filmcolor colorizer: luminance (N,1,H,W) -> chroma (N,2,H,W), see docs/contract.md"
+        onnx.checker.check_model(model, full_check=True)
+        onnx.save(model, str(tmp))
+        diff, shape = _parity(net, tmp, dtype, gen_cfg.size_multiple, ort)
+        tolerance = cfg.tolerance if not cfg.fp16 else max(cfg.tolerance, 2e-2)
+        if not diff <= tolerance:
+            raise ExportError(
+                f"onnxruntime differs from PyTorch by {diff:.2e} (> {tolerance:.0e}) for '{out}'; "
+                "the export is wrong, report it with the checkpoint"
+            )
+        os.replace(tmp, out)
+    except ExportError:
+        raise
+    except Exception as err:  # torch.onnx, onnx and onnxruntime raise many types
+        raise ExportError(f"exporting '{source}' to '{out}' failed: {err}") from err
+    finally:
+        tmp.unlink(missing_ok=True)
+    return ExportReport(out, diff, shape, int(state["step"]), out.stat().st_size)
+
+
+def _parity(net: torch.nn.Module, path: Path, dtype: torch.dtype, multiple: int, ort) -> tuple[float, tuple[int, ...]]:  # noqa: ANN001
+    """Largest |onnxruntime - PyTorch| on a fixed random input of another size than the export's."""
+    generator = torch.Generator().manual_seed(0)
+    shape = (2, 1, 24 * multiple, 40 * multiple)
+    luma = (torch.rand(shape, generator=generator) * 2 - 1).to(dtype)
+    with torch.no_grad():
+        expected = net(luma).float().numpy()
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {session.get_inputs()[0].name: luma.numpy()})
+    return float(np.abs(got.astype(np.float32) - expected).max()), shape

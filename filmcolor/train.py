@@ -1,0 +1,647 @@
+"""The CycleGAN training loop: unpaired B&W frames (A) against colour frames (B).
+
+Losses follow Zhu et al. 2017 and their reference code (``cycle_gan_model.py``):
+least-squares GAN losses, L1 cycle consistency in both directions (lambda = 10), an
+identity term where it applies, a pool of 50 past fakes, Adam 2e-4 with betas (0.5, 0.999),
+and a constant learning rate followed by a linear decay to zero. See :mod:`filmcolor.models`
+for the mapping of G, F, D_X, D_Y to the code's names.
+
+* A = luminance of B&W frames, (1, H, W); B = Y'CbCr colour frames, (3, H, W); see color.py.
+* colorizer G(a) gives chroma; the fake colour frame is ``cat(a, G(a))`` (restore's contract).
+* decolorizer F(b) gives luminance; the identity term asks F(cat(a, 0)) = a.
+* optional supervised term (``lambda_supervised``): G(luma(b)) = chroma(b), for data sets
+  where A is made from B by desaturation (the seed's flowers experiment).
+
+Every sample is drawn from a generator seeded by (seed, sample number), so a run resumed
+from a checkpoint sees exactly the data it would have seen uninterrupted. Example::
+
+    cfg = load_train_config(Path("pipelines/flowers.toml"))
+    train(cfg, data=Path("data/flowers"), run_dir=Path("runs/flowers"), max_steps=100)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import random
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as nnf
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from .color import _YCC_TO_RGB, split_rgb
+from .config import (
+    DiscriminatorConfig,
+    GeneratorConfig,
+    TrainConfig,
+    config_to_dict,
+    train_config_from_dict,
+)
+from .errors import CheckpointError
+from .models import build_discriminator, build_generator
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+CHECKPOINT_NAME = "last.pt"
+
+
+def find_images(folder: Path) -> list[Path]:
+    """All images under ``folder`` (recursively, sorted), or a clear error when there are none."""
+    if not folder.is_dir():
+        raise CheckpointError(
+            f"data folder '{folder}' does not exist; make it with 'filmcolor extract' or put "
+            "images there"
+        )
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise CheckpointError(
+            f"data folder '{folder}' holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}); "
+            "fill it or point --data elsewhere"
+        )
+    return files
+
+
+def domain_folders(data: Path) -> tuple[Path, Path]:
+    """trainA (B&W) and trainB (colour) inside a data folder."""
+    return data / "trainA", data / "trainB"
+
+
+def _load_rgb(path: Path, short_side: int) -> np.ndarray:
+    raw = np.fromfile(str(path), np.uint8)
+    image = cv2.imdecode(raw, cv2.IMREAD_COLOR) if raw.size else None
+    if image is None:
+        raise OSError("not a readable image")
+    image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    h, w = image.shape[:2]
+    scale = short_side / min(h, w)
+    size = (max(short_side, round(w * scale)), max(short_side, round(h * scale)))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+    return cv2.resize(image, size, interpolation=interpolation)
+
+
+class UnpairedFrames(Dataset):
+    """Sample ``i`` is one random A image and one random B image, fixed by (seed, i).
+
+    Each item is a dict: ``a`` (1, S, S) luminance, ``b`` (3, S, S) Y'CbCr, both float32
+    in [-1, 1], and ``skipped`` (unreadable images passed over), or ``error`` naming the
+    unreadable file when ``skip_bad_images`` is off (the loop raises it in the main process).
+    """
+
+    def __init__(self, files_a: list[Path], files_b: list[Path], cfg: TrainConfig, length: int) -> None:
+        self.files = (files_a, files_b)
+        self.cfg = cfg
+        self.length = length
+        self.cache: tuple[list[np.ndarray | None], list[np.ndarray | None]] | None = None
+
+    def preload(self) -> None:
+        """Decode every image once (at ``load_size``) and keep it in memory."""
+        cache: list[list[np.ndarray | None]] = [[], []]
+        for side, files in enumerate(self.files):
+            for path in files:
+                try:
+                    cache[side].append(_load_rgb(path, self.cfg.load_size))
+                except OSError:
+                    cache[side].append(None)
+        self.cache = (cache[0], cache[1])
+
+    def __len__(self) -> int:
+        return self.length
+
+    def _image(self, side: int, index: int) -> np.ndarray:
+        if self.cache is not None:
+            image = self.cache[side][index]
+            if image is None:
+                raise OSError("not a readable image")
+            return image
+        return _load_rgb(self.files[side][index], self.cfg.load_size)
+
+    def _crop(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        size = self.cfg.crop_size
+        h, w = image.shape[:2]
+        top = int(rng.integers(0, h - size + 1))
+        left = int(rng.integers(0, w - size + 1))
+        crop = image[top : top + size, left : left + size]
+        if self.cfg.flip and rng.random() < 0.5:
+            crop = crop[:, ::-1]
+        return np.ascontiguousarray(crop)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        rng = np.random.default_rng([self.cfg.seed, index])
+        skipped = 0
+        picked: list[np.ndarray] = []
+        for side in (0, 1):
+            files = self.files[side]
+            for _attempt in range(100):
+                choice = int(rng.integers(len(files)))
+                try:
+                    picked.append(self._crop(self._image(side, choice), rng))
+                    break
+                except OSError as err:
+                    if not self.cfg.skip_bad_images:
+                        return {"error": f"cannot read image '{files[choice]}' ({err}); remove it or set skip_bad_images = true"}  # noqa: E501
+                    skipped += 1
+            else:
+                return {"error": f"no readable image found in '{files[0].parent}'"}
+        luma_a, _ = split_rgb(picked[0])
+        luma_b, chroma_b = split_rgb(picked[1])
+        b = np.concatenate([luma_b[None], chroma_b], axis=0)
+        return {
+            "a": torch.from_numpy(np.ascontiguousarray(luma_a[None])),
+            "b": torch.from_numpy(np.ascontiguousarray(b)),
+            "skipped": skipped,
+        }
+
+
+def _collate(items: list[dict[str, Any]]) -> dict[str, Any]:
+    for item in items:
+        if "error" in item:
+            return {"error": item["error"]}
+    return {
+        "a": torch.stack([i["a"] for i in items]),
+        "b": torch.stack([i["b"] for i in items]),
+        "skipped": sum(i["skipped"] for i in items),
+    }
+
+
+class ImagePool:
+    """A buffer of past fakes (Shrivastava et al. 2017): half the time D sees an old one."""
+
+    def __init__(self, size: int, rng: random.Random) -> None:
+        self.size = size
+        self.rng = rng
+        self.images: list[torch.Tensor] = []
+
+    def query(self, batch: torch.Tensor) -> torch.Tensor:
+        if self.size == 0:
+            return batch
+        out = []
+        for image in batch.detach():
+            image = image.unsqueeze(0)
+            if len(self.images) < self.size:
+                self.images.append(image.clone())
+                out.append(image)
+            elif self.rng.random() > 0.5:
+                index = self.rng.randrange(self.size)
+                out.append(self.images[index].clone())
+                self.images[index] = image.clone()
+            else:
+                out.append(image)
+        return torch.cat(out, 0)
+
+
+def gan_loss(prediction: torch.Tensor, real: bool, mode: str) -> torch.Tensor:
+    """Least-squares (the paper) or binary cross-entropy GAN loss against all-real/all-fake."""
+    target = torch.ones_like(prediction) if real else torch.zeros_like(prediction)
+    if mode == "lsgan":
+        return nnf.mse_loss(prediction.float(), target.float())
+    return nnf.binary_cross_entropy_with_logits(prediction.float(), target.float())
+
+
+def ycbcr_to_rgb(frames: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) Y'CbCr in [-1, 1] -> RGB in [0, 1] (same matrix as color.py)."""
+    matrix = torch.from_numpy(_YCC_TO_RGB).to(frames)
+    ycc = torch.stack([(frames[:, 0] + 1) * 0.5, frames[:, 1] * 0.5, frames[:, 2] * 0.5], dim=1)
+    return torch.einsum("ij,njhw->nihw", matrix, ycc).clamp(0, 1)
+
+
+def image_grid(rows: list[torch.Tensor]) -> torch.Tensor:
+    """Rows of (N, C, H, W) images in [0, 1] (C = 1 or 3) as one (3, H', W') grid."""
+    lines = []
+    for row in rows:
+        row = row.detach().float().cpu()
+        if row.shape[1] == 1:
+            row = row.repeat(1, 3, 1, 1)
+        row = nnf.pad(row, (2, 2, 2, 2), value=1.0)
+        lines.append(torch.cat(list(row), dim=2))
+    return torch.cat(lines, dim=1)
+
+
+@dataclass
+class Networks:
+    """The four networks and what optimises them."""
+
+    colorizer: nn.Module
+    decolorizer: nn.Module
+    critic_a: nn.Module
+    critic_b: nn.Module
+
+    def generators(self) -> list[nn.Module]:
+        return [self.colorizer, self.decolorizer]
+
+    def critics(self) -> list[nn.Module]:
+        return [self.critic_a, self.critic_b]
+
+    def named(self) -> dict[str, nn.Module]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+def build_networks(cfg: TrainConfig) -> Networks:
+    """G, F, D_A and D_B with the paper's initialisation (seeded by cfg.seed)."""
+    torch.manual_seed(cfg.seed)
+    return Networks(
+        colorizer=build_generator(cfg.generator, "colorizer"),
+        decolorizer=build_generator(cfg.generator, "decolorizer"),
+        critic_a=build_discriminator(cfg.discriminator, 1),
+        critic_b=build_discriminator(cfg.discriminator, 3),
+    )
+
+
+def _unwrap(module: nn.Module) -> nn.Module:
+    module = getattr(module, "_orig_mod", module)  # torch.compile
+    return getattr(module, "module", module)  # DistributedDataParallel
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Write a checkpoint atomically: a temporary file in the same folder, then a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def checkpoint_path(source: Path) -> Path:
+    """A checkpoint file, or the last checkpoint of a run folder."""
+    if source.is_dir():
+        source = source / "checkpoints" / CHECKPOINT_NAME
+    if not source.is_file():
+        raise CheckpointError(f"no checkpoint at '{source}'; train first or check the run folder")
+    return source
+
+
+def load_checkpoint(source: Path) -> dict[str, Any]:
+    """Load a checkpoint file or a run folder's last checkpoint (on the CPU)."""
+    path = checkpoint_path(source)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # torch raises many types for a damaged file
+        raise CheckpointError(f"checkpoint '{path}' cannot be read ({err}); it is damaged") from err
+    if not isinstance(state, dict) or "networks" not in state or "config" not in state:
+        raise CheckpointError(f"'{path}' is not a filmcolor checkpoint")
+    return state
+
+
+def generator_config_of(state: dict[str, Any]) -> GeneratorConfig:
+    """The colorizer's shape stored in a checkpoint."""
+    return GeneratorConfig(**state["config"]["generator"])
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a training call did."""
+
+    run_dir: Path
+    step: int
+    seconds: float
+    checkpoint: Path
+    interrupted: bool = False
+    skipped_images: int = 0
+
+
+def _choose_device(requested: str) -> torch.device:
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise CheckpointError("device 'cuda' was asked for but PyTorch sees no GPU; use --device cpu")
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
+class _Trainer:
+    def __init__(self, cfg: TrainConfig, data: Path, run_dir: Path, resume: bool) -> None:
+        self.cfg = cfg
+        self.run_dir = run_dir
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.device = _choose_device(cfg.device)
+        if self.world > 1:
+            local = int(os.environ.get("LOCAL_RANK", "0"))
+            if self.device.type == "cuda":
+                self.device = torch.device("cuda", local)
+                torch.cuda.set_device(self.device)
+            torch.distributed.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        files_a, files_b = (find_images(folder) for folder in domain_folders(data))
+        self.dataset = UnpairedFrames(files_a, files_b, cfg, cfg.steps * cfg.batch_size * self.world)
+        if cfg.preload:
+            self.dataset.preload()
+        self.nets = build_networks(cfg)
+        self.use_amp = cfg.amp and self.device.type == "cuda"
+        memory = torch.channels_last if cfg.channels_last and self.device.type == "cuda" else None
+        for net in self.nets.named().values():
+            net.to(self.device)
+            if memory is not None:
+                net.to(memory_format=memory)
+        params_g = [p for net in self.nets.generators() for p in net.parameters()]
+        params_d = [p for net in self.nets.critics() for p in net.parameters()]
+        betas = (cfg.beta1, cfg.beta2)
+        self.opt_g = torch.optim.Adam(params_g, lr=cfg.lr, betas=betas)
+        self.opt_d = torch.optim.Adam(params_d, lr=cfg.lr, betas=betas)
+        rule = self._lr_factor
+        self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, rule)
+        self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, rule)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.py_rng = random.Random(cfg.seed)
+        self.pool_a = ImagePool(cfg.pool_size, self.py_rng)
+        self.pool_b = ImagePool(cfg.pool_size, self.py_rng)
+        self.step = 0
+        if resume:
+            self._resume()
+        self.train_nets = self.nets
+        if self.world > 1:
+            ddp = torch.nn.parallel.DistributedDataParallel
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.train_nets = Networks(**{k: ddp(v, device_ids=ids) for k, v in self.nets.named().items()})
+        if cfg.compile:
+            self.train_nets = Networks(**{k: torch.compile(v) for k, v in self.train_nets.named().items()})
+
+    def _lr_factor(self, step: int) -> float:
+        start, total = self.cfg.decay_start_step, self.cfg.steps
+        if step < start:
+            return 1.0
+        return max(0.0, (total - step) / max(1, total - start))
+
+    @property
+    def checkpoint_file(self) -> Path:
+        return self.run_dir / "checkpoints" / CHECKPOINT_NAME
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "format": 1,
+            "step": self.step,
+            "config": config_to_dict(self.cfg),
+            "networks": {k: _unwrap(v).state_dict() for k, v in self.nets.named().items()},
+            "optimizers": {"g": self.opt_g.state_dict(), "d": self.opt_d.state_dict()},
+            "schedulers": {"g": self.sched_g.state_dict(), "d": self.sched_d.state_dict()},
+            "scaler": self.scaler.state_dict(),
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                "python": self.py_rng.getstate(),
+            },
+            "pools": {"a": self.pool_a.images, "b": self.pool_b.images},
+        }
+
+    def save(self) -> Path:
+        if self.rank == 0:
+            save_checkpoint(self.checkpoint_file, self.state())
+        return self.checkpoint_file
+
+    def _resume(self) -> None:
+        if not self.checkpoint_file.is_file():
+            raise CheckpointError(
+                f"--resume: no checkpoint in '{self.run_dir}'; start without --resume"
+            )
+        state = load_checkpoint(self.checkpoint_file)
+        saved = train_config_from_dict(state["config"], str(self.checkpoint_file))
+        if saved.generator != self.cfg.generator or saved.discriminator != self.cfg.discriminator:
+            raise CheckpointError(
+                f"--resume: the networks in '{self.checkpoint_file}' ({saved.generator}) differ "
+                f"from the config ({self.cfg.generator}); use the run's own config.toml"
+            )
+        for name, net in self.nets.named().items():
+            net.load_state_dict(state["networks"][name])
+        self.opt_g.load_state_dict(state["optimizers"]["g"])
+        self.opt_d.load_state_dict(state["optimizers"]["d"])
+        # The schedule follows the (possibly longer) configured run, from the saved step.
+        self.sched_g.load_state_dict(state["schedulers"]["g"])
+        self.sched_d.load_state_dict(state["schedulers"]["d"])
+        for sched in (self.sched_g, self.sched_d):
+            sched.lr_lambdas = [self._lr_factor]
+            sched.base_lrs = [self.cfg.lr for _ in sched.base_lrs]
+            for group in sched.optimizer.param_groups:
+                group["lr"] = self.cfg.lr * self._lr_factor(sched.last_epoch)
+        self.scaler.load_state_dict(state["scaler"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if state["rng"]["cuda"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        self.py_rng.setstate(state["rng"]["python"])
+        self.pool_a.images = [t.to(self.device) for t in state["pools"]["a"]]
+        self.pool_b.images = [t.to(self.device) for t in state["pools"]["b"]]
+        self.step = int(state["step"])
+        log.info("resumed '%s' at step %d", self.run_dir, self.step)
+
+    def loader(self) -> DataLoader:
+        cfg = self.cfg
+        start = self.step * cfg.batch_size * self.world
+        indices = range(start + self.rank, len(self.dataset), self.world)
+        workers = 0 if cfg.preload else cfg.workers
+        return DataLoader(
+            self.dataset,
+            batch_size=cfg.batch_size,
+            sampler=list(indices),
+            num_workers=workers,
+            collate_fn=_collate,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=False,
+            prefetch_factor=4 if workers else None,
+        )
+
+    def train_step(self, batch: dict[str, Any]) -> dict[str, float]:
+        cfg, nets = self.cfg, self.train_nets
+        real_a = batch["a"].to(self.device, non_blocking=True)
+        real_b = batch["b"].to(self.device, non_blocking=True)
+        use_gan = self.step >= cfg.gan_start and cfg.lambda_gan > 0
+        autocast = torch.autocast(self.device.type, enabled=self.use_amp)
+        for critic in nets.critics():
+            critic.requires_grad_(False)
+        with autocast:
+            fake_b = torch.cat([real_a, nets.colorizer(real_a)], dim=1)
+            rec_a = nets.decolorizer(fake_b)
+            fake_a = nets.decolorizer(real_b)
+            rec_b = torch.cat([fake_a, nets.colorizer(fake_a)], dim=1)
+            losses: dict[str, torch.Tensor] = {
+                "cycle_a": nnf.l1_loss(rec_a, real_a) * cfg.lambda_cycle,
+                "cycle_b": nnf.l1_loss(rec_b, real_b) * cfg.lambda_cycle,
+            }
+            if cfg.lambda_identity > 0:
+                gray_as_color = torch.cat([real_a, torch.zeros_like(real_a).repeat(1, 2, 1, 1)], 1)
+                weight = cfg.lambda_cycle * cfg.lambda_identity
+                losses["identity_a"] = nnf.l1_loss(nets.decolorizer(gray_as_color), real_a) * weight
+            if cfg.lambda_supervised > 0:
+                chroma = nets.colorizer(real_b[:, :1])
+                losses["supervised_b"] = nnf.l1_loss(chroma, real_b[:, 1:]) * cfg.lambda_supervised
+            if use_gan:
+                losses["gan_b"] = gan_loss(nets.critic_b(fake_b), True, cfg.gan_loss) * cfg.lambda_gan
+                losses["gan_a"] = gan_loss(nets.critic_a(fake_a), True, cfg.gan_loss) * cfg.lambda_gan
+            total_g = sum(losses.values())
+        self.opt_g.zero_grad(set_to_none=True)
+        self.scaler.scale(total_g).backward()
+        self.scaler.step(self.opt_g)
+        if use_gan:
+            for critic in nets.critics():
+                critic.requires_grad_(True)
+            with autocast:
+                pooled_b = self.pool_b.query(fake_b)
+                pooled_a = self.pool_a.query(fake_a)
+                loss_db = 0.5 * (
+                    gan_loss(nets.critic_b(real_b), True, cfg.gan_loss)
+                    + gan_loss(nets.critic_b(pooled_b.detach()), False, cfg.gan_loss)
+                )
+                loss_da = 0.5 * (
+                    gan_loss(nets.critic_a(real_a), True, cfg.gan_loss)
+                    + gan_loss(nets.critic_a(pooled_a.detach()), False, cfg.gan_loss)
+                )
+            self.opt_d.zero_grad(set_to_none=True)
+            self.scaler.scale(loss_da + loss_db).backward()
+            self.scaler.step(self.opt_d)
+            losses["critic_a"] = loss_da
+            losses["critic_b"] = loss_db
+        self.scaler.update()
+        self.sched_g.step()
+        self.sched_d.step()
+        self.step += 1
+        values = {k: float(v.detach()) for k, v in losses.items()}
+        values["total_g"] = float(total_g.detach())
+        bad = [k for k, v in values.items() if not math.isfinite(v)]
+        if bad:
+            raise CheckpointError(
+                f"training diverged at step {self.step} ({', '.join(bad)} not finite); lower lr "
+                f"or resume from the last checkpoint in '{self.run_dir}'"
+            )
+        self._last = (real_a, fake_b, rec_a, real_b, fake_a, rec_b)
+        return values
+
+    def log_images(self, writer: Any) -> None:
+        real_a, fake_b, rec_a, real_b, fake_a, rec_b = (t[:4].detach().float() for t in self._last)
+        grid = image_grid(
+            [
+                (real_a + 1) / 2,
+                ycbcr_to_rgb(fake_b),
+                (rec_a + 1) / 2,
+                ycbcr_to_rgb(real_b),
+                (fake_a + 1) / 2,
+                ycbcr_to_rgb(rec_b),
+            ]
+        )
+        writer.add_image("A_real__B_fake__A_rec__B_real__A_fake__B_rec", grid, self.step)
+
+
+def train(
+    cfg: TrainConfig,
+    data: Path,
+    run_dir: Path,
+    *,
+    max_steps: int | None = None,
+    resume: bool = False,
+    progress: Callable[[int, int], Any] | None = None,
+) -> TrainResult:
+    """Train (or continue) a CycleGAN run.
+
+    Args:
+        cfg: the resolved configuration (also written to ``run_dir/config.toml``).
+        data: a folder with ``trainA`` (B&W images) and ``trainB`` (colour images).
+        run_dir: where checkpoints (``checkpoints/last.pt``) and TensorBoard logs (``tb/``) go.
+        max_steps: stop at this step (a piece of the schedule; ``--resume`` continues).
+        resume: continue from ``run_dir``'s last checkpoint.
+        progress: called with (start step, stop step); returns an object with
+            ``update(n)``, ``set_postfix(dict)`` and ``close()`` (e.g. a tqdm bar).
+
+    Returns:
+        A :class:`TrainResult`. Ctrl-C saves a checkpoint and returns with ``interrupted``.
+    """
+    from torch.utils.tensorboard import SummaryWriter
+
+    started = time.perf_counter()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    trainer = _Trainer(cfg, data, run_dir, resume)
+    stop = min(cfg.steps, max_steps) if max_steps else cfg.steps
+    if trainer.rank == 0:
+        _write_config(run_dir / "config.toml", cfg)
+    writer = SummaryWriter(str(run_dir / "tb")) if trainer.rank == 0 else None
+    bar = progress(trainer.step, stop) if progress and trainer.rank == 0 else None
+    interrupted = False
+    skipped = 0
+    tick, tick_step = time.perf_counter(), trainer.step
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        if trainer.step < stop:
+            for batch in trainer.loader():
+                if "error" in batch:
+                    raise CheckpointError(batch["error"])
+                skipped += batch["skipped"]
+                for net in trainer.train_nets.named().values():
+                    net.train()
+                values = trainer.train_step(batch)
+                step = trainer.step
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix({"G": f"{values['total_g']:.3f}"}, refresh=False)
+                if writer is not None and (step % cfg.log_every == 0 or step == stop):
+                    now = time.perf_counter()
+                    for key, value in values.items():
+                        writer.add_scalar(f"loss/{key}", value, step)
+                    writer.add_scalar("lr", trainer.opt_g.param_groups[0]["lr"], step)
+                    writer.add_scalar("iterations_per_second", (step - tick_step) / max(1e-9, now - tick), step)
+                    tick, tick_step = now, step
+                if writer is not None and (step % cfg.image_every == 0 or step == stop):
+                    trainer.log_images(writer)
+                if step % cfg.checkpoint_every == 0 and step < stop:
+                    trainer.save()
+                if step >= stop:
+                    break
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if bar is not None:
+            bar.close()
+    path = trainer.save()
+    if writer is not None:
+        writer.flush()
+        writer.close()
+    if skipped:
+        log.warning("skipped %d unreadable images (skip_bad_images = true)", skipped)
+    if trainer.world > 1:
+        torch.distributed.destroy_process_group()
+    return TrainResult(run_dir, trainer.step, time.perf_counter() - started, path, interrupted, skipped)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    return repr(value)
+
+
+def _write_config(path: Path, cfg: TrainConfig) -> None:
+    """The resolved config as TOML (train with it again: ``filmcolor train RUN/config.toml``)."""
+    values = config_to_dict(cfg)
+    lines = ["# Resolved configuration of this run (written by filmcolor train)."]
+    tables = {k: v for k, v in values.items() if isinstance(v, dict)}
+    lines += [f"{k} = {_toml_value(v)}" for k, v in values.items() if not isinstance(v, dict)]
+    for name, table in tables.items():
+        lines += ["", f"[{name}]"] + [f"{k} = {_toml_value(v)}" for k, v in table.items()]
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, path)
+
+
+__all__ = [
+    "DiscriminatorConfig",
+    "GeneratorConfig",
+    "ImagePool",
+    "TrainResult",
+    "UnpairedFrames",
+    "build_networks",
+    "find_images",
+    "load_checkpoint",
+    "save_checkpoint",
+    "train",
+]
