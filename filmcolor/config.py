@@ -101,6 +101,9 @@ class TrainConfig:
     """Weight of both adversarial losses."""
     gan_start: int = 0
     """Step where the adversarial losses switch on (a supervised warm-up before it)."""
+    cycle_start: int = 0
+    """Step where F, D_A and the cycle/identity terms start; before it only the supervised
+    term trains G (a warm-up; needs lambda_supervised > 0)."""
     pool_size: int = 50
     """Image pool of past fakes shown to the discriminators (Shrivastava et al.)."""
     seed: int = 0
@@ -140,6 +143,8 @@ class TrainConfig:
             raise UsageError(f"load_size {self.load_size} is smaller than crop_size {self.crop_size}")
         if self.gan_loss not in ("lsgan", "vanilla"):
             raise UsageError(f"gan_loss must be 'lsgan' or 'vanilla', got {self.gan_loss!r}")
+        if self.cycle_start > 0 and self.lambda_supervised <= 0:
+            raise UsageError("cycle_start > 0 needs lambda_supervised > 0 (nothing trains before it)")
         if self.device not in ("auto", "cpu", "cuda"):
             raise UsageError(f"device must be auto, cpu or cuda, got {self.device!r}")
 

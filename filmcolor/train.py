@@ -29,6 +29,7 @@ import os
 import random
 import signal
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -456,55 +457,68 @@ class _Trainer:
         cfg, nets = self.cfg, self.train_nets
         real_a = batch["a"].to(self.device, non_blocking=True)
         real_b = batch["b"].to(self.device, non_blocking=True)
+        use_cycle = self.step >= cfg.cycle_start
         use_gan = self.step >= cfg.gan_start and cfg.lambda_gan > 0
         autocast = torch.autocast(self.device.type, enabled=self.use_amp)
         for critic in nets.critics():
             critic.requires_grad_(False)
+        losses: dict[str, torch.Tensor] = {}
+        fake_b = fake_a = None
         with autocast:
-            fake_b = torch.cat([real_a, nets.colorizer(real_a)], dim=1)
-            rec_a = nets.decolorizer(fake_b)
-            fake_a = nets.decolorizer(real_b)
-            rec_b = torch.cat([fake_a, nets.colorizer(fake_a)], dim=1)
-            losses: dict[str, torch.Tensor] = {
-                "cycle_a": nnf.l1_loss(rec_a, real_a) * cfg.lambda_cycle,
-                "cycle_b": nnf.l1_loss(rec_b, real_b) * cfg.lambda_cycle,
-            }
-            if cfg.lambda_identity > 0:
-                gray_as_color = torch.cat([real_a, torch.zeros_like(real_a).repeat(1, 2, 1, 1)], 1)
-                weight = cfg.lambda_cycle * cfg.lambda_identity
-                losses["identity_a"] = nnf.l1_loss(nets.decolorizer(gray_as_color), real_a) * weight
+            if use_cycle or use_gan:
+                fake_b = torch.cat([real_a, nets.colorizer(real_a)], dim=1)
+            if use_cycle:
+                assert fake_b is not None
+                rec_a = nets.decolorizer(fake_b)
+                fake_a = nets.decolorizer(real_b)
+                rec_b = torch.cat([fake_a, nets.colorizer(fake_a)], dim=1)
+                losses["cycle_a"] = nnf.l1_loss(rec_a, real_a) * cfg.lambda_cycle
+                losses["cycle_b"] = nnf.l1_loss(rec_b, real_b) * cfg.lambda_cycle
+                if cfg.lambda_identity > 0:
+                    gray_as_color = torch.cat([real_a, torch.zeros_like(real_a).repeat(1, 2, 1, 1)], 1)
+                    weight = cfg.lambda_cycle * cfg.lambda_identity
+                    losses["identity_a"] = nnf.l1_loss(nets.decolorizer(gray_as_color), real_a) * weight
             if cfg.lambda_supervised > 0:
                 chroma = nets.colorizer(real_b[:, :1])
                 losses["supervised_b"] = nnf.l1_loss(chroma, real_b[:, 1:]) * cfg.lambda_supervised
             if use_gan:
+                assert fake_b is not None
                 losses["gan_b"] = gan_loss(nets.critic_b(fake_b), True, cfg.gan_loss) * cfg.lambda_gan
-                losses["gan_a"] = gan_loss(nets.critic_a(fake_a), True, cfg.gan_loss) * cfg.lambda_gan
+                if fake_a is not None:
+                    losses["gan_a"] = gan_loss(nets.critic_a(fake_a), True, cfg.gan_loss) * cfg.lambda_gan
             total_g = sum(losses.values())
+        assert isinstance(total_g, torch.Tensor)
         self.opt_g.zero_grad(set_to_none=True)
         self.scaler.scale(total_g).backward()
         self.scaler.step(self.opt_g)
         if use_gan:
+            assert fake_b is not None
             for critic in nets.critics():
                 critic.requires_grad_(True)
             with autocast:
                 pooled_b = self.pool_b.query(fake_b)
-                pooled_a = self.pool_a.query(fake_a)
-                loss_db = 0.5 * (
+                loss_d = 0.5 * (
                     gan_loss(nets.critic_b(real_b), True, cfg.gan_loss)
                     + gan_loss(nets.critic_b(pooled_b.detach()), False, cfg.gan_loss)
                 )
-                loss_da = 0.5 * (
-                    gan_loss(nets.critic_a(real_a), True, cfg.gan_loss)
-                    + gan_loss(nets.critic_a(pooled_a.detach()), False, cfg.gan_loss)
-                )
+                losses["critic_b"] = loss_d.detach()
+                if fake_a is not None:
+                    pooled_a = self.pool_a.query(fake_a)
+                    loss_da = 0.5 * (
+                        gan_loss(nets.critic_a(real_a), True, cfg.gan_loss)
+                        + gan_loss(nets.critic_a(pooled_a.detach()), False, cfg.gan_loss)
+                    )
+                    losses["critic_a"] = loss_da.detach()
+                    loss_d = loss_d + loss_da
             self.opt_d.zero_grad(set_to_none=True)
-            self.scaler.scale(loss_da + loss_db).backward()
+            self.scaler.scale(loss_d).backward()
             self.scaler.step(self.opt_d)
-            losses["critic_a"] = loss_da
-            losses["critic_b"] = loss_db
         self.scaler.update()
-        self.sched_g.step()
-        self.sched_d.step()
+        with warnings.catch_warnings():
+            # sched_d also steps while the critics wait for gan_start: the schedule is by step.
+            warnings.simplefilter("ignore", UserWarning)
+            self.sched_g.step()
+            self.sched_d.step()
         self.step += 1
         values = {k: float(v.detach()) for k, v in losses.items()}
         values["total_g"] = float(total_g.detach())
@@ -514,22 +528,35 @@ class _Trainer:
                 f"training diverged at step {self.step} ({', '.join(bad)} not finite); lower lr "
                 f"or resume from the last checkpoint in '{self.run_dir}'"
             )
-        self._last = (real_a, fake_b, rec_a, real_b, fake_a, rec_b)
+        self._last_batch = (real_a, real_b)
         return values
 
+    @torch.no_grad()
     def log_images(self, writer: Any) -> None:
-        real_a, fake_b, rec_a, real_b, fake_a, rec_b = (t[:4].detach().float() for t in self._last)
+        """Real A, fake B, reconstructed A / real B, fake A, reconstructed B, as one grid."""
+        nets = self.train_nets
+        real_a, real_b = (t[:4] for t in self._last_batch)
+        for net in nets.named().values():
+            net.eval()
+        fake_b = torch.cat([real_a, nets.colorizer(real_a)], dim=1)
+        rec_a = nets.decolorizer(fake_b)
+        fake_a = nets.decolorizer(real_b)
+        rec_b = torch.cat([fake_a, nets.colorizer(fake_a)], dim=1)
+        supervised = torch.cat([real_b[:, :1], nets.colorizer(real_b[:, :1])], dim=1)
         grid = image_grid(
             [
                 (real_a + 1) / 2,
                 ycbcr_to_rgb(fake_b),
                 (rec_a + 1) / 2,
                 ycbcr_to_rgb(real_b),
+                ycbcr_to_rgb(supervised),
                 (fake_a + 1) / 2,
                 ycbcr_to_rgb(rec_b),
             ]
         )
-        writer.add_image("A_real__B_fake__A_rec__B_real__A_fake__B_rec", grid, self.step)
+        writer.add_image("rows: A, G(A), F(G(A)), B, G(luma B), F(B), G(F(B))", grid, self.step)
+        for net in nets.named().values():
+            net.train()
 
 
 def train(
