@@ -38,6 +38,7 @@ from .video import (
     plan_streams,
     probe,
     require_ffmpeg,
+    scan_timing,
 )
 
 log = logging.getLogger(__name__)
@@ -184,7 +185,7 @@ def restore(
     started = time.perf_counter()
     source, output = Path(source), Path(output)
     require_ffmpeg()
-    info = probe(source)
+    info = scan_timing(probe(source))
     check_paths(source, output, cfg.overwrite)
     if preview is not None:
         check_paths(source, preview, True)

@@ -14,6 +14,7 @@ restore untouched (an RGB round trip changes it); ``pix_fmt="rgb24"`` gives HxWx
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -69,7 +70,7 @@ def _fraction(text: str | None) -> Fraction | None:
     if not text or text in ("0/0", "N/A"):
         return None
     try:
-        value = Fraction(text)
+        value = Fraction(text.replace(":", "/"))
     except (ValueError, ZeroDivisionError):
         return None
     return value if value > 0 else None
@@ -163,7 +164,10 @@ def _check_readable(path: Path) -> None:
 
 def _explain_probe_failure(path: Path, stderr: str) -> str:
     lower = stderr.lower()
-    if "moov atom not found" in lower:
+    with open(path, "rb") as handle:
+        head = handle.read(12)
+    looks_like_mp4 = head[4:8] in (b"ftyp", b"mdat", b"moov", b"free", b"wide", b"skip")
+    if "moov atom not found" in lower and looks_like_mp4:
         return (
             f"'{path}' is truncated or damaged (moov atom not found): the file was not finished "
             "being written or copied; copy it again from its source"
@@ -283,6 +287,56 @@ def probe(path: Path) -> VideoInfo:
         video_index=int(video["index"]),
         streams=tuple(streams),
     )
+
+
+def scan_timing(info: VideoInfo) -> VideoInfo:
+    """Read the video stream's packet timestamps (no decoding) to count frames and find VFR.
+
+    Containers such as mkv and webm state neither the frame count nor whether the frame rate
+    varies (their average rate is often just the nominal one). This demuxes the stream once
+    (a few seconds for a feature film) and returns ``info`` with the packet count as
+    ``frame_count`` and, for a variable frame rate, ``frame_rate`` set to the average rate.
+    """
+    _, ffprobe_bin = require_ffmpeg()
+    cmd = [
+        ffprobe_bin, "-v", "error", "-select_streams", str(info.video_index),
+        "-show_entries", "packet=pts_time", "-of", "csv=p=0", str(info.path),
+    ]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, stdin=subprocess.DEVNULL)
+    if done.returncode != 0:
+        raise VideoReadError(
+            f"cannot read the packets of '{info.path}'; the file is damaged "
+            f"[ffprobe: {stderr_tail(done.stderr)}]"
+        )
+    stamps = []
+    for line in done.stdout.decode("ascii", "replace").splitlines():
+        value = _float(line.strip().rstrip(","))
+        if value is not None:
+            stamps.append(value)
+    count = len(stamps)
+    declared = info.frame_count  # what the index says: a truncated file has fewer packets
+    if count < 3:
+        return dataclasses.replace(info, frame_count=declared or count)
+    times = np.sort(np.array(stamps))
+    steps = np.diff(times)
+    median = float(np.median(steps))
+    variable = median > 0 and float(steps.max() - steps.min()) > 0.5 * median
+    if not variable:
+        return dataclasses.replace(info, frame_count=declared or count)
+    span = float(times[-1] - times[0]) + median
+    rate = _tidy_rate(count / span) if span > 0 else info.frame_rate
+    return dataclasses.replace(
+        info, frame_count=declared or count, variable_frame_rate=True, frame_rate=rate,
+        duration=info.duration or span,
+    )
+
+
+def _tidy_rate(rate: float) -> Fraction:
+    """An average frame rate as a short fraction: 19.99 -> 20, 23.97 -> 24000/1001."""
+    for candidate in (Fraction(round(rate)), Fraction(round(rate * 1.001) * 1000, 1001)):
+        if candidate > 0 and abs(float(candidate) - rate) / rate < 0.002:
+            return candidate
+    return Fraction(rate).limit_denominator(1001)
 
 
 class _StderrDrain:

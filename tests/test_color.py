@@ -1,0 +1,53 @@
+"""color.py: one convention for luminance and chroma, exact round trips."""
+
+import numpy as np
+
+from filmcolor.color import (
+    chroma_to_planes,
+    colourfulness,
+    luma_from_plane,
+    merge_rgb,
+    planes_to_chroma,
+    rgb_to_yuv,
+    split_rgb,
+    yuv_to_rgb,
+)
+
+
+def test_round_trip_rgb_is_exact_within_rounding():
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (32, 48, 3), dtype=np.uint8)
+    luma, chroma = split_rgb(rgb)
+    assert luma.shape == (32, 48) and chroma.shape == (2, 32, 48)
+    assert np.abs(merge_rgb(luma, chroma).astype(int) - rgb).max() <= 1
+
+
+def test_gray_has_zero_chroma_and_zero_colourfulness():
+    gray = np.repeat(np.linspace(0, 255, 64, dtype=np.uint8)[None, :, None], 3, axis=2)
+    _, chroma = split_rgb(gray)
+    assert np.abs(chroma).max() < 1e-3
+    assert colourfulness(gray) == 0.0
+
+
+def test_colourfulness_orders_images():
+    rng = np.random.default_rng(1)
+    vivid = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    dull = (vivid.astype(int) // 4 + 96).astype(np.uint8)
+    assert colourfulness(vivid) > colourfulness(dull) > 0
+
+
+def test_limited_range_planes():
+    y = np.array([[16, 235]], np.uint8)
+    assert np.allclose(luma_from_plane(y, full_range=False), [[-1, 1]])
+    assert np.allclose(luma_from_plane(y, full_range=True), [[16 / 255 * 2 - 1, 235 / 255 * 2 - 1]])
+    chroma = np.array([[[-1.0]], [[1.0]]], np.float32)
+    assert chroma_to_planes(chroma, full_range=False).ravel().tolist() == [16, 240]
+    assert np.allclose(planes_to_chroma(chroma_to_planes(chroma, False), False), chroma)
+
+
+def test_yuv_rgb_round_trip():
+    rng = np.random.default_rng(2)
+    rgb = rng.integers(30, 220, (8, 8, 3), dtype=np.uint8)
+    for full in (False, True):
+        back = yuv_to_rgb(rgb_to_yuv(rgb, full), full)
+        assert np.abs(back.astype(int) - rgb).max() <= 3
