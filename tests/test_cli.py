@@ -1,0 +1,145 @@
+"""The command line: one clear line per error, exit codes, signals, --help."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import decoded_frames, make_clip, run_ffmpeg, sha256
+
+from filmcolor.cli import main
+from filmcolor.errors import FfmpegNotFoundError, UsageError, VideoReadError, VideoWriteError
+
+FILMCOLOR = [sys.executable, "-m", "filmcolor.cli"]
+
+
+def _run(args: list[str]):
+    return CliRunner().invoke(main, args)
+
+
+def _one_error_line(result, *needles: str) -> None:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert 1 <= len(lines) <= 3, result.stderr
+    assert "Traceback" not in result.output + result.stderr
+    for needle in needles:
+        assert needle in result.stderr, result.stderr
+
+
+def test_help_has_examples():
+    result = _run(["restore", "--help"])
+    assert result.exit_code == 0 and "Examples:" in result.output and "--preview" in result.output
+    assert "filmcolor extract" in _run(["--help"]).output
+
+
+def test_restore_cli_writes_video_and_preview(gray_clip: Path, affine_model: Path, tmp_path: Path):
+    out = tmp_path / "out.mp4"
+    result = _run(["restore", str(gray_clip), str(out), "--model", str(affine_model), "--preview", str(tmp_path / "p.png"), "-q"])
+    assert result.exit_code == 0, result.output
+    assert decoded_frames(out) == 50 and (tmp_path / "p.png").is_file()
+
+
+@pytest.mark.parametrize(
+    ("make", "code", "needle"),
+    [
+        (lambda d: d / "missing.mp4", VideoReadError.exit_code, "does not exist"),
+        (lambda d: (d / "text.mp4").write_text("hello\n" * 50) and d / "text.mp4", VideoReadError.exit_code, "not a video"),
+        (lambda d: (d / "empty.mkv").write_bytes(b"") or d / "empty.mkv", VideoReadError.exit_code, "empty"),
+    ],
+)
+def test_bad_inputs_exit_nonzero_with_one_line(tmp_path: Path, affine_model: Path, make, code: int, needle: str):
+    source = make(tmp_path)
+    out = tmp_path / "out.mp4"
+    result = _run(["restore", str(source), str(out), "--model", str(affine_model)])
+    assert result.exit_code == code
+    _one_error_line(result, needle, source.name)
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if "filmcolor-part" in p.name]
+
+
+def test_audio_only_file(tmp_path: Path, affine_model: Path):
+    audio = tmp_path / "song.mp4"
+    run_ffmpeg("-f", "lavfi", "-i", "sine=duration=0.5", "-c:a", "aac", str(audio))
+    result = _run(["restore", str(audio), str(tmp_path / "o.mp4"), "--model", str(affine_model)])
+    assert result.exit_code == VideoReadError.exit_code
+    _one_error_line(result, "no video stream", "song.mp4")
+
+
+def test_truncated_input(gray_clip: Path, tmp_path: Path, affine_model: Path):
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(gray_clip.read_bytes()[: gray_clip.stat().st_size // 2])
+    result = _run(["restore", str(cut), str(tmp_path / "o.mp4"), "--model", str(affine_model)])
+    assert result.exit_code == VideoReadError.exit_code
+    _one_error_line(result, "truncated", "cut.mp4")
+
+
+def test_output_errors(gray_clip: Path, tmp_path: Path, affine_model: Path):
+    missing_dir = _run(["restore", str(gray_clip), str(tmp_path / "no" / "o.mp4"), "--model", str(affine_model)])
+    assert missing_dir.exit_code == VideoWriteError.exit_code
+    _one_error_line(missing_dir, "does not exist", "mkdir")
+    same = _run(["restore", str(gray_clip), str(gray_clip), "--model", str(affine_model), "--overwrite"])
+    assert same.exit_code == UsageError.exit_code
+    _one_error_line(same, "is the input")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_output_folder(gray_clip: Path, tmp_path: Path, affine_model: Path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    result = _run(["restore", str(gray_clip), str(folder / "o.mp4"), "--model", str(affine_model)])
+    assert result.exit_code == VideoWriteError.exit_code
+    _one_error_line(result, "permission denied")
+
+
+def test_missing_ffmpeg(gray_clip: Path, tmp_path: Path, affine_model: Path):
+    env = dict(os.environ, PATH=str(Path(sys.executable).parent))
+    done = subprocess.run(
+        [*FILMCOLOR, "restore", str(gray_clip), str(tmp_path / "o.mp4"), "--model", str(affine_model)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert done.returncode == FfmpegNotFoundError.exit_code
+    assert "ffmpeg" in done.stderr and "apt-get install ffmpeg" in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_bad_model(gray_clip: Path, tmp_path: Path):
+    model = tmp_path / "bad.onnx"
+    model.write_bytes(b"not onnx")
+    result = _run(["restore", str(gray_clip), str(tmp_path / "o.mp4"), "--model", str(model)])
+    assert result.exit_code != 0
+    _one_error_line(result, "bad.onnx", "cannot be loaded")
+
+
+def _ffmpeg_children(pid: int) -> list[str]:
+    done = subprocess.run(["ps", "-eo", "pid,ppid,comm"], capture_output=True, text=True)
+    return [line for line in done.stdout.splitlines()[1:] if line.split()[1] == str(pid)]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_mid_run_leaves_nothing(clips: Path, tmp_path: Path, affine_model: Path, sig: signal.Signals):
+    source = make_clip(clips / f"long_{sig.name}.mp4", seconds=40, size="320x240")
+    before = sha256(source)
+    out = tmp_path / "out.mp4"
+    proc = subprocess.Popen(
+        [*FILMCOLOR, "restore", str(source), str(out), "--model", str(affine_model), "--preset", "veryslow", "-q"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    part = tmp_path / ".out.filmcolor-part.mp4"
+    deadline = time.time() + 30
+    while not (part.exists() and part.stat().st_size > 0) and time.time() < deadline:
+        time.sleep(0.1)
+    assert part.exists(), "restore did not start writing"
+    children = [line.split()[0] for line in _ffmpeg_children(proc.pid)]
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert not out.exists() and not part.exists()
+    assert children and all(not Path(f"/proc/{pid}").exists() for pid in children)
+    assert sha256(source) == before

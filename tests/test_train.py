@@ -1,0 +1,145 @@
+"""train.py: one step learns, resume is exact, checkpoints are atomic, data errors are clear."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from click.testing import CliRunner  # noqa: E402
+
+from filmcolor.cli import main  # noqa: E402
+from filmcolor.config import load_train_config  # noqa: E402
+from filmcolor.errors import CheckpointError  # noqa: E402
+from filmcolor.train import load_checkpoint, save_checkpoint, train  # noqa: E402
+
+TINY = {
+    "crop_size": 32,
+    "load_size": 40,
+    "workers": 0,
+    "generator.filters": 4,
+    "generator.blocks": 1,
+    "discriminator.filters": 4,
+    "pool_size": 3,
+    "checkpoint_every": 1000,
+    "log_every": 1,
+    "image_every": 2,
+    "steps": 100,
+    "threads": 1,
+}
+
+
+def _images(folder: Path, count: int, gray: bool, seed: int) -> None:
+    import cv2
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        base = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
+        image = cv2.resize(base, (64, 48), interpolation=cv2.INTER_CUBIC)
+        if gray:
+            image = np.repeat(image[..., :1], 3, axis=2)
+        cv2.imwrite(str(folder / f"{i}.{'png' if i % 2 else 'jpg'}"), image)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("data")
+    _images(root / "trainA" / "nested", 5, True, 0)
+    _images(root / "trainB", 6, False, 1)
+    return root
+
+
+def _cfg(**extra):
+    return load_train_config(None, {**TINY, **extra})
+
+
+def _weights(run: Path) -> dict[str, torch.Tensor]:
+    state = load_checkpoint(run)
+    return {f"{n}.{k}": v for n, net in state["networks"].items() for k, v in net.items()}
+
+
+def test_one_step_changes_weights_with_finite_losses(data: Path, tmp_path: Path):
+    cfg = _cfg(lambda_supervised=1.0)
+    train(cfg, data, tmp_path / "r0", max_steps=1)  # step 1 written
+    first = _weights(tmp_path / "r0")
+    result = train(cfg, data, tmp_path / "r0", max_steps=2, resume=True)
+    assert result.step == 2
+    second = _weights(tmp_path / "r0")
+    changed = [k for k in first if not torch.equal(first[k], second[k])]
+    assert any(k.startswith("colorizer") for k in changed) and any(k.startswith("critic_b") for k in changed)
+    assert all(torch.isfinite(v).all() for v in second.values())
+    assert list((tmp_path / "r0" / "tb").glob("events.out.tfevents.*"))
+
+
+def test_resume_gives_the_same_weights_as_one_run(data: Path, tmp_path: Path):
+    cfg = _cfg(seed=3)
+    train(cfg, data, tmp_path / "straight", max_steps=6)
+    train(cfg, data, tmp_path / "split", max_steps=3)
+    train(cfg, data, tmp_path / "split", max_steps=6, resume=True)
+    a, b = _weights(tmp_path / "straight"), _weights(tmp_path / "split")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])][:3]
+
+
+def test_warm_up_trains_only_the_colorizer(data: Path, tmp_path: Path):
+    cfg = _cfg(lambda_supervised=5.0, cycle_start=50, gan_start=50)
+    train(cfg, data, tmp_path / "w", max_steps=1)
+    before = _weights(tmp_path / "w")
+    train(cfg, data, tmp_path / "w", max_steps=2, resume=True)
+    after = _weights(tmp_path / "w")
+    changed = {k.split(".")[0] for k in before if not torch.equal(before[k], after[k])}
+    assert changed == {"colorizer"}
+
+
+def test_checkpoint_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    path = tmp_path / "checkpoints" / "last.pt"
+    save_checkpoint(path, {"networks": {}, "config": {}, "step": 1})
+    original = path.read_bytes()
+
+    def broken_save(obj, target):
+        Path(target).write_bytes(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError):
+        save_checkpoint(path, {"networks": {}, "config": {}, "step": 2})
+    assert path.read_bytes() == original
+    assert [p.name for p in path.parent.iterdir()] == ["last.pt"]
+
+
+def test_data_folder_errors(tmp_path: Path, data: Path):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        train(_cfg(), tmp_path / "nothing", tmp_path / "r")
+    (tmp_path / "empty" / "trainA").mkdir(parents=True)
+    (tmp_path / "empty" / "trainB").mkdir(parents=True)
+    with pytest.raises(CheckpointError, match="holds no images"):
+        train(_cfg(), tmp_path / "empty", tmp_path / "r")
+
+
+def test_unreadable_image_is_named_or_skipped(tmp_path: Path):
+    root = tmp_path / "d"
+    _images(root / "trainA", 1, True, 0)
+    _images(root / "trainB", 1, False, 1)
+    (root / "trainA" / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(CheckpointError, match="broken.png"):
+        train(_cfg(), root, tmp_path / "r", max_steps=8)
+    result = train(_cfg(skip_bad_images=True), root, tmp_path / "r2", max_steps=8)
+    assert result.step == 8 and result.skipped_images > 0
+
+
+def test_cli_train_resume_and_errors(data: Path, tmp_path: Path):
+    runner = CliRunner()
+    sets = [f"--set={k}={v}" for k, v in TINY.items()]
+    run = tmp_path / "run"
+    first = runner.invoke(main, ["train", "--data", str(data), "--out", str(run), "--max-steps", "2", "-q", *sets])
+    assert first.exit_code == 0, first.output
+    assert (run / "config.toml").is_file() and (run / "checkpoints" / "last.pt").is_file()
+    again = runner.invoke(main, ["train", "--data", str(data), "--out", str(run), "--max-steps", "3", "--resume", "-q"])
+    assert again.exit_code == 0, again.output
+    assert load_checkpoint(run)["step"] == 3
+    bad = runner.invoke(main, ["train", "--data", str(tmp_path / "none"), "--out", str(run), "-q"])
+    assert bad.exit_code == CheckpointError.exit_code and "does not exist" in bad.stderr
+    typo = runner.invoke(main, ["train", "--data", str(data), "--set", "generator.blockz=2"])
+    assert typo.exit_code == 2 and "unknown setting 'blockz'" in typo.stderr
