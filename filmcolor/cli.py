@@ -95,8 +95,7 @@ def main(ctx: click.Context, debug: bool, verbose: bool) -> None:
     """Bring black-and-white films back in colour.
 
     \b
-    Build two unpaired frame sets, learn B&W -> colour, then colorize a whole film:
-      filmcolor extract old_movies/ modern_movies/ --out data/films
+    Learn B&W -> colour from two unpaired image folders, then colorize a whole film:
       filmcolor train --data data/films --out runs/films
       filmcolor export runs/films films.onnx
       filmcolor restore casablanca.mp4 casablanca_color.mp4 --model films.onnx

@@ -29,10 +29,24 @@ def _one_error_line(result, *needles: str) -> None:
         assert needle in result.stderr, result.stderr
 
 
+def test_cli_reference_is_up_to_date():
+    sys.path.insert(0, str(Path(__file__).parents[1] / "pipelines"))
+    from gen_cli_docs import render
+
+    docs = Path(__file__).parents[1] / "docs" / "cli.md"
+    assert docs.read_text() == render(), "docs/cli.md is stale: run 'make docs'"
+
+
+def test_restore_does_not_import_torch():
+    code = "import sys, filmcolor.cli, filmcolor.restore, filmcolor.engine; print('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
 def test_help_has_examples():
     result = _run(["restore", "--help"])
     assert result.exit_code == 0 and "Examples:" in result.output and "--preview" in result.output
-    assert "filmcolor extract" in _run(["--help"]).output
+    assert "filmcolor train" in _run(["--help"]).output
 
 
 def test_restore_cli_writes_video_and_preview(gray_clip: Path, affine_model: Path, tmp_path: Path):

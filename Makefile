@@ -1,0 +1,47 @@
+# filmcolor: the two set-up commands of a fresh machine (see README.md).
+#   make demo   installs ffmpeg, a virtualenv and filmcolor, then restores a sample B&W clip
+#   make test   installs ffmpeg, a virtualenv, filmcolor with [train,test], then runs the tests
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SHARED ?= ../shared/data
+DEMO_OUT ?= demo_out
+# PyTorch for the [train] extra: 2.13.0 is the CPU build on the project's machines.
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: demo test system-deps venv venv-test docs clean
+
+system-deps:
+	@if command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1; then \
+	  echo "ffmpeg: $$(command -v ffmpeg)"; \
+	else \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  echo "installing ffmpeg (Debian package)"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ffmpeg; \
+	fi
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+venv: $(BIN)/python
+	$(BIN)/pip install -q -e .
+
+venv-test: $(BIN)/python
+	$(BIN)/pip install -q "$(TORCH_SPEC)"
+	$(BIN)/pip install -q -e ".[train,test]"
+
+demo: system-deps venv
+	$(BIN)/python pipelines/make_sample.py --shared "$(SHARED)" --out "$(DEMO_OUT)"
+	$(BIN)/filmcolor restore "$$(cat $(DEMO_OUT)/sample_path.txt)" "$(DEMO_OUT)/sample_color.mp4" \
+	  --preview "$(DEMO_OUT)/before_after.png" --overwrite
+	@echo "colour film: $(DEMO_OUT)/sample_color.mp4   before/after: $(DEMO_OUT)/before_after.png"
+
+test: system-deps venv-test
+	$(BIN)/python -m pytest -q -ra
+
+docs: venv
+	$(BIN)/python pipelines/gen_cli_docs.py > docs/cli.md
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) build *.egg-info
