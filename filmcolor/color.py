@@ -92,13 +92,3 @@ def rgb_to_yuv(rgb: np.ndarray, full_range: bool) -> np.ndarray:
     y = y * 255.0 if full_range else y * _LIMITED_Y[1] + _LIMITED_Y[0]
     y_plane = np.clip(y + 0.5, 0, 255).astype(np.uint8)
     return np.concatenate([y_plane[None], chroma_to_planes(chroma, full_range)], axis=0)
-
-
-def colourfulness(rgb: np.ndarray) -> float:
-    """Hasler & Suesstrunk (2003) colourfulness of an RGB image (0 for gray, ~33 moderately)."""
-    x = rgb.astype(np.float64)
-    rg = x[..., 0] - x[..., 1]
-    yb = 0.5 * (x[..., 0] + x[..., 1]) - x[..., 2]
-    std = np.hypot(rg.std(), yb.std())
-    mean = np.hypot(rg.mean(), yb.mean())
-    return float(std + 0.3 * mean)

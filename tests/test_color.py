@@ -2,9 +2,9 @@
 
 import numpy as np
 
+from filmcolor.metrics import colourfulness
 from filmcolor.color import (
     chroma_to_planes,
-    colourfulness,
     luma_from_plane,
     merge_rgb,
     planes_to_chroma,

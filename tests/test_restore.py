@@ -215,7 +215,8 @@ def test_real_webm_keeps_vorbis_bit_exact(shared_data: Path, affine_model: Path,
 @pytest.mark.slow
 def test_done_when_chaplin_default_model(shared_data: Path, tmp_path: Path):
     """The issue's 'done when': whole Chaplin clip, default model, sound bit-exact, colour visible."""
-    from filmcolor.color import colourfulness, yuv_to_rgb
+    from filmcolor.color import yuv_to_rgb
+    from filmcolor.metrics import colourfulness
 
     source = shared_data / "oldfilm_video" / "chaplin.mp4"
     out = tmp_path / "chaplin_color.mp4"

@@ -1,0 +1,312 @@
+"""Measure colorization quality on real footage, with baselines in the same run.
+
+    python pipelines/evaluate.py                       # the default model, all sets
+    python pipelines/evaluate.py --model my.onnx --limit 50 --markdown table.md --pictures docs/images
+
+Ground-truth sets (colour footage made gray, restored, compared with the original):
+  reds      REDS street scene, 21 frames 320x180 (frame sequence)
+  bsds      BSDS500 test photos (not used for training), --limit of them
+  cuts      the PySceneDetect test video (720p, hard cuts), first 8 s, through `restore`
+  bunny     Big Buck Bunny (animation), first 8 s, through `restore`
+Real B&W films (no ground truth), through `restore`:
+  chaplin, abomb    colourfulness, CDC, warp error, luminance fidelity to the input
+
+Rows: `gray` (the input itself), `untrained` (a freshly initialised generator, needs torch),
+`default` (the shipped model) and each --model. Goals (issue 4) are checked and printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from filmcolor.color import yuv_to_rgb
+from filmcolor.config import RestoreConfig
+from filmcolor.engine import ColorizeEngine, default_model_path
+from filmcolor.metrics import cdc, colourfulness, psnr, ssim, warp_error
+from filmcolor.restore import restore
+from filmcolor.video import FrameReader, probe
+
+GT_COLUMNS = ["PSNR", "SSIM", "colour", "colour/GT", "CDC", "CDC/GT", "warp"]
+BW_COLUMNS = ["colour", "CDC", "warp", "Y-PSNR"]
+
+
+@dataclass
+class Model:
+    name: str
+    path: Path | None  # None: the gray baseline (output = input)
+    engine: ColorizeEngine | None = None
+
+    def colorize(self, frames: np.ndarray) -> np.ndarray:
+        if self.engine is None:
+            gray = cv2.cvtColor(frames.reshape(-1, frames.shape[-2], 3), cv2.COLOR_RGB2GRAY)
+            return np.repeat(gray.reshape(frames.shape[:-1])[..., None], 3, axis=-1)
+        return np.concatenate([self.engine.colorize(frames[i : i + 8]) for i in range(0, len(frames), 8)])
+
+
+@dataclass
+class Table:
+    title: str
+    columns: list[str]
+    rows: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def render(self) -> str:
+        head = f"| {self.title} | " + " | ".join(self.columns) + " |"
+        sep = "|---|" + "---|" * len(self.columns)
+        lines = [head, sep]
+        for name, values in self.rows.items():
+            cells = [_fmt(values.get(c)) for c in self.columns]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "–"
+    if abs(value) < 0.01 and value != 0:
+        return f"{value:.4f}"
+    return f"{value:.2f}" if abs(value) < 1000 else f"{value:.0f}"
+
+
+def to_gray(frames: np.ndarray) -> np.ndarray:
+    gray = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames])
+    return np.repeat(gray[..., None], 3, axis=-1)
+
+
+def load_images(paths: list[Path], short: int | None = None) -> list[np.ndarray]:
+    images = []
+    for path in paths:
+        image = cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        if short:
+            h, w = image.shape[:2]
+            s = short / min(h, w)
+            image = cv2.resize(image, (round(w * s) // 2 * 2, round(h * s) // 2 * 2), interpolation=cv2.INTER_AREA)
+        images.append(image)
+    return images
+
+
+def read_rgb(path: Path, seconds: float | None = None, size: tuple[int, int] | None = None) -> np.ndarray:
+    info = probe(path)
+    with FrameReader(info, pix_fmt="rgb24", duration=seconds, size=size) as reader:
+        return np.stack(list(reader))
+
+
+def gt_metrics(out: list[np.ndarray], truth: list[np.ndarray], sequence: bool) -> dict[str, float]:
+    values = {
+        "PSNR": float(np.mean([psnr(o, t) for o, t in zip(out, truth, strict=True)])),
+        "SSIM": float(np.mean([ssim(o, t) for o, t in zip(out, truth, strict=True)])),
+        "colour": float(np.mean([colourfulness(o) for o in out])),
+    }
+    values["colour/GT"] = values["colour"] / max(1e-6, float(np.mean([colourfulness(t) for t in truth])))
+    if sequence:
+        values["CDC"] = cdc(out)
+        values["CDC/GT"] = values["CDC"] / max(1e-9, cdc(truth))
+        values["warp"] = warp_error(out, guide=truth)
+    return values
+
+
+def truth_row(truth: list[np.ndarray], sequence: bool) -> dict[str, float]:
+    row = {"colour": float(np.mean([colourfulness(t) for t in truth])), "colour/GT": 1.0}
+    if sequence:
+        row.update(CDC=cdc(truth), warp=warp_error(truth), **{"CDC/GT": 1.0})
+    return row
+
+
+def restore_frames(model: Model, source: Path, work: Path, seconds: float | None, size: tuple[int, int] | None) -> np.ndarray:
+    """Run the real `restore` on a clip and read its frames back as RGB."""
+    if model.path is None:
+        return to_gray(read_rgb(source, seconds, size))
+    out = work / f"{model.name}_{source.stem}.mkv"
+    restore(source, out, RestoreConfig(model=model.path, device="cpu", duration=seconds, preset="veryfast", overwrite=True))
+    return read_rgb(out, None, size)
+
+
+def make_gray_clip(source: Path, target: Path, seconds: float) -> Path:
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-y", "-t", str(seconds), "-i", str(source),
+         "-vf", "hue=s=0", "-c:v", "libx264", "-crf", "12", "-preset", "veryfast", "-an", str(target)],
+        check=True,
+    )  # fmt: skip
+    return target
+
+
+def untrained_model(work: Path) -> Path | None:
+    """A freshly initialised light generator, exported like a trained one (needs torch)."""
+    try:
+        import torch
+
+        from filmcolor.config import GeneratorConfig
+        from filmcolor.engine import ModelContract
+        from filmcolor.models import build_generator
+    except ImportError:
+        return None
+    import onnx
+
+    import warnings
+
+    torch.manual_seed(0)
+    net = build_generator(GeneratorConfig.light()).eval()
+    path = work / "untrained.onnx"
+    warnings.simplefilter("ignore")
+    torch.onnx.export(
+        net, (torch.zeros(1, 1, 64, 64),), str(path), input_names=["luma"], output_names=["chroma"],
+        dynamic_axes={"luma": {0: "n", 2: "h", 3: "w"}, "chroma": {0: "n", 2: "h", 3: "w"}},
+        opset_version=17, dynamo=False,
+    )  # fmt: skip
+    model = onnx.load(str(path))
+    onnx.helper.set_model_props(model, {"filmcolor": ModelContract(working_size=144).to_json()})
+    onnx.save(model, str(path))
+    return path
+
+
+def preview(model: Model, source: Path, target: Path, seconds: float | None = None) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        restore(
+            source, Path(tmp) / "o.mkv",
+            RestoreConfig(model=model.path, device="cpu", duration=seconds, preset="ultrafast"),
+            preview=target,
+        )  # fmt: skip
+
+
+def frames_preview(model: Model, frames: list[np.ndarray], target: Path) -> None:
+    rows = []
+    for frame in frames:
+        gray = to_gray(frame[None])[0]
+        out = model.colorize(gray[None])[0]
+        h = 240
+        w = round(frame.shape[1] * h / frame.shape[0])
+        pair = [cv2.resize(x, (w, h), interpolation=cv2.INTER_AREA) for x in (gray, out)]
+        rows.append(np.concatenate([pair[0], np.full((h, 8, 3), 255, np.uint8), pair[1]], axis=1))
+    sheet = np.concatenate([np.concatenate([r, np.full((8, r.shape[1], 3), 255, np.uint8)]) for r in rows])
+    cv2.imwrite(str(target), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, action="append", default=[], help="extra .onnx models to measure")
+    parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data")
+    parser.add_argument("--limit", type=int, default=100, help="BSDS500 test photos to use (of 200)")
+    parser.add_argument("--seconds", type=float, default=8.0, help="length of the video sets")
+    parser.add_argument("--sets", default="reds,bsds,cuts,bunny,chaplin,abomb")
+    parser.add_argument("--no-untrained", action="store_true")
+    parser.add_argument("--markdown", type=Path, help="also write the tables here")
+    parser.add_argument("--pictures", type=Path, help="write before/after sheets of real B&W footage here")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    shared, sets = args.shared, set(args.sets.split(","))
+    if not shared.is_dir():
+        sys.exit(f"evaluate: {shared} is absent; pass --shared PATH to the footage")
+    work = Path(tempfile.mkdtemp(prefix="filmcolor-eval-"))
+    models = [Model("gray", None)]
+    if not args.no_untrained and (path := untrained_model(work)) is not None:
+        models.append(Model("untrained", path))
+    models.append(Model("default", default_model_path()))
+    models += [Model(p.stem, p) for p in args.model]
+    for m in models:
+        if m.path is not None:
+            m.engine = ColorizeEngine(m.path, device="cpu")
+    tables: list[Table] = []
+
+    def gt_set(title: str, truth: list[np.ndarray], sequence: bool, run: Callable[[Model], list[np.ndarray]]) -> None:
+        table = Table(title, GT_COLUMNS if sequence else GT_COLUMNS[:4])
+        table.rows["ground truth"] = truth_row(truth, sequence)
+        for m in models:
+            table.rows[m.name] = gt_metrics(run(m), truth, sequence)
+        tables.append(table)
+        print(table.render(), "\n", flush=True)
+
+    if "reds" in sets:
+        truth = load_images(sorted((shared / "colorvideo_gt/reds_demo_000_lr").glob("*.png")))
+        gray = to_gray(np.stack(truth))
+        gt_set(f"REDS ({len(truth)} frames)", truth, True, lambda m: list(m.colorize(gray)))
+    if "bsds" in sets:
+        paths = sorted((shared / "color_photos/bsds500/test").glob("*.jpg"))[: args.limit]
+        truth = load_images(paths)
+        gt_set(f"BSDS500 test ({len(truth)} photos)", truth, False, lambda m: [m.colorize(to_gray(t[None]))[0] for t in truth])
+    for key, rel, title in (
+        ("cuts", "colorvideo_gt/pyscenedetect_testvideo.mp4", "cuts video 720p"),
+        ("bunny", "av_clips/big_buck_bunny_0_30.webm", "Big Buck Bunny 720p"),
+    ):
+        if key in sets:
+            source = shared / rel
+            size = (640, 360)
+            truth = list(read_rgb(source, args.seconds, size))
+            gray_clip = make_gray_clip(source, work / f"{key}_gray.mp4", args.seconds)
+            gt_set(f"{title} ({len(truth)} frames)", truth, True, lambda m, g=gray_clip, s=size: list(restore_frames(m, g, work, None, s)))
+    for key, rel in (("chaplin", "oldfilm_video/chaplin.mp4"), ("abomb", "oldfilm_video/a-bomb_blast_effects_part.mp4")):
+        if key not in sets:
+            continue
+        source = shared / rel
+        info = probe(source)
+        with FrameReader(info) as reader:
+            y_in = np.stack([f[0] for f in reader])
+        table = Table(f"{source.name} (real B&W, {len(y_in)} frames)", BW_COLUMNS)
+        gray_rgb = read_rgb(source)
+        for m in models:
+            if m.path is None:
+                out = to_gray(gray_rgb)
+                y_out = y_in
+            else:
+                out_path = work / f"{m.name}_{source.stem}.mkv"
+                restore(source, out_path, RestoreConfig(model=m.path, device="cpu", preset="veryfast", overwrite=True))
+                out = read_rgb(out_path)
+                with FrameReader(probe(out_path)) as reader:
+                    y_out = np.stack([f[0] for f in reader])
+            table.rows[m.name] = {
+                "colour": float(np.mean([colourfulness(f) for f in out])),
+                "CDC": cdc(list(out)),
+                "warp": warp_error(list(out), guide=list(gray_rgb)),
+                "Y-PSNR": psnr(y_in, y_out),
+            }
+        tables.append(table)
+        print(table.render(), "\n", flush=True)
+
+    goals = check_goals(tables, [m.name for m in models if m.name not in ("gray", "untrained")])
+    print("\n".join(goals))
+    if args.markdown:
+        args.markdown.write_text("\n\n".join(t.render() for t in tables) + "\n\n" + "\n".join(f"- {g}" for g in goals) + "\n")
+    if args.pictures:
+        args.pictures.mkdir(parents=True, exist_ok=True)
+        best = models[-1]
+        preview(best, shared / "oldfilm_video/chaplin.mp4", args.pictures / "chaplin_before_after.png")
+        preview(best, shared / "oldfilm_video/a-bomb_blast_effects_part.mp4", args.pictures / "abomb_before_after.png")
+        frames = load_images([sorted((shared / "oldfilm_frames" / d).glob("*.png"))[5] for d in ("rtn_001", "rtn_002_first40", "rtn_003")])
+        frames_preview(best, frames, args.pictures / "oldfilm_frames_before_after.png")
+        photos = sorted((shared / "oldphotos_ddcolor").glob("*.jp*g"))[:4]
+        frames_preview(best, load_images(photos, short=360), args.pictures / "oldphotos_before_after.png")
+        print(f"pictures in {args.pictures}")
+
+
+def check_goals(tables: list[Table], names: list[str]) -> list[str]:
+    """The issue's goals on ground-truth sets, as PASS/MISS lines."""
+    lines = []
+    for table in tables:
+        if "PSNR" not in table.columns:
+            continue
+        gray = table.rows.get("gray", {})
+        for name in names:
+            row = table.rows.get(name)
+            if not row:
+                continue
+            checks = [
+                ("PSNR above gray", row["PSNR"] > gray.get("PSNR", float("inf"))),
+                ("colourfulness >= 0.5 x GT", row["colour/GT"] >= 0.5),
+            ]
+            if "CDC/GT" in row:
+                checks.append(("CDC <= 2 x GT", row["CDC/GT"] <= 2.0))
+            verdict = ", ".join(f"{'PASS' if ok else 'MISS'} {label}" for label, ok in checks)
+            lines.append(f"{table.title} / {name}: {verdict}")
+    return lines
+
+
+if __name__ == "__main__":
+    main()

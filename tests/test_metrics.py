@@ -1,0 +1,46 @@
+"""metrics.py on synthetic cases with known answers."""
+
+import numpy as np
+import pytest
+
+from filmcolor.metrics import PSNR_CAP, cdc, colourfulness, psnr, ssim, warp_error
+
+
+def _texture(seed: int = 0, size=(72, 96)) -> np.ndarray:
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (size[0] // 8, size[1] // 8, 3), dtype=np.uint8)
+    return cv2.resize(small, (size[1], size[0]), interpolation=cv2.INTER_CUBIC)
+
+
+def test_psnr_and_ssim_of_an_image_with_itself():
+    image = _texture()
+    assert psnr(image, image) == PSNR_CAP
+    assert ssim(image, image) == pytest.approx(1.0)
+    noisy = np.clip(image + np.random.default_rng(1).normal(0, 10, image.shape), 0, 255).astype(np.uint8)
+    assert 20 < psnr(image, noisy) < 35 and ssim(image, noisy) < 0.95
+
+
+def test_colourfulness_of_gray_is_zero():
+    gray = np.repeat(_texture()[..., :1], 3, axis=2)
+    assert colourfulness(gray) == 0.0
+    assert colourfulness(_texture()) > 20
+
+
+def test_cdc_identical_frames_is_zero_and_flicker_raises_it():
+    frame = _texture()
+    assert cdc([frame] * 6) == 0.0
+    tinted = frame.copy()
+    tinted[..., 0] = np.clip(tinted[..., 0].astype(int) + 60, 0, 255)
+    flicker = [frame if i % 2 else tinted for i in range(6)]  # red flashes every other frame
+    assert cdc(flicker) > 0.01
+
+
+def test_warp_error_follows_motion():
+    base = _texture(2, (96, 128))
+    moving = [np.roll(base, shift=2 * i, axis=1)[:, 16:112] for i in range(5)]
+    steady = warp_error(moving)
+    flicker = [f if i % 2 else f[..., ::-1] for i, f in enumerate(moving)]
+    assert steady < 0.005
+    assert warp_error(flicker, guide=moving) > 10 * steady
