@@ -1,0 +1,210 @@
+"""Training speed and memory: filmcolor's CycleGAN step against the reference step.
+
+    python pipelines/bench_train.py                      # 128 and 256 px, paper and light models
+    python pipelines/bench_train.py --sizes 128 --steps 3 --devices cpu,cuda
+
+Prints iterations/s and peak memory at batch 1 for each (model, image size, device), for
+`filmcolor` (filmcolor.train's own step: luminance -> chroma generators, identity term only
+where it applies, one backward pass for both critics) and for `reference`: the training step
+of the widely used PyTorch reference implementation (pytorch-CycleGAN-and-pix2pix,
+models/cycle_gan_model.py `optimize_parameters`, at its defaults: RGB -> RGB generators,
+identity losses through both generators, separate backward passes for D_A and D_B), written
+again here on the same network classes because that repository cannot be installed from the
+package registries this project uses. Same network sizes, batch, image size and device.
+
+Each measurement runs in its own process (peak memory = that process's peak RSS on CPU, or
+torch.cuda.max_memory_allocated on a GPU), after three untimed warm-up steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+MODELS = {"paper": (64, 9), "light": (32, 6)}
+
+
+def reference_step_factory(filters: int, blocks: int, device):  # noqa: ANN001, ANN201
+    """The reference implementation's optimize_parameters() at its default settings."""
+    import random
+
+    import torch
+    import torch.nn.functional as nnf
+
+    from filmcolor.config import DiscriminatorConfig, GeneratorConfig
+    from filmcolor.models import PatchDiscriminator, ResnetGenerator, init_weights
+
+    gen_cfg = GeneratorConfig(filters=filters, blocks=blocks)
+    g_a, g_b = ResnetGenerator(3, 3, gen_cfg), ResnetGenerator(3, 3, gen_cfg)
+    d_a, d_b = PatchDiscriminator(3, DiscriminatorConfig()), PatchDiscriminator(3, DiscriminatorConfig())
+    for net in (g_a, g_b, d_a, d_b):
+        init_weights(net)
+        net.to(device).train()
+    opt_g = torch.optim.Adam(list(g_a.parameters()) + list(g_b.parameters()), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(list(d_a.parameters()) + list(d_b.parameters()), lr=2e-4, betas=(0.5, 0.999))
+    pools: dict[str, list] = {"a": [], "b": []}
+    rng = random.Random(0)
+
+    def pool(name: str, image):  # noqa: ANN001, ANN202 - the reference ImagePool, size 50
+        images = pools[name]
+        if len(images) < 50:
+            images.append(image.detach().clone())
+            return image
+        if rng.random() > 0.5:
+            i = rng.randrange(50)
+            old, images[i] = images[i], image.detach().clone()
+            return old
+        return image
+
+    def gan(pred, real: bool):  # noqa: ANN001, ANN202
+        return nnf.mse_loss(pred, torch.ones_like(pred) if real else torch.zeros_like(pred))
+
+    def set_requires_grad(nets, flag: bool) -> None:  # noqa: ANN001
+        for net in nets:
+            for p in net.parameters():
+                p.requires_grad = flag
+
+    def step(real_a, real_b) -> None:  # noqa: ANN001
+        fake_b = g_a(real_a)
+        rec_a = g_b(fake_b)
+        fake_a = g_b(real_b)
+        rec_b = g_a(fake_a)
+        set_requires_grad([d_a, d_b], False)
+        opt_g.zero_grad()
+        idt_a = g_a(real_b)
+        idt_b = g_b(real_a)
+        loss = (
+            nnf.l1_loss(idt_a, real_b) * 10 * 0.5
+            + nnf.l1_loss(idt_b, real_a) * 10 * 0.5
+            + gan(d_a(fake_b), True)
+            + gan(d_b(fake_a), True)
+            + nnf.l1_loss(rec_a, real_a) * 10
+            + nnf.l1_loss(rec_b, real_b) * 10
+        )
+        loss.backward()
+        opt_g.step()
+        set_requires_grad([d_a, d_b], True)
+        opt_d.zero_grad()
+        fb = pool("b", fake_b)
+        loss_da = (gan(d_a(real_b), True) + gan(d_a(fb.detach()), False)) * 0.5
+        loss_da.backward()
+        fa = pool("a", fake_a)
+        loss_db = (gan(d_b(real_a), True) + gan(d_b(fa.detach()), False)) * 0.5
+        loss_db.backward()
+        opt_d.step()
+
+    def run(size: int) -> None:
+        step(torch.rand(1, 3, size, size, device=device) * 2 - 1, torch.rand(1, 3, size, size, device=device) * 2 - 1)
+
+    return run
+
+
+def filmcolor_step_factory(filters: int, blocks: int, device, size: int):  # noqa: ANN001, ANN201
+    """filmcolor.train's own step at the paper's default settings."""
+    import cv2
+    import numpy as np
+    import torch
+
+    from filmcolor.config import load_train_config
+    from filmcolor.train import _Trainer
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-train-"))
+    for side in ("trainA", "trainB"):
+        (tmp / side).mkdir()
+        cv2.imwrite(str(tmp / side / "x.png"), np.zeros((size, size, 3), np.uint8))
+    cfg = load_train_config(
+        None,
+        {"generator.filters": filters, "generator.blocks": blocks, "crop_size": size, "load_size": size,
+         "device": device.type, "workers": 0},
+    )  # fmt: skip
+    trainer = _Trainer(cfg, tmp, tmp / "run", resume=False)
+    for net in trainer.nets.named().values():
+        net.train()
+
+    def run(size: int) -> None:
+        batch = {
+            "a": torch.rand(1, 1, size, size) * 2 - 1,
+            "b": torch.rand(1, 3, size, size) * 2 - 1,
+        }
+        trainer.train_step(batch)
+
+    return run
+
+
+def measure_one(impl: str, model: str, size: int, device_name: str, steps: int, threads: int) -> dict:
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    device = torch.device(device_name)
+    torch.manual_seed(0)
+    filters, blocks = MODELS[model]
+    if impl == "reference":
+        run = reference_step_factory(filters, blocks, device)
+    else:
+        run = filmcolor_step_factory(filters, blocks, device, size)
+    for _ in range(3):  # warm-up: oneDNN builds its kernels in the first steps
+        run(size)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    for _ in range(steps):
+        run(size)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    if device.type == "cuda":
+        peak_mb = torch.cuda.max_memory_allocated() / 2**20
+    else:
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"it_s": steps / seconds, "peak_mb": peak_mb}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="128,256")
+    parser.add_argument("--models", default="paper,light")
+    parser.add_argument("--devices", default="cpu,cuda", help="cuda rows are skipped without a GPU")
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per measurement")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
+    parser.add_argument("--one", nargs=4, metavar=("IMPL", "MODEL", "SIZE", "DEVICE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        impl, model, size, device = args.one
+        print(json.dumps(measure_one(impl, model, int(size), device, args.steps, args.threads)))
+        return
+    import torch
+
+    devices = [d for d in args.devices.split(",") if d == "cpu" or torch.cuda.is_available()]
+    machine = f"{torch.get_num_threads()} CPU threads" + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "")
+    print(f"# CycleGAN training step, batch 1, {args.steps} timed steps each; torch {torch.__version__}; {machine}")
+    print("| device | model | size | filmcolor it/s | reference it/s | speed-up | filmcolor peak MB | reference peak MB |")
+    print("|---|---|---|---|---|---|---|---|")
+    for device in devices:
+        for model in args.models.split(","):
+            for size in (int(s) for s in args.sizes.split(",")):
+                results = {}
+                for impl in ("filmcolor", "reference"):
+                    cmd = [sys.executable, __file__, "--one", impl, model, str(size), device,
+                           "--steps", str(args.steps), "--threads", str(args.threads)]  # fmt: skip
+                    done = subprocess.run(cmd, capture_output=True, text=True)
+                    if done.returncode != 0:
+                        sys.exit(f"bench_train: {impl} {model} {size} {device} failed:\n{done.stderr[-2000:]}")
+                    results[impl] = json.loads(done.stdout.strip().splitlines()[-1])
+                ours, ref = results["filmcolor"], results["reference"]
+                print(
+                    f"| {device} | {model} | {size} | {ours['it_s']:.3f} | {ref['it_s']:.3f} | "
+                    f"{ours['it_s'] / ref['it_s']:.2f}x | {ours['peak_mb']:.0f} | {ref['peak_mb']:.0f} |",
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    main()
