@@ -64,6 +64,7 @@ class RestoreResult:
     frames: int
     seconds: float
     device: str
+    model: Path
     streams: list[StreamPlan] = field(default_factory=list)
     decode_errors: int = 0
     preview: Path | None = None
@@ -269,6 +270,7 @@ def restore(
         frames=frames,
         seconds=time.perf_counter() - started,
         device=engine.device,
+        model=engine.model_path,
         streams=plan,
         decode_errors=decode_errors,
         preview=written_preview,

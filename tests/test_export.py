@@ -68,3 +68,14 @@ def test_export_errors(tmp_path: Path):
     with pytest.raises(ExportError, match="opset"):
         export_onnx(broken, tmp_path / "g.onnx", ExportConfig(opset=11))
     assert not (tmp_path / "g.onnx").exists()
+
+
+def test_fp16_export(run: Path, tmp_path: Path):
+    out = tmp_path / "g16.onnx"
+    report = export_onnx(run, out, ExportConfig(fp16=True))
+    assert report.max_abs_diff <= 2e-2
+    model = onnx.load(str(out))
+    assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16
+    engine = ColorizeEngine(out, device="cpu")
+    chroma = engine.chroma(np.full((1, 32, 48), 100, np.uint8), full_range=False)
+    assert chroma.dtype == np.float32 and chroma.shape == (1, 2, 32, 48)

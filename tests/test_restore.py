@@ -47,6 +47,17 @@ def test_restore_keeps_frames_duration_audio_and_luma(gray_clip: Path, affine_mo
     assert sha256(gray_clip) == before
 
 
+def test_restore_without_model_uses_the_shipped_default(gray_clip: Path, tmp_path: Path):
+    from filmcolor.engine import default_model_path
+
+    out = tmp_path / "default.mp4"
+    result = restore(gray_clip, out, RestoreConfig(device="cpu", preset="ultrafast"))
+    assert result.model == default_model_path() and result.model.is_file()
+    assert decoded_frames(out) == 50
+    chroma = read_planes(out)[:, 1:].astype(float) - 128
+    assert np.abs(chroma).mean() > 0.5  # the default model adds colour
+
+
 def test_restore_mkv_with_two_audio_tracks_and_subtitles(clips: Path, affine_model: Path, tmp_path: Path):
     srt = tmp_path / "subs.srt"
     srt.write_text("1\n00:00:00,000 --> 00:00:01,000\nHello\n\n2\n00:00:01,000 --> 00:00:02,000\nWorld\n")
