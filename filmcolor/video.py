@@ -392,6 +392,16 @@ def _stop(proc: subprocess.Popen | None) -> None:
         proc.wait()
 
 
+def _trim_args(start: float | None, duration: float | None) -> dict[str, object]:
+    """ffmpeg input options that cut [start, start + duration) out of a file (both optional)."""
+    args: dict[str, object] = {}
+    if start:
+        args["ss"] = f"{start:.6f}"
+    if duration:
+        args["t"] = f"{duration:.6f}"
+    return args
+
+
 def frame_pixel_format(info: VideoInfo) -> str:
     """The planar 4:4:4 format that keeps the input's luminance range unchanged."""
     return "yuvj444p" if info.full_range else "yuv444p"
@@ -439,12 +449,7 @@ class FrameReader:
 
     def command(self) -> list[str]:
         """The ffmpeg command line this reader runs."""
-        input_args: dict[str, object] = {}
-        if self.start:
-            input_args["ss"] = f"{self.start:.6f}"
-        if self.duration:
-            input_args["t"] = f"{self.duration:.6f}"
-        stream = ffmpeg.input(str(self.info.path), **input_args)
+        stream = ffmpeg.input(str(self.info.path), **_trim_args(self.start, self.duration))
         video = stream[str(self.info.video_index)]
         if (self.width, self.height) != (self.info.width, self.info.height):
             video = video.filter("scale", self.width, self.height, flags="area")
@@ -727,12 +732,7 @@ class FrameWriter:
         args["color_range"] = "pc" if info.full_range else "tv"
         kept = [p for p in self.plan if p.action != "drop"]
         if kept:
-            source_args: dict[str, object] = {}
-            if self.start:
-                source_args["ss"] = f"{self.start:.6f}"
-            if self.duration:
-                source_args["t"] = f"{self.duration:.6f}"
-            source = ffmpeg.input(str(info.path), **source_args)
+            source = ffmpeg.input(str(info.path), **_trim_args(self.start, self.duration))
             for number, item in enumerate(kept, start=1):
                 streams.append(source[str(item.stream.index)])
                 args[f"c:{number}"] = "copy" if item.action == "copy" else item.encoder
