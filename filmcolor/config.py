@@ -123,7 +123,7 @@ class TrainConfig:
     device: str = "auto"
     """'auto' (CUDA when present), 'cpu' or 'cuda'."""
     amp: bool = True
-    """Mixed precision on CUDA (ignored on CPU)."""
+    """Mixed precision: float16 on CUDA, bfloat16 on CPUs with native bf16 (else fp32)."""
     channels_last: bool = True
     """channels_last memory format on CUDA (ignored on CPU, where it gave nothing)."""
     compile: bool = False

@@ -4,8 +4,10 @@
     python pipelines/bench_train.py --sizes 128 --steps 3 --devices cpu,cuda
 
 Prints iterations/s and peak memory at batch 1 for each (model, image size, device), for
-`filmcolor` (filmcolor.train's own step: luminance -> chroma generators, identity term only
-where it applies, one backward pass for both critics) and for `reference`: the training step
+`filmcolor` (filmcolor.train's own step at its defaults: luminance -> chroma generators,
+identity term only where it applies, calls of one network batched, one backward pass for
+both critics, mixed precision: bf16 on CPUs that have it, fp16 on CUDA), `filmcolor fp32`
+(the same with amp off), and `reference`: the training step
 of the widely used PyTorch reference implementation (pytorch-CycleGAN-and-pix2pix,
 models/cycle_gan_model.py `optimize_parameters`, at its defaults: RGB -> RGB generators,
 identity losses through both generators, separate backward passes for D_A and D_B), written
@@ -105,8 +107,8 @@ def reference_step_factory(filters: int, blocks: int, device):  # noqa: ANN001, 
     return run
 
 
-def filmcolor_step_factory(filters: int, blocks: int, device, size: int):  # noqa: ANN001, ANN201
-    """filmcolor.train's own step at the paper's default settings."""
+def filmcolor_step_factory(filters: int, blocks: int, device, size: int, amp: bool = True):  # noqa: ANN001, ANN201
+    """filmcolor.train's own step at the paper's default settings (amp: its default)."""
     import cv2
     import numpy as np
     import torch
@@ -121,7 +123,7 @@ def filmcolor_step_factory(filters: int, blocks: int, device, size: int):  # noq
     cfg = load_train_config(
         None,
         {"generator.filters": filters, "generator.blocks": blocks, "crop_size": size, "load_size": size,
-         "device": device.type, "workers": 0},
+         "device": device.type, "workers": 0, "amp": amp},
     )  # fmt: skip
     trainer = _Trainer(cfg, tmp, tmp / "run", resume=False)
     for net in trainer.nets.named().values():
@@ -148,7 +150,7 @@ def measure_one(impl: str, model: str, size: int, device_name: str, steps: int, 
     if impl == "reference":
         run = reference_step_factory(filters, blocks, device)
     else:
-        run = filmcolor_step_factory(filters, blocks, device, size)
+        run = filmcolor_step_factory(filters, blocks, device, size, amp=impl == "filmcolor")
     for _ in range(3):  # warm-up: oneDNN builds its kernels in the first steps
         run(size)
     if device.type == "cuda":
@@ -185,23 +187,27 @@ def main() -> None:
     devices = [d for d in args.devices.split(",") if d == "cpu" or torch.cuda.is_available()]
     machine = f"{torch.get_num_threads()} CPU threads" + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "")
     print(f"# CycleGAN training step, batch 1, {args.steps} timed steps each; torch {torch.__version__}; {machine}")
-    print("| device | model | size | filmcolor it/s | reference it/s | speed-up | filmcolor peak MB | reference peak MB |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(
+        "| device | model | size | filmcolor it/s | filmcolor fp32 it/s | reference it/s | speed-up "
+        "| speed-up fp32 | filmcolor peak MB | fp32 peak MB | reference peak MB |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for device in devices:
         for model in args.models.split(","):
             for size in (int(s) for s in args.sizes.split(",")):
                 results = {}
-                for impl in ("filmcolor", "reference"):
+                for impl in ("filmcolor", "filmcolor-fp32", "reference"):
                     cmd = [sys.executable, __file__, "--one", impl, model, str(size), device,
                            "--steps", str(args.steps), "--threads", str(args.threads)]  # fmt: skip
                     done = subprocess.run(cmd, capture_output=True, text=True)
                     if done.returncode != 0:
                         sys.exit(f"bench_train: {impl} {model} {size} {device} failed:\n{done.stderr[-2000:]}")
                     results[impl] = json.loads(done.stdout.strip().splitlines()[-1])
-                ours, ref = results["filmcolor"], results["reference"]
+                ours, fp32, ref = results["filmcolor"], results["filmcolor-fp32"], results["reference"]
                 print(
-                    f"| {device} | {model} | {size} | {ours['it_s']:.3f} | {ref['it_s']:.3f} | "
-                    f"{ours['it_s'] / ref['it_s']:.2f}x | {ours['peak_mb']:.0f} | {ref['peak_mb']:.0f} |",
+                    f"| {device} | {model} | {size} | {ours['it_s']:.3f} | {fp32['it_s']:.3f} | "
+                    f"{ref['it_s']:.3f} | {ours['it_s'] / ref['it_s']:.2f}x | {fp32['it_s'] / ref['it_s']:.2f}x | "
+                    f"{ours['peak_mb']:.0f} | {fp32['peak_mb']:.0f} | {ref['peak_mb']:.0f} |",
                     flush=True,
                 )
 
