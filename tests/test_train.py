@@ -163,3 +163,28 @@ def test_torchrun_two_processes_on_cpu(data: Path, tmp_path: Path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert load_checkpoint(run)["step"] == 3
+
+
+def test_ctrl_c_saves_a_checkpoint_and_resume_continues(data: Path, tmp_path: Path):
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    sets = [f"--set={k}={v}" for k, v in TINY.items()]
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "filmcolor.cli", "train", "--data", str(data), "--out", str(run), "-q", *sets]
+    proc = subprocess.Popen([*cmd, "--max-steps", "100000", "--steps", "100000"], stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not list((run / "tb").glob("events.*")) and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    step = int(re.search(r"interrupted at step (\d+)", stderr).group(1))
+    assert step > 0 and load_checkpoint(run)["step"] == step and "Traceback" not in stderr
+    done = subprocess.run([*cmd, "--resume", "--max-steps", str(step + 2)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert load_checkpoint(run)["step"] == step + 2
