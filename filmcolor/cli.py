@@ -95,7 +95,8 @@ def main(ctx: click.Context, debug: bool, verbose: bool) -> None:
     """Bring black-and-white films back in colour.
 
     \b
-    Learn B&W -> colour from two unpaired image folders, then colorize a whole film:
+    Build two unpaired frame sets, learn B&W -> colour, then colorize a whole film:
+      filmcolor extract old_movies/ modern_movies/ --out data/films
       filmcolor train --data data/films --out runs/films
       filmcolor export runs/films films.onnx
       filmcolor restore casablanca.mp4 casablanca_color.mp4 --model films.onnx
@@ -287,6 +288,79 @@ def export(ctx: click.Context, source: Path, out: Path, opset: int, fp16: bool, 
             report.trained_steps,
             "x".join(map(str, report.parity_shape)),
             report.max_abs_diff,
+        )
+
+    run_guarded(ctx, body)
+
+
+@main.command(
+    epilog="""\b
+Examples:
+  filmcolor extract old_movies/ modern_movies/ --out data/films
+  filmcolor extract reels/*.mkv --domain bw --out data/films --per-shot 2
+  filmcolor extract 'archive/**/*.mp4' --out data/films --jobs 2 --size 256
+
+Each film goes to trainA (B&W, also tinted/sepia) or trainB (colour) by its measured colour
+spread, or testA/testB for a held-out share of films. Rerunning skips films already done.
+"""
+)
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Data folder to fill (trainA, trainB, testA, testB, manifest.jsonl).")
+@click.option("--domain", type=click.Choice(["auto", "bw", "color"]), default="auto", show_default=True, help="Domain of the films; auto measures colour.")
+@click.option("--per-shot", type=int, default=3, show_default=True, help="Frames kept per shot.")
+@click.option("--max-per-film", type=int, default=500, show_default=True, help="At most this many frames per film.")
+@click.option("--every", type=float, default=0.5, show_default=True, help="Seconds between candidate frames in a shot.")
+@click.option("--size", type=int, default=286, show_default=True, help="Short side of the written images.")
+@click.option("--test-fraction", type=float, default=0.1, show_default=True, help="Share of films held out in testA/testB.")
+@click.option("--jobs", type=int, default=1, show_default=True, help="Films processed at once.")
+@click.option("--detector", type=click.Choice(["content", "adaptive"]), default="content", show_default=True, help="PySceneDetect detector for the cuts.")
+@click.option("--threshold", type=float, help="Detector threshold (default: PySceneDetect's).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.pass_context
+def extract(ctx: click.Context, inputs: tuple[str, ...], out: Path, quiet: bool, detector: str, threshold: float | None, **options: Any) -> None:
+    """Build the two unpaired frame sets from films: INPUTS are files, folders or globs."""
+    _setup_logging(ctx.obj.get("verbose", False), quiet)
+
+    def body() -> None:
+        from .config import ExtractConfig, SceneConfig
+        from .extract import extract as run_extract
+        from .extract import find_videos
+        from .video import probe
+
+        cfg = ExtractConfig(scenes=SceneConfig(detector=detector, threshold=threshold), **options)
+        bar = None
+        if not quiet and cfg.jobs == 1:
+            from tqdm import tqdm
+
+            total = 0
+            for path in find_videos(list(inputs)):
+                try:
+                    total += probe(path).estimated_frames or 0
+                except FilmcolorError:
+                    pass
+            bar = tqdm(total=total or None, unit="frame", dynamic_ncols=True, file=sys.stderr)
+
+        def on_film(report: Any) -> None:
+            if report.error:
+                log.warning("skipped: %s", report.error)
+                return
+            kind = "B&W" if report.domain == "A" else "colour"
+            log.info(
+                "%s: %s (colour spread %.1f), %d shots, %d frames -> %s%s",
+                Path(report.source).name, kind, report.saturation, report.shots, report.kept,
+                report.split, report.domain,
+            )
+
+        try:
+            summary = run_extract(list(inputs), out, cfg, on_film, bar.update if bar else None)
+        finally:
+            if bar is not None:
+                bar.close()
+        kept = ", ".join(f"{k}: {v}" for k, v in sorted(summary.kept.items())) or "none"
+        dropped = ", ".join(f"{k} {v}" for k, v in summary.dropped.most_common()) or "none"
+        log.info(
+            "%d films (%d already done, %d failed), %d shots; frames kept %s; dropped: %s",
+            summary.films, summary.skipped_done, len(summary.failed), summary.shots, kept, dropped,
         )
 
     run_guarded(ctx, body)

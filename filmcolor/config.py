@@ -169,6 +169,68 @@ class ExportConfig:
 
 
 @dataclass(frozen=True)
+class SceneConfig:
+    """How shot cuts are found (PySceneDetect detectors on a downscaled stream)."""
+
+    detector: str = "content"
+    """'content' (ContentDetector, hard cuts) or 'adaptive' (AdaptiveDetector, camera motion)."""
+    threshold: float | None = None
+    """Detector threshold; None = PySceneDetect's default (27 content, 3.0 adaptive)."""
+    min_scene_len: int = 15
+    """Frames a shot lasts at least (shorter flashes do not cut)."""
+    width: int = 192
+    """Width of the frames the detector sees (it is faster small; cuts are large changes)."""
+
+    def __post_init__(self) -> None:
+        if self.detector not in ("content", "adaptive"):
+            raise UsageError(f"--detector must be content or adaptive, got {self.detector!r}")
+        if self.width < 32:
+            raise UsageError("the scene detection width must be at least 32")
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    """How `filmcolor extract` turns films into the trainA/trainB frame sets."""
+
+    domain: str = "auto"
+    """'auto' (measured saturation decides), 'bw' (A) or 'color' (B) for every input."""
+    per_shot: int = 3
+    """Frames kept per shot, spread evenly inside it."""
+    max_per_film: int = 500
+    """At most this many frames from one film (evenly thinned over the film)."""
+    every: float = 0.5
+    """At least this many seconds between two frames kept from one shot."""
+    size: int = 286
+    """Short side of the written images (the paper's 286 load size)."""
+    test_fraction: float = 0.1
+    """Share of films (not frames) held out in testA/testB."""
+    saturation_threshold: float = 6.0
+    """Colour spread (std of chroma, 0..255 scale) above which a film counts as colour."""
+    margin: float = 0.25
+    """Seconds skipped after each cut and before the next one (no frames from transitions)."""
+    duplicate_distance: float = 4.0
+    """Mean absolute difference (0..255) of 16x16 thumbnails below which frames are duplicates."""
+    jobs: int = 1
+    """Films processed at once (processes)."""
+    quality: int = 95
+    """JPEG quality of the written images."""
+    scenes: SceneConfig = field(default_factory=SceneConfig)
+    """Shot detection settings."""
+
+    def __post_init__(self) -> None:
+        if self.domain not in ("auto", "bw", "color"):
+            raise UsageError(f"--domain must be auto, bw or color, got {self.domain!r}")
+        if self.per_shot < 1 or self.max_per_film < 1:
+            raise UsageError("--per-shot and --max-per-film must be >= 1")
+        if not 0 <= self.test_fraction < 1:
+            raise UsageError("--test-fraction must be in [0, 1)")
+        if self.size < 32:
+            raise UsageError("--size must be at least 32")
+        if self.jobs < 1:
+            raise UsageError("--jobs must be >= 1")
+
+
+@dataclass(frozen=True)
 class RestoreConfig:
     """How `filmcolor restore` colorizes a film."""
 

@@ -421,6 +421,7 @@ class FrameReader:
         start: seconds to skip (input seeking, frame-accurate).
         duration: seconds to read from ``start``.
         size: optional (width, height) to scale to in ffmpeg.
+        crop: optional (x, y, width, height) cut out before scaling (letterbox bars).
     """
 
     def __init__(
@@ -430,10 +431,12 @@ class FrameReader:
         start: float | None = None,
         duration: float | None = None,
         size: tuple[int, int] | None = None,
+        crop: tuple[int, int, int, int] | None = None,
     ) -> None:
         self.info = info
+        self.crop = crop
         self.pix_fmt = pix_fmt or frame_pixel_format(info)
-        self.width, self.height = size or (info.width, info.height)
+        self.width, self.height = size or ((crop[2], crop[3]) if crop else (info.width, info.height))
         if self.pix_fmt in ("yuv444p", "yuvj444p", "rgb24", "bgr24"):
             self.frame_bytes = self.width * self.height * 3
         elif self.pix_fmt == "gray":
@@ -451,7 +454,10 @@ class FrameReader:
         """The ffmpeg command line this reader runs."""
         stream = ffmpeg.input(str(self.info.path), **_trim_args(self.start, self.duration))
         video = stream[str(self.info.video_index)]
-        if (self.width, self.height) != (self.info.width, self.info.height):
+        if self.crop is not None:
+            x, y, w, h = self.crop
+            video = video.filter("crop", w, h, x, y)
+        if (self.width, self.height) != ((w, h) if self.crop else (self.info.width, self.info.height)):
             video = video.filter("scale", self.width, self.height, flags="area")
         output_args: dict[str, object] = {"format": "rawvideo", "pix_fmt": self.pix_fmt}
         if self.info.variable_frame_rate:

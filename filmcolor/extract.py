@@ -1,0 +1,459 @@
+"""Turn a pile of films into the two training folders: trainA (B&W) and trainB (colour).
+
+For each film: a few frames seeked across it decide its domain (colour spread; a tinted or
+sepia film counts as B&W) and its letterbox/pillarbox crop; then one pass decodes it at the
+training size, finds the cuts (PySceneDetect, online) and keeps a few frames per shot, away
+from the cuts, skipping black, white, faded and flat frames and near-duplicates. Films are
+held out whole in testA/testB. Example::
+
+    summary = extract([Path("old_movies"), Path("modern_movies")], Path("data/films"), ExtractConfig())
+    print(summary.kept, summary.dropped)
+
+The output folder holds ``manifest.jsonl`` (one line per image: source, hash, shot, time,
+frame, domain, saturation, crop) and ``films.jsonl`` (one line per finished film). A film
+whose content key is in films.jsonl is skipped on a rerun; an interrupted film is redone.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import logging
+import os
+import shutil
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from .color import split_rgb
+from .config import ExtractConfig
+from .errors import FilmcolorError, UsageError, VideoReadError
+from .scenes import CutDetector
+from .video import FrameReader, VideoInfo, probe
+
+log = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = {
+    ".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".m2ts",
+    ".wmv", ".flv", ".ogv", ".3gp", ".mxf", ".vob", ".dv",
+}  # fmt: skip
+
+
+def find_videos(inputs: Iterable[str | Path]) -> list[Path]:
+    """Video files among files, folders (searched recursively) and glob patterns."""
+    found: list[Path] = []
+    for item in inputs:
+        text = str(item)
+        matches = [Path(p) for p in sorted(glob.glob(text, recursive=True))] if glob.has_magic(text) else [Path(text)]
+        if not matches:
+            raise UsageError(f"'{text}' matches no file; check the pattern")
+        for path in matches:
+            if path.is_dir():
+                found += sorted(p for p in path.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
+            elif path.exists():
+                found.append(path)
+            else:
+                raise UsageError(f"input '{path}' does not exist; check the path")
+    unique = list(dict.fromkeys(p.resolve() for p in found))
+    return unique
+
+
+def content_key(path: Path, chunk: int = 1 << 20) -> str:
+    """A content hash of a film: size plus 1 MiB from its start, middle and end (SHA-256).
+
+    Reading whole films would cost a second pass over the disk; these samples tell apart any
+    two different files in practice, and a renamed or copied film keeps its key.
+    """
+    size = path.stat().st_size
+    digest = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as handle:
+        for offset in (0, max(0, size // 2 - chunk // 2), max(0, size - chunk)):
+            handle.seek(offset)
+            digest.update(handle.read(chunk))
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Crop:
+    """A crop box (x, y, width, height) in frame pixels."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+
+
+@dataclass
+class FilmReport:
+    """What extract did with one film."""
+
+    source: str
+    key: str
+    domain: str = ""
+    split: str = ""
+    saturation: float = 0.0
+    crop: dict[str, int] | None = None
+    frames: int = 0
+    shots: int = 0
+    kept: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
+class ExtractSummary:
+    """Totals over all films of one `extract` call."""
+
+    films: int = 0
+    skipped_done: int = 0
+    failed: list[str] = field(default_factory=list)
+    shots: int = 0
+    kept: Counter = field(default_factory=Counter)
+    dropped: Counter = field(default_factory=Counter)
+
+
+def sample_frames(info: VideoInfo, count: int = 12) -> list[np.ndarray]:
+    """``count`` RGB frames seeked evenly across a film (no full decode)."""
+    duration = info.duration or (info.frame_count or 1) / float(info.frame_rate)
+    frames = []
+    for i in range(count):
+        t = duration * (i + 0.5) / count
+        with FrameReader(info, pix_fmt="rgb24", start=t, duration=2.0 / float(info.frame_rate)) as reader:
+            frame = reader.read()
+        if frame is not None:
+            frames.append(frame.copy())
+    return frames
+
+
+def colour_spread(frames: list[np.ndarray]) -> float:
+    """Median over frames of the chroma's standard deviation (0..255 scale).
+
+    A B&W film has none; a tinted or sepia film has a constant offset but almost no spread;
+    a colour film has a lot.
+    """
+    values = []
+    for frame in frames:
+        small = cv2.resize(frame, (min(160, frame.shape[1]), min(90, frame.shape[0])), interpolation=cv2.INTER_AREA)
+        _, chroma = split_rgb(small)
+        spread = chroma.reshape(2, -1).std(axis=1) * 127.5
+        values.append(float(np.hypot(*spread)))
+    return float(np.median(values)) if values else 0.0
+
+
+def find_crop(frames: list[np.ndarray], threshold: int = 24) -> Crop | None:
+    """Letterbox/pillarbox bars dark in every sampled frame, or None when there are none."""
+    if not frames:
+        return None
+    luma = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames])
+    rows = luma.max(axis=(0, 2)) > threshold
+    cols = luma.max(axis=(0, 1)) > threshold
+    if not rows.any() or not cols.any():
+        return None
+    top, bottom = int(np.argmax(rows)), int(len(rows) - np.argmax(rows[::-1]))
+    left, right = int(np.argmax(cols)), int(len(cols) - np.argmax(cols[::-1]))
+    h, w = luma.shape[1:]
+    # Even sizes, and ignore slivers of a pixel or two (encoders' edge noise).
+    top, left = (top + 1) // 2 * 2 if top > 2 else 0, (left + 1) // 2 * 2 if left > 2 else 0
+    bottom = bottom // 2 * 2 if h - bottom > 2 else h
+    right = right // 2 * 2 if w - right > 2 else w
+    if (top, left, bottom, right) == (0, 0, h, w) or bottom - top < h // 4 or right - left < w // 4:
+        return None
+    return Crop(left, top, right - left, bottom - top)
+
+
+def _frame_problem(rgb: np.ndarray) -> str | None:
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    mean, std = float(gray.mean()), float(gray.std())
+    if mean < 24:
+        return "black"
+    if mean > 235:
+        return "white"
+    if std < 12:
+        return "flat"
+    return None
+
+
+def _thumbnail(rgb: np.ndarray) -> np.ndarray:
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    return cv2.resize(gray, (16, 16), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+@dataclass
+class _Candidate:
+    frame: int
+    image: np.ndarray
+
+
+def _pick_evenly(items: list[Any], count: int) -> list[Any]:
+    if len(items) <= count:
+        return items
+    positions = np.linspace(0, len(items) - 1, count + 2)[1:-1]
+    return [items[int(round(p))] for p in positions]
+
+
+class _ShotSampler:
+    """Keeps candidate frames of the current shot and picks the kept ones at each cut."""
+
+    def __init__(self, cfg: ExtractConfig, fps: float) -> None:
+        self.cfg = cfg
+        self.margin = max(1, round(cfg.margin * fps))
+        self.base_stride = max(1, round(cfg.every * fps))
+        self.stride = self.base_stride
+        self.candidates: list[_Candidate] = []
+        self.shot_start = 0
+        self.dropped: Counter = Counter()
+
+    def offer(self, index: int, rgb: np.ndarray) -> None:
+        if (index - self.shot_start) % self.stride:
+            return
+        problem = _frame_problem(rgb)
+        if problem:
+            self.dropped[problem] += 1
+            return
+        self.candidates.append(_Candidate(index, rgb.copy()))
+        if len(self.candidates) > 8 * self.cfg.per_shot:  # bounded memory in very long shots
+            self.candidates = self.candidates[::2]
+            self.stride *= 2
+
+    def close(self, end: int) -> list[_Candidate]:
+        """The shot [shot_start, end) is over: the frames to keep from it."""
+        inside = [c for c in self.candidates if self.shot_start + self.margin <= c.frame < end - self.margin]
+        self.dropped["near a cut"] += len(self.candidates) - len(inside)
+        chosen = _pick_evenly(inside, self.cfg.per_shot)
+        self.dropped["shot quota"] += len(inside) - len(chosen)
+        self.candidates = []
+        self.shot_start = end
+        self.stride = self.base_stride
+        return chosen
+
+
+def _decide_domain(cfg: ExtractConfig, spread: float) -> str:
+    if cfg.domain == "bw":
+        return "A"
+    if cfg.domain == "color":
+        return "B"
+    return "B" if spread > cfg.saturation_threshold else "A"
+
+
+def _split(key: str, fraction: float) -> str:
+    return "test" if int(key[:8], 16) / 0xFFFFFFFF < fraction else "train"
+
+
+def _write_jpeg(path: Path, rgb: np.ndarray, quality: int) -> None:
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise OSError(f"cannot encode {path.name}")
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_bytes(data.tobytes())
+    os.replace(tmp, path)
+
+
+def extract_film(
+    path: Path, out: Path, cfg: ExtractConfig, progress: Callable[[int], None] | None = None
+) -> tuple[FilmReport, list[dict[str, Any]]]:
+    """Extract one film into ``out`` (its images and its manifest lines, not yet recorded).
+
+    Raises:
+        FilmcolorError: the film cannot be read (the caller reports it and goes on).
+    """
+    info = probe(path)
+    key = content_key(path)
+    report = FilmReport(source=str(path), key=key)
+    samples = sample_frames(info)
+    if not samples:
+        raise VideoReadError(f"no frame could be decoded from '{path}'; the file is damaged")
+    spread = colour_spread(samples)
+    crop = find_crop(samples)
+    domain = _decide_domain(cfg, spread)
+    split = _split(key, cfg.test_fraction)
+    report.domain, report.split, report.saturation = domain, split, round(spread, 2)
+    report.crop = asdict(crop) if crop else None
+    width, height = (crop.width, crop.height) if crop else (info.width, info.height)
+    scale = cfg.size / min(width, height)
+    size = (max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2))
+    stem = _stem(path, key)
+    staging = out / ".staging" / stem
+    shutil.rmtree(staging, ignore_errors=True)  # an interrupted earlier attempt is redone
+    staging.mkdir(parents=True)
+    fps = float(info.frame_rate)
+    detector = CutDetector(cfg.scenes, info.frame_rate, luma_only=domain == "A")
+    sampler = _ShotSampler(cfg, fps)
+    kept: list[tuple[int, _Candidate]] = []
+    shots = 0
+    cut_points: list[int] = []
+
+    def close_shot(end: int) -> None:
+        nonlocal shots
+        kept.extend((shots, c) for c in sampler.close(end))
+        shots += 1
+
+    # Crop and scale in ffmpeg: the pipe then carries training-size frames only.
+    box = (crop.x, crop.y, crop.width, crop.height) if crop else None
+    with FrameReader(info, pix_fmt="rgb24", size=size, crop=box) as reader:
+        index = -1
+        for index, frame in enumerate(reader):
+            for cut in detector.push(frame):
+                cut_points.append(cut)
+                close_shot(cut)
+            sampler.offer(index, frame)
+            if progress and index % 50 == 49:
+                progress(50)
+        frames = index + 1
+    for cut in detector.finish():
+        if cut > sampler.shot_start:
+            close_shot(cut)
+    close_shot(frames)
+    if progress:
+        progress(frames % 50)
+    report.frames, report.shots = frames, shots
+    dropped = Counter(sampler.dropped)
+    # Near-duplicates (static shots cut back and forth, repeated titles) within the film.
+    thumbs: list[np.ndarray] = []
+    unique: list[tuple[int, _Candidate]] = []
+    for shot, cand in kept:
+        thumb = _thumbnail(cand.image)
+        if any(float(np.abs(thumb - t).mean()) < cfg.duplicate_distance for t in thumbs[-200:]):
+            dropped["duplicate"] += 1
+            continue
+        thumbs.append(thumb)
+        unique.append((shot, cand))
+    chosen = _pick_evenly(unique, cfg.max_per_film)
+    dropped["film quota"] += len(unique) - len(chosen)
+    lines = []
+    for shot, cand in chosen:
+        name = f"{stem}_s{shot:04d}_f{cand.frame:07d}.jpg"
+        _write_jpeg(staging / name, cand.image, cfg.quality)
+        lines.append(
+            {
+                "image": f"{split}{domain}/{name}",
+                "source": str(path),
+                "source_hash": key,
+                "shot": shot,
+                "frame": cand.frame,
+                "time": round(cand.frame / fps, 3),
+                "domain": domain,
+                "saturation": report.saturation,
+                "crop": report.crop,
+            }
+        )
+    report.kept = len(lines)
+    report.dropped = {k: v for k, v in dropped.items() if v}
+    return report, lines
+
+
+def _stem(path: Path, key: str) -> str:
+    """File-name stem of a film's images (its name and content key: unique and readable)."""
+    return f"{path.stem[:40]}-{key[:8]}"
+
+
+def _finish_film(out: Path, report: FilmReport, lines: list[dict[str, Any]]) -> None:
+    """Move a film's staged images into place and record it (manifest, then films.jsonl)."""
+    staging = out / ".staging" / _stem(Path(report.source), report.key)
+    target = out / f"{report.split}{report.domain}"
+    target.mkdir(parents=True, exist_ok=True)
+    for line in lines:
+        name = Path(line["image"]).name
+        os.replace(staging / name, target / name)
+    shutil.rmtree(staging, ignore_errors=True)
+    with open(out / "manifest.jsonl", "a") as handle:
+        handle.writelines(json.dumps(line) + "\n" for line in lines)
+    with open(out / "films.jsonl", "a") as handle:
+        handle.write(json.dumps(asdict(report)) + "\n")
+
+
+def done_keys(out: Path) -> set[str]:
+    """Content keys of the films already extracted into ``out``."""
+    films = out / "films.jsonl"
+    if not films.is_file():
+        return set()
+    keys = set()
+    for line in films.read_text().splitlines():
+        try:
+            keys.add(json.loads(line)["key"])
+        except (json.JSONDecodeError, KeyError):
+            continue  # a line cut by a crash: that film is redone
+    return keys
+
+
+def _run_one(path: Path, out: Path, cfg: ExtractConfig) -> tuple[FilmReport, list[dict[str, Any]]]:
+    try:
+        return extract_film(path, out, cfg)
+    except FilmcolorError as err:
+        return FilmReport(source=str(path), key="", error=str(err)), []
+
+
+def extract(
+    inputs: list[str | Path],
+    out: Path,
+    cfg: ExtractConfig,
+    on_film: Callable[[FilmReport], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ExtractSummary:
+    """Extract every film among ``inputs`` into ``out`` (see the module docstring).
+
+    Args:
+        inputs: files, folders, globs.
+        out: the data folder (trainA, trainB, testA, testB, manifest.jsonl, films.jsonl).
+        cfg: sampling, cleaning, domains, jobs.
+        on_film: called with each film's report as it finishes (or fails).
+        progress: called with the number of frames decoded since the last call (jobs = 1).
+
+    Raises:
+        UsageError: an input does not exist.
+        VideoReadError: no film could be extracted at all.
+    """
+    videos = find_videos(inputs)
+    if not videos:
+        raise UsageError(f"no video files found in {', '.join(map(str, inputs))}")
+    out.mkdir(parents=True, exist_ok=True)
+    done = done_keys(out)
+    summary = ExtractSummary()
+    todo = []
+    for path in videos:
+        try:
+            key = content_key(path)
+        except OSError as err:
+            summary.failed.append(f"'{path}': {err.strerror}")
+            continue
+        if key in done:
+            summary.skipped_done += 1
+        else:
+            todo.append(path)
+            done.add(key)  # the same film twice in the inputs is extracted once
+
+    def record(report: FilmReport, lines: list[dict[str, Any]]) -> None:
+        if report.error:
+            summary.failed.append(report.error)
+        else:
+            _finish_film(out, report, lines)
+            summary.films += 1
+            summary.shots += report.shots
+            summary.kept[f"{report.split}{report.domain}"] += report.kept
+            summary.dropped.update(report.dropped)
+        if on_film:
+            on_film(report)
+
+    if cfg.jobs == 1:
+        for path in todo:
+            try:
+                report, lines = extract_film(path, out, cfg, progress)
+            except FilmcolorError as err:
+                report, lines = FilmReport(source=str(path), key="", error=str(err)), []
+            record(report, lines)
+    else:
+        with ProcessPoolExecutor(max_workers=cfg.jobs) as pool:
+            futures = [pool.submit(_run_one, path, out, cfg) for path in todo]
+            for future in as_completed(futures):
+                record(*future.result())
+    shutil.rmtree(out / ".staging", ignore_errors=True)
+    if summary.films == 0 and summary.skipped_done == 0:
+        reasons = "; ".join(summary.failed[:3])
+        raise VideoReadError(f"no film could be extracted into '{out}': {reasons}")
+    return summary

@@ -1,0 +1,119 @@
+"""Shot cuts with PySceneDetect: the only module that imports it.
+
+:class:`CutDetector` is fed frames one at a time (online, so that extract and restore need no
+extra decoding pass); :func:`detect_scenes` runs it over a whole film. PySceneDetect returns
+no cut for a single-shot clip: that is one scene here. Example::
+
+    scenes = detect_scenes(Path("reel1.mp4"), SceneConfig())
+    for scene in scenes:
+        print(scene.start_frame, scene.end_frame, scene.start_time)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .config import SceneConfig
+from .errors import SceneDetectionError
+from .video import FrameReader, probe
+
+
+@dataclass(frozen=True)
+class Scene:
+    """One shot: frames [start_frame, end_frame)."""
+
+    index: int
+    start_frame: int
+    end_frame: int
+    fps: Fraction
+
+    @property
+    def start_time(self) -> float:
+        return float(self.start_frame / self.fps)
+
+    @property
+    def end_time(self) -> float:
+        return float(self.end_frame / self.fps)
+
+    @property
+    def length(self) -> int:
+        return self.end_frame - self.start_frame
+
+
+class CutDetector:
+    """Finds cuts in frames pushed in order (0, 1, 2, ...).
+
+    Args:
+        cfg: detector, threshold, minimum shot length.
+        fps: the film's frame rate.
+        luma_only: compare brightness only (B&W films: hue and saturation are noise there).
+    """
+
+    def __init__(self, cfg: SceneConfig, fps: Fraction, luma_only: bool) -> None:
+        from scenedetect import AdaptiveDetector, ContentDetector, FrameTimecode
+
+        self._timecode = FrameTimecode
+        self.cfg = cfg
+        self.fps = fps
+        if cfg.detector == "content":
+            kwargs = {"threshold": cfg.threshold} if cfg.threshold is not None else {}
+            self._detector = ContentDetector(min_scene_len=cfg.min_scene_len, luma_only=luma_only, **kwargs)
+        else:
+            kwargs = {"adaptive_threshold": cfg.threshold} if cfg.threshold is not None else {}
+            self._detector = AdaptiveDetector(min_scene_len=cfg.min_scene_len, luma_only=luma_only, **kwargs)
+        self._last = -1
+
+    def small(self, rgb: np.ndarray) -> np.ndarray:
+        """The frame as the detector wants it: BGR at the configured width."""
+        h, w = rgb.shape[:2]
+        width = min(self.cfg.width, w)
+        height = max(1, round(h * width / w))
+        small = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA) if width != w else rgb
+        return np.ascontiguousarray(small[..., ::-1])
+
+    def push(self, rgb: np.ndarray) -> list[int]:
+        """Add the next frame (RGB); returns frame numbers of cuts found so far (maybe earlier)."""
+        self._last += 1
+        try:
+            found = self._detector.process_frame(self._timecode(self._last, fps=self.fps), self.small(rgb))
+        except Exception as err:  # PySceneDetect raises untyped errors
+            raise SceneDetectionError(f"PySceneDetect failed at frame {self._last}: {err}") from err
+        return [int(c.frame_num) for c in found]
+
+    def finish(self) -> list[int]:
+        """Cuts still held back by the detector after the last frame."""
+        if self._last < 0:
+            return []
+        found = self._detector.post_process(self._timecode(self._last, fps=self.fps))
+        return [int(c.frame_num) for c in found]
+
+
+def scenes_from_cuts(cuts: list[int], frames: int, fps: Fraction) -> list[Scene]:
+    """Shots between cuts (a clip with no cut is one shot)."""
+    bounds = [0] + sorted(c for c in set(cuts) if 0 < c < frames) + [frames]
+    return [Scene(i, a, b, fps) for i, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False)) if b > a]
+
+
+def detect_scenes(path: Path, cfg: SceneConfig, luma_only: bool = False) -> list[Scene]:
+    """All shots of a film, from one pass over a downscaled stream.
+
+    Raises:
+        VideoReadError: the film cannot be read.
+        SceneDetectionError: PySceneDetect failed.
+    """
+    info = probe(path)
+    width = min(cfg.width, info.width)
+    height = max(2, round(info.height * width / info.width) // 2 * 2)
+    detector = CutDetector(cfg, info.frame_rate, luma_only)
+    cuts: list[int] = []
+    with FrameReader(info, pix_fmt="rgb24", size=(width, height)) as reader:
+        for frame in reader:
+            cuts += detector.push(frame)
+        frames = reader.frames_read
+    cuts += detector.finish()
+    return scenes_from_cuts(cuts, frames, info.frame_rate)

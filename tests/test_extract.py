@@ -1,0 +1,120 @@
+"""extract.py: shots, sampling, crops, dedup, domains, resume, bad files, on synthetic and real films."""
+
+import json
+from pathlib import Path
+
+import cv2
+import pytest
+from click.testing import CliRunner
+from test_scenes import make_film
+
+from filmcolor.cli import main
+from filmcolor.config import ExtractConfig
+from filmcolor.errors import VideoReadError
+from filmcolor.extract import extract, find_videos
+
+
+@pytest.fixture(scope="module")
+def films(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("films")
+    make_film(folder / "bw_letterbox.mp4", gray=True, pad="pad=320:320:0:40", fade=True)
+    (folder / "nested").mkdir()
+    make_film(folder / "nested" / "colour.mkv")
+    return folder
+
+
+def _manifest(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+
+
+def test_extract_two_domains_with_crop_shots_and_manifest(films: Path, tmp_path: Path):
+    out = tmp_path / "data"
+    summary = extract([films], out, ExtractConfig(test_fraction=0.0, size=120))
+    assert summary.films == 2 and summary.shots == 6 and not summary.failed
+    records = {Path(r["source"]).name: r for r in map(json.loads, (out / "films.jsonl").read_text().splitlines())}
+    bw, colour = records["bw_letterbox.mp4"], records["colour.mkv"]
+    assert (bw["domain"], colour["domain"]) == ("A", "B")
+    assert bw["saturation"] < 1 < 6 < colour["saturation"]
+    assert bw["crop"] == {"x": 0, "y": 40, "width": 320, "height": 240}
+    assert colour["crop"] is None
+    lines = _manifest(out)
+    assert {line["domain"] for line in lines} == {"A", "B"}
+    for line in lines:
+        image = cv2.imread(str(out / line["image"]))
+        assert min(image.shape[:2]) == 120 and image.shape[1] == 160  # cropped 4:3, short side 120
+        shot = line["shot"]
+        assert 40 * shot + 6 <= line["frame"] < 40 * (shot + 1) - 6  # inside its shot, away from cuts
+        assert line["source_hash"] and line["time"] == pytest.approx(line["frame"] / 25, abs=1e-3)
+    # The faded-in first shot of the B&W film keeps no black frame.
+    first = [line for line in lines if line["domain"] == "A" and line["shot"] == 0]
+    assert all(line["frame"] >= 6 for line in first)
+    # The static third shot (testsrc: only a counter moves) gives one frame, not three.
+    assert sum(1 for line in lines if line["domain"] == "B" and line["shot"] == 2) == 1
+    assert bw["dropped"].get("duplicate", 0) >= 1
+    assert sorted(p.name for p in out.iterdir()) == ["films.jsonl", "manifest.jsonl", "trainA", "trainB"]
+
+
+def test_rerun_skips_done_films_and_corrupt_files_are_reported(films: Path, tmp_path: Path):
+    out = tmp_path / "data"
+    extract([films], out, ExtractConfig(test_fraction=0.0))
+    before = sorted(p.name for p in out.rglob("*.jpg"))
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 100)
+    summary = extract([films, broken], out, ExtractConfig(test_fraction=0.0))
+    assert summary.skipped_done == 2 and summary.films == 0
+    assert len(summary.failed) == 1 and "broken.mp4" in summary.failed[0]
+    assert sorted(p.name for p in out.rglob("*.jpg")) == before
+    assert len(_manifest(out)) == len(before)
+
+
+def test_nothing_extractable_is_an_error(tmp_path: Path):
+    broken = tmp_path / "broken.mkv"
+    broken.write_bytes(b"not a film at all" * 10)
+    with pytest.raises(VideoReadError, match="no film could be extracted"):
+        extract([broken], tmp_path / "out", ExtractConfig())
+    assert not list((tmp_path / "out").rglob("*.jpg"))
+
+
+def test_test_split_is_by_film_and_domain_can_be_forced(films: Path, tmp_path: Path):
+    out = tmp_path / "data"
+    extract([films], out, ExtractConfig(test_fraction=0.999, domain="bw", jobs=2))
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["testA"]
+    sources = {line["source"] for line in _manifest(out)}
+    assert len(sources) == 2
+
+
+def test_find_videos_globs_and_folders(films: Path):
+    assert len(find_videos([films])) == 2
+    assert len(find_videos([str(films / "**" / "*.mkv")])) == 1
+
+
+def test_cli_extract_summary(films: Path, tmp_path: Path):
+    result = CliRunner().invoke(main, ["extract", str(films), "--out", str(tmp_path / "d"), "--per-shot", "1", "-q"])
+    assert result.exit_code == 0, result.output
+    bad = CliRunner().invoke(main, ["extract", str(tmp_path / "missing"), "--out", str(tmp_path / "d")])
+    assert bad.exit_code == 2 and "does not exist" in bad.stderr
+
+
+def test_real_films_go_to_their_domains(shared_data: Path, tmp_path: Path):
+    out = tmp_path / "real"
+    extract(
+        [shared_data / "oldfilm_video", shared_data / "colorvideo_gt" / "pyscenedetect_testvideo.mp4"],
+        out, ExtractConfig(test_fraction=0.0),
+    )  # fmt: skip
+    records = {Path(r["source"]).name: r for r in map(json.loads, (out / "films.jsonl").read_text().splitlines())}
+    assert records["chaplin.mp4"]["domain"] == "A" and records["chaplin.mp4"]["crop"]["x"] > 60  # pillarbox
+    assert records["a-bomb_blast_effects_part.mp4"]["domain"] == "A"
+    assert records["pyscenedetect_testvideo.mp4"]["domain"] == "B"
+    assert records["pyscenedetect_testvideo.mp4"]["shots"] >= 4
+
+
+def test_sepia_film_counts_as_bw(tmp_path: Path):
+    sepia = make_film(
+        tmp_path / "sepia.mp4", gray=True,
+        pad="colorchannelmixer=.393:.769:.189:0:.349:.686:.168:0:.272:.534:.131",
+    )  # fmt: skip
+    extract([sepia], tmp_path / "out", ExtractConfig(test_fraction=0.0))
+    record = json.loads((tmp_path / "out" / "films.jsonl").read_text())
+    assert record["domain"] == "A", record["saturation"]
+    image = cv2.imread(str(next((tmp_path / "out" / "trainA").glob("*.jpg"))))
+    assert abs(float(image[..., 2].mean()) - float(image[..., 0].mean())) > 10  # it really is tinted
