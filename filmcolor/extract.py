@@ -133,17 +133,23 @@ def sample_frames(info: VideoInfo, count: int = 12) -> list[np.ndarray]:
 
 
 def colour_spread(frames: list[np.ndarray]) -> float:
-    """Median over frames of the chroma's standard deviation (0..255 scale).
+    """How much colour a film has that its brightness does not explain (0..255 chroma scale).
 
-    A B&W film has none; a tinted or sepia film has a constant offset but almost no spread;
-    a colour film has a lot.
+    For each frame, chroma (Cb, Cr) is fitted as a quadratic function of luminance; the
+    spread of what is left is the measure (median over frames). A B&W film has no chroma, and
+    a tinted, toned or sepia film has chroma that is a function of brightness: both give ~0.
+    A colour film, where things of one brightness have many colours, gives a lot.
     """
     values = []
     for frame in frames:
         small = cv2.resize(frame, (min(160, frame.shape[1]), min(90, frame.shape[0])), interpolation=cv2.INTER_AREA)
-        _, chroma = split_rgb(small)
-        spread = chroma.reshape(2, -1).std(axis=1) * 127.5
-        values.append(float(np.hypot(*spread)))
+        luma, chroma = split_rgb(small)
+        y = luma.reshape(-1).astype(np.float64)
+        basis = np.stack([np.ones_like(y), y, y * y], axis=1)
+        target = chroma.reshape(2, -1).T.astype(np.float64)
+        coef, *_ = np.linalg.lstsq(basis, target, rcond=None)
+        residual = (target - basis @ coef).std(axis=0) * 127.5
+        values.append(float(np.hypot(*residual)))
     return float(np.median(values)) if values else 0.0
 
 
