@@ -206,7 +206,7 @@ class ExtractConfig:
     """Share of films (not frames) held out in testA/testB."""
     saturation_threshold: float = 2.5
     """Colour not explained by brightness (chroma std, 0..255 scale) above which a film is
-    colour. Measured: B&W and toned/sepia films and photos 0-0.6, colour films 13-19."""
+    colour. Measured: B&W and toned/sepia films and photos 0-0.6, colour films 13-17."""
     margin: float = 0.25
     """Seconds skipped after each cut and before the next one (no frames from transitions)."""
     duplicate_distance: float = 4.0

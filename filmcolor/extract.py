@@ -135,21 +135,24 @@ def sample_frames(info: VideoInfo, count: int = 12) -> list[np.ndarray]:
 def colour_spread(frames: list[np.ndarray]) -> float:
     """How much colour a film has that its brightness does not explain (0..255 chroma scale).
 
-    For each frame, chroma (Cb, Cr) is fitted as a quadratic function of luminance; the
-    spread of what is left is the measure (median over frames). A B&W film has no chroma, and
-    a tinted, toned or sepia film has chroma that is a function of brightness: both give ~0.
-    A colour film, where things of one brightness have many colours, gives a lot.
+    For each frame, pixels are grouped by brightness (32 bins) and the spread of chroma (Cb, Cr)
+    within each group is measured: the mean of it over the frame, then the median over frames.
+    A B&W film has no chroma, and a tinted, toned or sepia film has chroma that is a function of
+    brightness (whatever the function): both give ~0. A colour film, where things of one
+    brightness have many colours, gives a lot.
     """
     values = []
     for frame in frames:
         small = cv2.resize(frame, (min(160, frame.shape[1]), min(90, frame.shape[0])), interpolation=cv2.INTER_AREA)
         luma, chroma = split_rgb(small)
-        y = luma.reshape(-1).astype(np.float64)
-        basis = np.stack([np.ones_like(y), y, y * y], axis=1)
-        target = chroma.reshape(2, -1).T.astype(np.float64)
-        coef, *_ = np.linalg.lstsq(basis, target, rcond=None)
-        residual = (target - basis @ coef).std(axis=0) * 127.5
-        values.append(float(np.hypot(*residual)))
+        bins = np.clip(((luma.reshape(-1) + 1) * 16).astype(int), 0, 31)
+        c = chroma.reshape(2, -1).astype(np.float64) * 127.5
+        count = np.bincount(bins, minlength=32)
+        variance = 0.0
+        for channel in c:
+            mean = np.bincount(bins, channel, 32) / np.maximum(count, 1)
+            variance += float(((channel - mean[bins]) ** 2).sum())
+        values.append(float(np.sqrt(variance / max(1, bins.size))))
     return float(np.median(values)) if values else 0.0
 
 
