@@ -36,7 +36,7 @@ from .color import split_rgb
 from .config import ExtractConfig
 from .errors import FilmcolorError, UsageError, VideoReadError
 from .scenes import CutDetector
-from .video import FrameReader, VideoInfo, probe
+from .video import FrameReader, probe
 
 log = logging.getLogger(__name__)
 
@@ -119,19 +119,6 @@ class ExtractSummary:
     dropped: Counter = field(default_factory=Counter)
 
 
-def sample_frames(info: VideoInfo, count: int = 12) -> list[np.ndarray]:
-    """``count`` RGB frames seeked evenly across a film (no full decode)."""
-    duration = info.duration or (info.frame_count or 1) / float(info.frame_rate)
-    frames = []
-    for i in range(count):
-        t = duration * (i + 0.5) / count
-        with FrameReader(info, pix_fmt="rgb24", start=t, duration=2.0 / float(info.frame_rate)) as reader:
-            frame = reader.read()
-        if frame is not None:
-            frames.append(frame.copy())
-    return frames
-
-
 def colour_spread(frames: list[np.ndarray]) -> float:
     """How much colour a film has that its brightness does not explain (0..255 chroma scale).
 
@@ -156,25 +143,43 @@ def colour_spread(frames: list[np.ndarray]) -> float:
     return float(np.median(values)) if values else 0.0
 
 
-def find_crop(frames: list[np.ndarray], threshold: int = 24) -> Crop | None:
-    """Letterbox/pillarbox bars dark in every sampled frame, or None when there are none."""
-    if not frames:
-        return None
-    luma = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames])
-    rows = luma.max(axis=(0, 2)) > threshold
-    cols = luma.max(axis=(0, 1)) > threshold
-    if not rows.any() or not cols.any():
-        return None
-    top, bottom = int(np.argmax(rows)), int(len(rows) - np.argmax(rows[::-1]))
-    left, right = int(np.argmax(cols)), int(len(cols) - np.argmax(cols[::-1]))
-    h, w = luma.shape[1:]
-    # Even sizes, and ignore slivers of a pixel or two (encoders' edge noise).
-    top, left = (top + 1) // 2 * 2 if top > 2 else 0, (left + 1) // 2 * 2 if left > 2 else 0
-    bottom = bottom // 2 * 2 if h - bottom > 2 else h
-    right = right // 2 * 2 if w - right > 2 else w
-    if (top, left, bottom, right) == (0, 0, h, w) or bottom - top < h // 4 or right - left < w // 4:
-        return None
-    return Crop(left, top, right - left, bottom - top)
+class BarFinder:
+    """Finds letterbox/pillarbox bars: rows and columns dark in every frame of the film.
+
+    Fed the luminance plane of every decoded frame (a running maximum per row and column,
+    cheap), so the crop is measured on the whole film, not guessed from a few pictures.
+    """
+
+    def __init__(self, threshold: int = 32) -> None:
+        self.threshold = threshold
+        self.rows: np.ndarray | None = None
+        self.cols: np.ndarray | None = None
+
+    def add(self, luma: np.ndarray) -> None:
+        rows, cols = luma.max(axis=1), luma.max(axis=0)
+        if self.rows is None or self.cols is None:
+            self.rows, self.cols = rows, cols
+        else:
+            np.maximum(self.rows, rows, out=self.rows)
+            np.maximum(self.cols, cols, out=self.cols)
+
+    def crop(self) -> Crop | None:
+        """The box inside the bars (even coordinates), or None when there are no bars."""
+        if self.rows is None or self.cols is None:
+            return None
+        rows, cols = self.rows > self.threshold, self.cols > self.threshold
+        if not rows.any() or not cols.any():
+            return None
+        h, w = len(rows), len(cols)
+        top, bottom = int(np.argmax(rows)), int(h - np.argmax(rows[::-1]))
+        left, right = int(np.argmax(cols)), int(w - np.argmax(cols[::-1]))
+        # Even sizes, and ignore slivers of a pixel or two (encoders' edge noise).
+        top, left = (top + 1) // 2 * 2 if top > 2 else 0, (left + 1) // 2 * 2 if left > 2 else 0
+        bottom = bottom // 2 * 2 if h - bottom > 2 else h
+        right = right // 2 * 2 if w - right > 2 else w
+        if (top, left, bottom, right) == (0, 0, h, w) or bottom - top < h // 4 or right - left < w // 4:
+            return None
+        return Crop(left, top, right - left, bottom - top)
 
 
 def _frame_problem(rgb: np.ndarray) -> str | None:
@@ -219,14 +224,15 @@ class _ShotSampler:
         self.shot_start = 0
         self.dropped: Counter = Counter()
 
-    def offer(self, index: int, rgb: np.ndarray) -> None:
+    def offer(self, index: int, small_bgr: np.ndarray, full: Callable[[], np.ndarray]) -> None:
+        """Consider frame ``index`` (checked on its small copy; ``full()`` gives the picture)."""
         if (index - self.shot_start) % self.stride:
             return
-        problem = _frame_problem(rgb)
+        problem = _frame_problem(small_bgr[..., ::-1])
         if problem:
             self.dropped[problem] += 1
             return
-        self.candidates.append(_Candidate(index, rgb.copy()))
+        self.candidates.append(_Candidate(index, full()))
         if len(self.candidates) > 8 * self.cfg.per_shot:  # bounded memory in very long shots
             self.candidates = self.candidates[::2]
             self.stride *= 2
@@ -264,10 +270,32 @@ def _write_jpeg(path: Path, rgb: np.ndarray, quality: int) -> None:
     os.replace(tmp, path)
 
 
+def _even(value: float) -> int:
+    return max(2, int(round(value / 2)) * 2)
+
+
+def _small_bgr(i420: np.ndarray, width: int, height: int, small: tuple[int, int]) -> np.ndarray:
+    """A small BGR picture from an I420 frame, resizing the planes before converting."""
+    sw, sh = small
+    y = i420[:height]
+    u = i420[height : height + height // 4].reshape(height // 2, width // 2)
+    v = i420[height + height // 4 :].reshape(height // 2, width // 2)
+    planes = [
+        cv2.resize(y, (sw, sh), interpolation=cv2.INTER_LINEAR).ravel(),
+        cv2.resize(u, (sw // 2, sh // 2), interpolation=cv2.INTER_LINEAR).ravel(),
+        cv2.resize(v, (sw // 2, sh // 2), interpolation=cv2.INTER_LINEAR).ravel(),
+    ]
+    return cv2.cvtColor(np.concatenate(planes).reshape(sh * 3 // 2, sw), cv2.COLOR_YUV2BGR_I420)
+
+
 def extract_film(
     path: Path, out: Path, cfg: ExtractConfig, progress: Callable[[int], None] | None = None
 ) -> tuple[FilmReport, list[dict[str, Any]]]:
     """Extract one film into ``out`` (its images and its manifest lines, not yet recorded).
+
+    One decoding pass: every frame feeds the cut detectors (small copies), the bar finder
+    (its luminance) and the shot sampler; the frames chosen in each shot are staged at a
+    working scale, and cropped, resized and written when the film's domain and bars are known.
 
     Raises:
         FilmcolorError: the film cannot be read (the caller reports it and goes on).
@@ -275,78 +303,111 @@ def extract_film(
     info = probe(path)
     key = content_key(path)
     report = FilmReport(source=str(path), key=key)
-    samples = sample_frames(info)
-    if not samples:
-        raise VideoReadError(f"no frame could be decoded from '{path}'; the file is damaged")
-    spread = colour_spread(samples)
-    crop = find_crop(samples)
-    domain = _decide_domain(cfg, spread)
-    split = _split(key, cfg.test_fraction)
-    report.domain, report.split, report.saturation = domain, split, round(spread, 2)
-    report.crop = asdict(crop) if crop else None
-    width, height = (crop.width, crop.height) if crop else (info.width, info.height)
-    scale = cfg.size / min(width, height)
-    size = (max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2))
-    stem = _stem(path, key)
-    staging = out / ".staging" / stem
+    fps = float(info.frame_rate)
+    # Decode at the film's size (no scaling in ffmpeg), or at 720p for larger films.
+    shrink = min(1.0, 720 / min(info.width, info.height))
+    width, height = _even(info.width * shrink), _even(info.height * shrink)
+    detect_w = min(cfg.scenes.width, width) // 2 * 2
+    detect_h = _even(height * detect_w / width)
+    stage_short = min(min(width, height), round(cfg.size * 1.5))
+    stage_scale = stage_short / min(width, height)
+    stage_size = (_even(width * stage_scale), _even(height * stage_scale))
+    staging = out / ".staging" / _stem(path, key)
     shutil.rmtree(staging, ignore_errors=True)  # an interrupted earlier attempt is redone
     staging.mkdir(parents=True)
-    fps = float(info.frame_rate)
-    detector = CutDetector(cfg.scenes, info.frame_rate, luma_only=domain == "A")
+    # Cuts: the union of a luminance-only detector (B&W films: hue and saturation are noise)
+    # and a full-colour one (colour films: cuts between shots of equal brightness).
+    detectors = [CutDetector(cfg.scenes, info.frame_rate, luma_only=flag) for flag in (True, False)]
+    bars = BarFinder()
     sampler = _ShotSampler(cfg, fps)
-    kept: list[tuple[int, _Candidate]] = []
+    spreads: list[float] = []
+    staged: list[tuple[int, int]] = []  # (shot, frame)
     shots = 0
-    cut_points: list[int] = []
+    last_cut = 0
 
     def close_shot(end: int) -> None:
         nonlocal shots
-        kept.extend((shots, c) for c in sampler.close(end))
+        for cand in sampler.close(end):
+            np.save(staging / f"{cand.frame:07d}.npy", cand.image)
+            staged.append((shots, cand.frame))
         shots += 1
 
-    # Crop and scale in ffmpeg: the pipe then carries training-size frames only.
-    box = (crop.x, crop.y, crop.width, crop.height) if crop else None
-    with FrameReader(info, pix_fmt="rgb24", size=size, crop=box) as reader:
-        index = -1
-        for index, frame in enumerate(reader):
-            for cut in detector.push(frame):
-                cut_points.append(cut)
-                close_shot(cut)
-            sampler.offer(index, frame)
+    def take(index: int, i420: np.ndarray) -> np.ndarray:
+        rgb = cv2.cvtColor(i420, cv2.COLOR_YUV2RGB_I420)
+        if stage_size != (width, height):
+            rgb = cv2.resize(rgb, stage_size, interpolation=cv2.INTER_AREA)
+        spreads.append(colour_spread([rgb]))
+        return rgb
+
+    with FrameReader(info, pix_fmt="yuv420p", size=(width, height)) as reader:
+        frames = 0
+        for index, i420 in enumerate(reader):
+            frames = index + 1
+            small = _small_bgr(i420, width, height, (detect_w, detect_h))
+            cuts = sorted({c for d in detectors for c in d.push_bgr(small)})
+            for cut in cuts:
+                if cut - last_cut >= cfg.scenes.min_scene_len:
+                    close_shot(cut)
+                    last_cut = cut
+            if index % 4 == 0:  # bars do not move: every 4th frame is plenty
+                bars.add(i420[:height])
+            sampler.offer(index, small, lambda i=index, f=i420: take(i, f))
             if progress and index % 50 == 49:
                 progress(50)
-        frames = index + 1
-    for cut in detector.finish():
-        if cut > sampler.shot_start:
+    for cut in sorted({c for d in detectors for c in d.finish()}):
+        if cut - last_cut >= cfg.scenes.min_scene_len and cut < frames:
             close_shot(cut)
+            last_cut = cut
     close_shot(frames)
     if progress:
         progress(frames % 50)
+    if frames == 0:
+        raise VideoReadError(f"no frame could be decoded from '{path}'; the file is damaged")
+    spread = float(np.median(spreads)) if spreads else 0.0
+    domain = _decide_domain(cfg, spread)
+    split = _split(key, cfg.test_fraction)
+    crop = bars.crop()
+    native = 1 / shrink
+    report.domain, report.split, report.saturation = domain, split, round(spread, 2)
+    report.crop = (
+        {k: int(round(v * native / 2) * 2) for k, v in asdict(crop).items()} if crop else None
+    )
     report.frames, report.shots = frames, shots
     dropped = Counter(sampler.dropped)
-    # Near-duplicates (static shots cut back and forth, repeated titles) within the film.
+    # Crop and resize the staged frames; drop near-duplicates (static shots cut back and forth,
+    # repeated titles) within the film.
+    stem = _stem(path, key)
     thumbs: list[np.ndarray] = []
-    unique: list[tuple[int, _Candidate]] = []
-    for shot, cand in kept:
-        thumb = _thumbnail(cand.image)
+    finals: list[tuple[int, int, np.ndarray]] = []
+    for shot, frame in staged:
+        image = np.load(staging / f"{frame:07d}.npy")
+        if crop:
+            x, y = round(crop.x * stage_scale), round(crop.y * stage_scale)
+            w, h = round(crop.width * stage_scale), round(crop.height * stage_scale)
+            image = image[y : y + h, x : x + w]
+        h, w = image.shape[:2]
+        scale = cfg.size / min(h, w)
+        image = cv2.resize(image, (_even(w * scale), _even(h * scale)), interpolation=cv2.INTER_AREA)
+        thumb = _thumbnail(image)
         if any(float(np.abs(thumb - t).mean()) < cfg.duplicate_distance for t in thumbs[-200:]):
             dropped["duplicate"] += 1
             continue
         thumbs.append(thumb)
-        unique.append((shot, cand))
-    chosen = _pick_evenly(unique, cfg.max_per_film)
-    dropped["film quota"] += len(unique) - len(chosen)
+        finals.append((shot, frame, image))
+    chosen = _pick_evenly(finals, cfg.max_per_film)
+    dropped["film quota"] += len(finals) - len(chosen)
     lines = []
-    for shot, cand in chosen:
-        name = f"{stem}_s{shot:04d}_f{cand.frame:07d}.jpg"
-        _write_jpeg(staging / name, cand.image, cfg.quality)
+    for shot, frame, image in chosen:
+        name = f"{stem}_s{shot:04d}_f{frame:07d}.jpg"
+        _write_jpeg(staging / name, image, cfg.quality)
         lines.append(
             {
                 "image": f"{split}{domain}/{name}",
                 "source": str(path),
                 "source_hash": key,
                 "shot": shot,
-                "frame": cand.frame,
-                "time": round(cand.frame / fps, 3),
+                "frame": frame,
+                "time": round(frame / fps, 3),
                 "domain": domain,
                 "saturation": report.saturation,
                 "crop": report.crop,

@@ -73,14 +73,18 @@ class CutDetector:
         h, w = rgb.shape[:2]
         width = min(self.cfg.width, w)
         height = max(1, round(h * width / w))
-        small = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA) if width != w else rgb
+        small = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_LINEAR) if width != w else rgb
         return np.ascontiguousarray(small[..., ::-1])
 
     def push(self, rgb: np.ndarray) -> list[int]:
         """Add the next frame (RGB); returns frame numbers of cuts found so far (maybe earlier)."""
+        return self.push_bgr(self.small(rgb))
+
+    def push_bgr(self, small_bgr: np.ndarray) -> list[int]:
+        """Add the next frame, already small and BGR (see :meth:`small`)."""
         self._last += 1
         try:
-            found = self._detector.process_frame(self._timecode(self._last, fps=self.fps), self.small(rgb))
+            found = self._detector.process_frame(self._timecode(self._last, fps=self.fps), small_bgr)
         except Exception as err:  # PySceneDetect raises untyped errors
             raise SceneDetectionError(f"PySceneDetect failed at frame {self._last}: {err}") from err
         return [int(c.frame_num) for c in found]

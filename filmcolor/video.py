@@ -411,7 +411,8 @@ class FrameReader:
     """Streams decoded frames of a video through an ffmpeg pipe.
 
     Each frame is a ``uint8`` array: ``(3, H, W)`` Y, U, V planes for planar YUV formats,
-    ``(H, W, 3)`` for ``rgb24``, ``(H, W)`` for ``gray``. Frames come in decode order with no
+    ``(H, W, 3)`` for ``rgb24``, ``(H, W)`` for ``gray``, ``(3H/2, W)`` I420 for ``yuv420p``
+    (the cheapest to scale and pipe). Frames come in decode order with no
     duplicates or drops (``-vsync passthrough``); variable-frame-rate input is resampled to
     ``info.frame_rate`` (``-vsync cfr``), which :func:`probe` reports and restore logs.
 
@@ -422,6 +423,8 @@ class FrameReader:
         duration: seconds to read from ``start``.
         size: optional (width, height) to scale to in ffmpeg.
         crop: optional (x, y, width, height) cut out before scaling (letterbox bars).
+        keyframe_seek: start at the keyframe at or before ``start`` instead of decoding up to
+            ``start`` exactly (a sample picture in a few milliseconds, whatever the GOP).
     """
 
     def __init__(
@@ -432,17 +435,21 @@ class FrameReader:
         duration: float | None = None,
         size: tuple[int, int] | None = None,
         crop: tuple[int, int, int, int] | None = None,
+        keyframe_seek: bool = False,
     ) -> None:
         self.info = info
         self.crop = crop
+        self.keyframe_seek = keyframe_seek
         self.pix_fmt = pix_fmt or frame_pixel_format(info)
         self.width, self.height = size or ((crop[2], crop[3]) if crop else (info.width, info.height))
         if self.pix_fmt in ("yuv444p", "yuvj444p", "rgb24", "bgr24"):
             self.frame_bytes = self.width * self.height * 3
         elif self.pix_fmt == "gray":
             self.frame_bytes = self.width * self.height
+        elif self.pix_fmt == "yuv420p" and self.width % 2 == 0 and self.height % 2 == 0:
+            self.frame_bytes = self.width * self.height * 3 // 2
         else:
-            raise UsageError(f"FrameReader cannot deliver pixel format {self.pix_fmt!r}")
+            raise UsageError(f"FrameReader cannot deliver pixel format {self.pix_fmt!r} at {self.width}x{self.height}")
         self.start = start
         self.duration = duration
         self.frames_read = 0
@@ -452,7 +459,10 @@ class FrameReader:
 
     def command(self) -> list[str]:
         """The ffmpeg command line this reader runs."""
-        stream = ffmpeg.input(str(self.info.path), **_trim_args(self.start, self.duration))
+        input_args = _trim_args(self.start, self.duration)
+        if self.keyframe_seek:
+            input_args["noaccurate_seek"] = None
+        stream = ffmpeg.input(str(self.info.path), **input_args)
         video = stream[str(self.info.video_index)]
         if self.crop is not None:
             x, y, w, h = self.crop
@@ -485,6 +495,8 @@ class FrameReader:
             return (3, self.height, self.width)
         if self.pix_fmt == "gray":
             return (self.height, self.width)
+        if self.pix_fmt == "yuv420p":
+            return (self.height * 3 // 2, self.width)  # I420, as cv2.COLOR_YUV2RGB_I420 takes it
         return (self.height, self.width, 3)
 
     def read(self) -> np.ndarray | None:
