@@ -36,7 +36,7 @@ from .color import split_rgb
 from .config import ExtractConfig
 from .errors import FilmcolorError, UsageError, VideoReadError
 from .scenes import CutDetector
-from .video import FrameReader, probe
+from .video import SplitFrameReader, probe
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ class BarFinder:
     cheap), so the crop is measured on the whole film, not guessed from a few pictures.
     """
 
-    def __init__(self, threshold: int = 32) -> None:
+    def __init__(self, threshold: int = 40) -> None:
         self.threshold = threshold
         self.rows: np.ndarray | None = None
         self.cols: np.ndarray | None = None
@@ -225,8 +225,9 @@ class _ShotSampler:
         self.dropped: Counter = Counter()
 
     def offer(self, index: int, small_bgr: np.ndarray, full: Callable[[], np.ndarray]) -> None:
-        """Consider frame ``index`` (checked on its small copy; ``full()`` gives the picture)."""
-        if (index - self.shot_start) % self.stride:
+        """Consider frame ``index``, one of every ``base_stride`` frames of the film (checked on
+        its small copy; ``full()`` gives the picture)."""
+        if (index // self.base_stride) % (self.stride // self.base_stride):
             return
         problem = _frame_problem(small_bgr[..., ::-1])
         if problem:
@@ -274,20 +275,6 @@ def _even(value: float) -> int:
     return max(2, int(round(value / 2)) * 2)
 
 
-def _small_bgr(i420: np.ndarray, width: int, height: int, small: tuple[int, int]) -> np.ndarray:
-    """A small BGR picture from an I420 frame, resizing the planes before converting."""
-    sw, sh = small
-    y = i420[:height]
-    u = i420[height : height + height // 4].reshape(height // 2, width // 2)
-    v = i420[height + height // 4 :].reshape(height // 2, width // 2)
-    planes = [
-        cv2.resize(y, (sw, sh), interpolation=cv2.INTER_LINEAR).ravel(),
-        cv2.resize(u, (sw // 2, sh // 2), interpolation=cv2.INTER_LINEAR).ravel(),
-        cv2.resize(v, (sw // 2, sh // 2), interpolation=cv2.INTER_LINEAR).ravel(),
-    ]
-    return cv2.cvtColor(np.concatenate(planes).reshape(sh * 3 // 2, sw), cv2.COLOR_YUV2BGR_I420)
-
-
 def extract_film(
     path: Path, out: Path, cfg: ExtractConfig, progress: Callable[[int], None] | None = None
 ) -> tuple[FilmReport, list[dict[str, Any]]]:
@@ -304,13 +291,12 @@ def extract_film(
     key = content_key(path)
     report = FilmReport(source=str(path), key=key)
     fps = float(info.frame_rate)
-    # Decode at the film's size (no scaling in ffmpeg), or at 720p for larger films.
-    shrink = min(1.0, 720 / min(info.width, info.height))
-    width, height = _even(info.width * shrink), _even(info.height * shrink)
+    width, height = info.width, info.height
     detect_w = min(cfg.scenes.width, width) // 2 * 2
     detect_h = _even(height * detect_w / width)
-    stage_short = min(min(width, height), round(cfg.size * 1.5))
-    stage_scale = stage_short / min(width, height)
+    # Candidate frames come at 1.5x the output size (scaled by ffmpeg, in C); the crop and the
+    # final resize are done from there once the film's bars are known.
+    stage_scale = min(1.0, cfg.size * 1.5 / min(width, height))
     stage_size = (_even(width * stage_scale), _even(height * stage_scale))
     staging = out / ".staging" / _stem(path, key)
     shutil.rmtree(staging, ignore_errors=True)  # an interrupted earlier attempt is redone
@@ -332,26 +318,25 @@ def extract_film(
             staged.append((shots, cand.frame))
         shots += 1
 
-    def take(index: int, i420: np.ndarray) -> np.ndarray:
-        rgb = cv2.cvtColor(i420, cv2.COLOR_YUV2RGB_I420)
-        if stage_size != (width, height):
-            rgb = cv2.resize(rgb, stage_size, interpolation=cv2.INTER_AREA)
+    def take(rgb: np.ndarray) -> np.ndarray:
         spreads.append(colour_spread([rgb]))
         return rgb
 
-    with FrameReader(info, pix_fmt="yuv420p", size=(width, height)) as reader:
-        frames = 0
-        for index, i420 in enumerate(reader):
+    # ffmpeg sends every frame small (cut detection, checks) and, through a second pipe, only
+    # every candidate frame larger: the pipes carry a fraction of the film's pixels.
+    stride = sampler.base_stride
+    frames = 0
+    with SplitFrameReader(info, (detect_w, detect_h), stage_size, stride) as reader:
+        for index, small, large in reader:
             frames = index + 1
-            small = _small_bgr(i420, width, height, (detect_w, detect_h))
             cuts = sorted({c for d in detectors for c in d.push_bgr(small)})
             for cut in cuts:
                 if cut - last_cut >= cfg.scenes.min_scene_len:
                     close_shot(cut)
                     last_cut = cut
-            if index % 4 == 0:  # bars do not move: every 4th frame is plenty
-                bars.add(i420[:height])
-            sampler.offer(index, small, lambda i=index, f=i420: take(i, f))
+            if large is not None:
+                bars.add(cv2.cvtColor(large, cv2.COLOR_RGB2GRAY))
+                sampler.offer(index, small, lambda f=large: take(f))
             if progress and index % 50 == 49:
                 progress(50)
     for cut in sorted({c for d in detectors for c in d.finish()}):
@@ -366,11 +351,10 @@ def extract_film(
     spread = float(np.median(spreads)) if spreads else 0.0
     domain = _decide_domain(cfg, spread)
     split = _split(key, cfg.test_fraction)
-    crop = bars.crop()
-    native = 1 / shrink
+    crop = bars.crop()  # in staged-frame pixels
     report.domain, report.split, report.saturation = domain, split, round(spread, 2)
     report.crop = (
-        {k: int(round(v * native / 2) * 2) for k, v in asdict(crop).items()} if crop else None
+        {k: int(round(v / stage_scale / 2) * 2) for k, v in asdict(crop).items()} if crop else None
     )
     report.frames, report.shots = frames, shots
     dropped = Counter(sampler.dropped)
@@ -382,9 +366,7 @@ def extract_film(
     for shot, frame in staged:
         image = np.load(staging / f"{frame:07d}.npy")
         if crop:
-            x, y = round(crop.x * stage_scale), round(crop.y * stage_scale)
-            w, h = round(crop.width * stage_scale), round(crop.height * stage_scale)
-            image = image[y : y + h, x : x + w]
+            image = image[crop.y : crop.y + crop.height, crop.x : crop.x + crop.width]
         h, w = image.shape[:2]
         scale = cfg.size / min(h, w)
         image = cv2.resize(image, (_even(w * scale), _even(h * scale)), interpolation=cv2.INTER_AREA)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import ffmpeg
 import numpy as np
@@ -557,6 +558,117 @@ class FrameReader:
                 self._proc.stdout.close()
             _stop(self._proc)
             self._proc.wait()
+
+
+class SplitFrameReader:
+    """One decode, two streams: every frame small, and every ``stride``-th frame large.
+
+    For analysing a film cheaply: ffmpeg scales each frame down for the caller (e.g. cut
+    detection) and sends only one in ``stride`` at the large size, through a second pipe, so
+    the pipes carry a fraction of the full-size data. Iterating gives
+    ``(index, small_bgr, large_rgb or None)``.
+
+    Args:
+        info: the probed film.
+        small: (width, height) of the small stream (bgr24).
+        large: (width, height) of the large stream (rgb24).
+        stride: send frame n at the large size when n % stride == 0.
+    """
+
+    def __init__(self, info: VideoInfo, small: tuple[int, int], large: tuple[int, int], stride: int) -> None:
+        self.info, self.small, self.large, self.stride = info, small, large, max(1, stride)
+        self.frames_read = 0
+        self._proc: subprocess.Popen | None = None
+        self._drain: _StderrDrain | None = None
+        self._closing = False
+        self._small_q: Any = None
+        self._queue: Any = None
+        self._threads: list[threading.Thread] = []
+
+    def command(self, large_fd: int) -> list[str]:
+        video = ffmpeg.input(str(self.info.path))[str(self.info.video_index)]
+        if self.info.variable_frame_rate:
+            video = video.filter("fps", str(self.info.frame_rate))
+        parts = video.filter_multi_output("split")
+        small = parts[0].filter("scale", self.small[0], self.small[1], flags="bilinear")
+        large = parts[1].filter("select", f"not(mod(n,{self.stride}))")
+        if self.large != (self.info.width, self.info.height):
+            large = large.filter("scale", self.large[0], self.large[1], flags="area")
+        outs = [
+            small.output("pipe:1", format="rawvideo", pix_fmt="bgr24", vsync="passthrough"),
+            large.output(f"pipe:{large_fd}", format="rawvideo", pix_fmt="rgb24", vsync="passthrough"),
+        ]
+        return _ffmpeg_base() + ffmpeg.merge_outputs(*outs).compile()[1:]
+
+    def __enter__(self) -> SplitFrameReader:
+        import queue
+
+        read_fd, write_fd = os.pipe()
+        try:
+            cmd = self.command(write_fd)
+            log.debug("running %s", " ".join(cmd))
+            self._proc = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                pass_fds=(write_fd,), start_new_session=True,
+            )  # fmt: skip
+        except FileNotFoundError as err:
+            os.close(read_fd)
+            raise FfmpegNotFoundError(f"ffmpeg not found on PATH; {INSTALL_HINT}") from err
+        finally:
+            os.close(write_fd)
+        self._drain = _StderrDrain(self._proc.stderr)
+        # Each pipe is drained by a thread of its own into a bounded queue: ffmpeg writes the
+        # two streams in its own order, and must never block on one while we wait on the other.
+        self._small_q = queue.Queue(maxsize=512)
+        self._queue = queue.Queue(maxsize=16)
+        sw, sh = self.small
+        lw, lh = self.large
+        self._threads = [
+            threading.Thread(target=self._pump, args=(self._proc.stdout, sw * sh * 3, (sh, sw, 3), self._small_q), daemon=True),
+            threading.Thread(target=self._pump, args=(open(read_fd, "rb"), lw * lh * 3, (lh, lw, 3), self._queue), daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def _pump(self, stream: Any, size: int, shape: tuple[int, int, int], out: Any) -> None:
+        with stream:
+            while not self._closing and len(chunk := stream.read(size)) == size:
+                out.put(np.frombuffer(chunk, np.uint8).reshape(shape))
+        out.put(None)
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
+        assert self._proc is not None
+        while (small := self._small_q.get()) is not None:
+            index = self.frames_read
+            self.frames_read += 1
+            large = self._queue.get() if index % self.stride == 0 else None
+            yield index, small, large
+        code = self._proc.wait()
+        if code != 0:
+            stderr = self._drain.text() if self._drain else ""
+            raise VideoReadError(
+                f"ffmpeg stopped after {self.frames_read} frames of '{self.info.path}' (exit "
+                f"{code}); the file may be damaged [ffmpeg: {stderr_tail(stderr)}]"
+            )
+
+    def close(self) -> None:
+        """Stop ffmpeg and the pump threads."""
+        self._closing = True
+        if self._proc is not None:
+            _stop(self._proc)
+            self._proc.wait()
+        for q in (self._small_q, self._queue):
+            while q is not None:  # unblock pumps waiting on a full queue
+                try:
+                    q.get_nowait()
+                except Exception:  # queue.Empty
+                    break
+        for thread in self._threads:
+            thread.join(timeout=5)
 
 
 @dataclass(frozen=True)

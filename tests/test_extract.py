@@ -35,20 +35,22 @@ def test_extract_two_domains_with_crop_shots_and_manifest(films: Path, tmp_path:
     bw, colour = records["bw_letterbox.mp4"], records["colour.mkv"]
     assert (bw["domain"], colour["domain"]) == ("A", "B")
     assert bw["saturation"] < 1 < 6 < colour["saturation"]
-    assert bw["crop"] == {"x": 0, "y": 40, "width": 320, "height": 240}
+    # Bars are measured on the candidate frames (1.5x the output size): exact to 2 px.
+    expected = {"x": 0, "y": 40, "width": 320, "height": 240}
+    assert all(abs(bw["crop"][k] - v) <= 2 for k, v in expected.items()), bw["crop"]
     assert colour["crop"] is None
     lines = _manifest(out)
     assert {line["domain"] for line in lines} == {"A", "B"}
     for line in lines:
         image = cv2.imread(str(out / line["image"]))
-        assert min(image.shape[:2]) == 120 and image.shape[1] == 160  # cropped 4:3, short side 120
+        assert min(image.shape[:2]) == 120 and abs(image.shape[1] - 160) <= 2  # cropped 4:3
         shot = line["shot"]
         assert 40 * shot + 6 <= line["frame"] < 40 * (shot + 1) - 6  # inside its shot, away from cuts
         assert line["source_hash"] and line["time"] == pytest.approx(line["frame"] / 25, abs=1e-3)
     # The faded-in first shot of the B&W film keeps no black frame.
     first = [line for line in lines if line["domain"] == "A" and line["shot"] == 0]
     assert all(line["frame"] >= 6 for line in first)
-    # The static third shot (testsrc: only a counter moves) gives one frame, not three.
+    # The still third shot (colour bars) gives one frame, not three.
     assert sum(1 for line in lines if line["domain"] == "B" and line["shot"] == 2) == 1
     assert bw["dropped"].get("duplicate", 0) >= 1
     assert sorted(p.name for p in out.iterdir()) == ["films.jsonl", "manifest.jsonl", "trainA", "trainB"]

@@ -15,7 +15,7 @@ def make_film(path: Path, *, gray: bool = False, pad: str = "", fade: bool = Fal
     sources = [
         f"testsrc2=s={size}:r=25:d={seconds}",
         f"mandelbrot=s={size}:r=25,trim=duration={seconds}",
-        f"testsrc=s={size}:r=25:d={seconds}",
+        f"smptebars=s={size}:r=25:d={seconds}",  # a still picture: its frames are duplicates
     ]
     chains = []
     for i, src in enumerate(sources):
