@@ -167,7 +167,7 @@ class ColorizeEngine:
         if want_cuda and "CUDAExecutionProvider" in ort.get_available_providers():
             providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
         # Keep the CUDA loader's error lines away from the user while we find out.
-        ort.set_default_logger_severity(4 if device != "cuda" else 3)
+        ort.set_default_logger_severity(4)
         try:
             session = ort.InferenceSession(str(self.model_path), options, providers=providers)
         except Exception as err:  # onnxruntime raises its own untyped errors

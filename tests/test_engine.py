@@ -93,3 +93,17 @@ def test_default_model_is_shipped_and_colours():
 
     _, chroma = split_rgb(out)
     assert np.abs(chroma).mean() > 0.005  # non-zero chroma
+
+
+@pytest.mark.gpu
+def test_cuda_device_when_a_gpu_is_present(affine_model: Path):
+    from filmcolor.engine import gpu_present
+
+    if not gpu_present():
+        with pytest.raises(EngineError, match="--device cpu"):
+            ColorizeEngine(affine_model, device="cuda")
+        pytest.skip("no GPU here: --device cuda refuses with a clear error (checked)")
+    engine = ColorizeEngine(affine_model, device="cuda")
+    assert engine.device == "cuda"
+    chroma = engine.chroma(np.full((2, 32, 48), 100, np.uint8), full_range=False)
+    assert np.allclose(chroma[:, 1], 0.5, atol=1e-3)
