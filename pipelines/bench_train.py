@@ -169,6 +169,42 @@ def measure_one(impl: str, model: str, size: int, device_name: str, steps: int, 
     return {"it_s": steps / seconds, "peak_mb": peak_mb}
 
 
+def compare_precision(data: Path, steps: int) -> None:
+    """Train the light model twice from the same seed, mixed precision and fp32, on real data.
+
+    Prints the mean of each loss over the last third of the steps: mixed precision is kept
+    only if it learns as well as fp32 (the 'no loss of quality' part of the goal).
+    """
+    from filmcolor.config import load_train_config
+    from filmcolor.train import _Trainer
+
+    rows = {}
+    for amp in (True, False):
+        cfg = load_train_config(
+            None,
+            {"generator.filters": 32, "generator.blocks": 6, "crop_size": 128, "load_size": 143,
+             "workers": 0, "amp": amp, "steps": steps, "seed": 1, "lambda_supervised": 10.0},
+        )  # fmt: skip
+        trainer = _Trainer(cfg, data, Path(tempfile.mkdtemp(prefix="bench-quality-")), resume=False)
+        history: list[dict[str, float]] = []
+        start = time.perf_counter()
+        for batch in trainer.loader():
+            history.append(trainer.train_step(batch))
+            if trainer.step >= steps:
+                break
+        tail = history[-max(1, steps // 3) :]
+        rows["bf16/fp16" if amp and trainer.use_amp else "fp32" if not amp else "amp (unavailable)"] = (
+            {k: sum(h[k] for h in tail) / len(tail) for k in tail[0]},
+            steps / (time.perf_counter() - start),
+        )
+    keys = list(next(iter(rows.values()))[0])
+    print(f"# light model, {steps} steps, batch 1, 128 px, seed 1, on {data}; mean of the last third")
+    print("| precision | it/s | " + " | ".join(keys) + " |")
+    print("|---|---|" + "---|" * len(keys))
+    for name, (means, speed) in rows.items():
+        print(f"| {name} | {speed:.2f} | " + " | ".join(f"{means[k]:.3f}" for k in keys) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="128,256")
@@ -176,6 +212,8 @@ def main() -> None:
     parser.add_argument("--devices", default="cpu,cuda", help="cuda rows are skipped without a GPU")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per measurement")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
+    parser.add_argument("--quality-data", type=Path, help="also train the light model here twice (bf16, fp32) and compare losses")
+    parser.add_argument("--quality-steps", type=int, default=150)
     parser.add_argument("--one", nargs=4, metavar=("IMPL", "MODEL", "SIZE", "DEVICE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -184,6 +222,9 @@ def main() -> None:
         return
     import torch
 
+    if args.quality_data:
+        compare_precision(args.quality_data, args.quality_steps)
+        return
     devices = [d for d in args.devices.split(",") if d == "cpu" or torch.cuda.is_available()]
     machine = f"{torch.get_num_threads()} CPU threads" + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "")
     print(f"# CycleGAN training step, batch 1, {args.steps} timed steps each; torch {torch.__version__}; {machine}")
