@@ -169,12 +169,15 @@ def untrained_model(work: Path) -> Path | None:
 
 
 def preview(model: Model, source: Path, target: Path, seconds: float | None = None) -> None:
+    """restore's own before/after sheet of a film, saved as JPEG."""
     with tempfile.TemporaryDirectory() as tmp:
+        sheet = Path(tmp) / "sheet.png"
         restore(
             source, Path(tmp) / "o.mkv",
             RestoreConfig(model=model.path, device="cpu", duration=seconds, preset="ultrafast"),
-            preview=target,
+            preview=sheet,
         )  # fmt: skip
+        write_picture(target, cv2.cvtColor(cv2.imread(str(sheet)), cv2.COLOR_BGR2RGB))
 
 
 def frames_preview(model: Model, frames: list[np.ndarray], target: Path) -> None:
@@ -186,8 +189,14 @@ def frames_preview(model: Model, frames: list[np.ndarray], target: Path) -> None
         w = round(frame.shape[1] * h / frame.shape[0])
         pair = [cv2.resize(x, (w, h), interpolation=cv2.INTER_AREA) for x in (gray, out)]
         rows.append(np.concatenate([pair[0], np.full((h, 8, 3), 255, np.uint8), pair[1]], axis=1))
-    sheet = np.concatenate([np.concatenate([r, np.full((8, r.shape[1], 3), 255, np.uint8)]) for r in rows])
-    cv2.imwrite(str(target), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 8), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+    write_picture(target, np.concatenate(rows))
+
+
+def write_picture(target: Path, rgb: np.ndarray) -> None:
+    """A JPEG (quality 85) for the docs: small enough to commit."""
+    cv2.imwrite(str(target), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
 
 
 def main() -> None:
@@ -196,7 +205,7 @@ def main() -> None:
     parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data")
     parser.add_argument("--limit", type=int, default=100, help="BSDS500 test photos to use (of 200)")
     parser.add_argument("--seconds", type=float, default=8.0, help="length of the video sets")
-    parser.add_argument("--sets", default="reds,bsds,cuts,bunny,chaplin,abomb")
+    parser.add_argument("--sets", default="reds,bsds,cuts,bunny,chaplin,abomb", help="comma-separated; 'none' for pictures only")
     parser.add_argument("--no-untrained", action="store_true")
     parser.add_argument("--markdown", type=Path, help="also write the tables here")
     parser.add_argument("--pictures", type=Path, help="write before/after sheets of real B&W footage here")
@@ -277,12 +286,12 @@ def main() -> None:
     if args.pictures:
         args.pictures.mkdir(parents=True, exist_ok=True)
         best = models[-1]
-        preview(best, shared / "oldfilm_video/chaplin.mp4", args.pictures / "chaplin_before_after.png")
-        preview(best, shared / "oldfilm_video/a-bomb_blast_effects_part.mp4", args.pictures / "abomb_before_after.png")
+        preview(best, shared / "oldfilm_video/chaplin.mp4", args.pictures / "chaplin_before_after.jpg")
+        preview(best, shared / "oldfilm_video/a-bomb_blast_effects_part.mp4", args.pictures / "abomb_before_after.jpg")
         frames = load_images([sorted((shared / "oldfilm_frames" / d).glob("*.png"))[5] for d in ("rtn_001", "rtn_002_first40", "rtn_003")])
-        frames_preview(best, frames, args.pictures / "oldfilm_frames_before_after.png")
+        frames_preview(best, frames, args.pictures / "oldfilm_frames_before_after.jpg")
         photos = sorted((shared / "oldphotos_ddcolor").glob("*.jp*g"))[:4]
-        frames_preview(best, load_images(photos, short=360), args.pictures / "oldphotos_before_after.png")
+        frames_preview(best, load_images(photos, short=360), args.pictures / "oldphotos_before_after.jpg")
         print(f"pictures in {args.pictures}")
 
 
