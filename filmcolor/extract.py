@@ -304,6 +304,7 @@ def extract_film(
     # Cuts: the union of a luminance-only detector (B&W films: hue and saturation are noise)
     # and a full-colour one (colour films: cuts between shots of equal brightness).
     detectors = [CutDetector(cfg.scenes, info.frame_rate, luma_only=flag) for flag in (True, False)]
+    pending: set[int] = set()  # cuts a dropped detector still held back
     bars = BarFinder()
     sampler = _ShotSampler(cfg, fps)
     spreads: list[float] = []
@@ -320,6 +321,14 @@ def extract_film(
 
     def take(rgb: np.ndarray) -> np.ndarray:
         spreads.append(colour_spread([rgb]))
+        if len(spreads) == 12 and len(detectors) == 2:
+            # After 12 candidate frames the film is plainly B&W or plainly colour: keep only
+            # the detector made for it (half the per-frame work). Cuts found so far are kept.
+            median = float(np.median(spreads))
+            if median > 4 * cfg.saturation_threshold:
+                pending.update(detectors.pop(0).finish())
+            elif median < cfg.saturation_threshold / 4:
+                pending.update(detectors.pop(1).finish())
         return rgb
 
     # ffmpeg sends every frame small (cut detection, checks) and, through a second pipe, only
@@ -329,7 +338,8 @@ def extract_film(
     with SplitFrameReader(info, (detect_w, detect_h), stage_size, stride) as reader:
         for index, small, large in reader:
             frames = index + 1
-            cuts = sorted({c for d in detectors for c in d.push_bgr(small)})
+            cuts = sorted({c for d in detectors for c in d.push_bgr(small)} | pending)
+            pending.clear()
             for cut in cuts:
                 if cut - last_cut >= cfg.scenes.min_scene_len:
                     close_shot(cut)

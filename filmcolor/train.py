@@ -554,8 +554,12 @@ class _Trainer:
 
     @torch.no_grad()
     def log_images(self, writer: Any) -> None:
-        """Real A, fake B, reconstructed A / real B, fake A, reconstructed B, as one grid."""
-        nets = self.train_nets
+        """Real A, fake B, reconstructed A / real B, fake A, reconstructed B, as one grid.
+
+        Uses the plain networks, never their DistributedDataParallel wrappers: only rank 0
+        logs, and a wrapper's forward may start a collective that the other ranks never join.
+        """
+        nets = self.nets
         real_a, real_b = (t[:4] for t in self._last_batch)
         for net in nets.named().values():
             net.eval()
@@ -576,7 +580,7 @@ class _Trainer:
             ]
         )
         writer.add_image("rows: A, G(A), F(G(A)), B, G(luma B), F(B), G(F(B))", grid, self.step)
-        for net in nets.named().values():
+        for net in self.train_nets.named().values():
             net.train()
 
 
@@ -656,6 +660,9 @@ def train(
     if skipped:
         log.warning("skipped %d unreadable images (skip_bad_images = true)", skipped)
     if trainer.world > 1:
+        # Every rank leaves together: a rank that exits while another still talks to it
+        # makes gloo abort.
+        torch.distributed.barrier()
         torch.distributed.destroy_process_group()
     return TrainResult(run_dir, trainer.step, time.perf_counter() - started, path, interrupted, skipped)
 
