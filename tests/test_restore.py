@@ -140,9 +140,13 @@ def test_variable_frame_rate_is_made_constant_with_the_same_duration(affine_mode
     assert abs(result.duration - info.duration) <= 2 / float(info.frame_rate) + 0.01
 
 
-@pytest.mark.parametrize(("pix_fmt", "name"), [("yuvj420p", "full.mp4"), ("yuv420p10le", "ten.mkv"), ("gray", "gray.mkv")])
-def test_full_range_ten_bit_and_gray_inputs(clips: Path, affine_model: Path, tmp_path: Path, pix_fmt: str, name: str):
-    codec = ("-c:v", "ffv1") if pix_fmt == "gray" else ()
+@pytest.mark.parametrize(
+    ("pix_fmt", "name"),
+    [("yuvj420p", "full.mp4"), ("yuv420p10le", "ten.mkv"), ("gray", "gray.mkv"), ("bgr0", "rgb.mkv")],
+)
+def test_full_range_ten_bit_gray_and_rgb_inputs(clips: Path, affine_model: Path, tmp_path: Path, pix_fmt: str, name: str):
+    """yuvj (full range), 10-bit, the gray pixel format, and grayscale stored as RGB."""
+    codec = ("-c:v", "ffv1") if pix_fmt in ("gray", "bgr0") else ()
     source = make_clip(clips / name, seconds=0.4, pix_fmt=pix_fmt, audio=False, extra=codec)
     out = tmp_path / f"color_{name}"
     restore(source, out, _cfg(affine_model))
