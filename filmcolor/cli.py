@@ -9,6 +9,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import sys
@@ -334,10 +335,8 @@ def extract(ctx: click.Context, inputs: tuple[str, ...], out: Path, quiet: bool,
 
             total = 0
             for path in find_videos(list(inputs)):
-                try:
+                with contextlib.suppress(FilmcolorError):  # a bad file is reported later
                     total += probe(path).estimated_frames or 0
-                except FilmcolorError:
-                    pass
             bar = tqdm(total=total or None, unit="frame", dynamic_ncols=True, file=sys.stderr)
 
         def on_film(report: Any) -> None:

@@ -49,11 +49,11 @@ ProgressFactory = Callable[[int | None], "Progress"]
 class Progress:
     """Receives progress; the CLI passes a tqdm bar, the library default is silent."""
 
-    def update(self, frames: int) -> None:  # noqa: D102 - trivial
-        pass
+    def update(self, frames: int) -> None:
+        """``frames`` more frames are done (ignored here)."""
 
-    def close(self) -> None:  # noqa: D102 - trivial
-        pass
+    def close(self) -> None:
+        """The job is over (nothing to close here)."""
 
 
 @dataclass(frozen=True)

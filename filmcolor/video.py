@@ -14,6 +14,7 @@ restore untouched (an RGB round trip changes it); ``pix_fmt="rgb24"`` gives HxWx
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -924,10 +925,8 @@ class FrameWriter:
         if self._proc is None:
             return
         if self._proc.stdin:
-            try:
+            with contextlib.suppress(BrokenPipeError, OSError):  # ffmpeg may be gone already
                 self._proc.stdin.close()
-            except (BrokenPipeError, OSError):
-                pass
         code = self._proc.wait()
         stderr = self._drain.text() if self._drain else ""
         self._proc = None
@@ -939,10 +938,8 @@ class FrameWriter:
         if self._proc is None:
             return
         if self._proc.stdin:
-            try:
+            with contextlib.suppress(BrokenPipeError, OSError):  # ffmpeg may be gone already
                 self._proc.stdin.close()
-            except (BrokenPipeError, OSError):
-                pass
         _stop(self._proc)
         self._proc.wait()
         self._proc = None

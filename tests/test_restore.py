@@ -203,7 +203,7 @@ def test_interruption_removes_the_partial_output(gray_clip: Path, affine_model: 
                 raise KeyboardInterrupt
 
         def close(self):
-            pass
+            self.closed = True
 
     with pytest.raises(KeyboardInterrupt):
         restore(gray_clip, out, _cfg(affine_model, batch_size=4), progress=Stop)
