@@ -82,9 +82,7 @@ def temporary_path(output: Path) -> Path:
 
 def check_paths(source: Path, output: Path, overwrite: bool) -> None:
     """Refuse output == input, an existing output, and a missing or read-only output folder."""
-    if output.exists() and (output.resolve() == source.resolve() or output.samefile(source)):
-        raise UsageError(f"output '{output}' is the input file; choose another output name")
-    if output.resolve() == source.resolve():
+    if output.resolve() == source.resolve() or (output.exists() and output.samefile(source)):
         raise UsageError(f"output '{output}' is the input file; choose another output name")
     if output.is_dir():
         raise UsageError(f"output '{output}' is a folder; give a file name such as film_color.mp4")

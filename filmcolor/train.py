@@ -44,7 +44,6 @@ from torch.utils.data import DataLoader, Dataset
 
 from .color import _YCC_TO_RGB, split_rgb
 from .config import (
-    DiscriminatorConfig,
     GeneratorConfig,
     TrainConfig,
     config_to_dict,
@@ -689,8 +688,6 @@ def _write_config(path: Path, cfg: TrainConfig) -> None:
 
 
 __all__ = [
-    "DiscriminatorConfig",
-    "GeneratorConfig",
     "ImagePool",
     "TrainResult",
     "UnpairedFrames",

@@ -51,7 +51,7 @@ INSTALL_HINT = (
 )
 
 # Still-image demuxers: such a file is a picture, not a film.
-_IMAGE_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "bmp_pipe", "webp_pipe", "tiff_pipe", "gif")
+_IMAGE_FORMATS = ("image2", "gif")  # and every "*_pipe" demuxer (png_pipe, jpeg_pipe, ...)
 
 
 def require_ffmpeg() -> tuple[str, str]:
@@ -201,7 +201,7 @@ def probe(path: Path) -> VideoInfo:
     try:
         data = ffmpeg.probe(str(path), cmd=ffprobe_bin)
     except ffmpeg.Error as err:
-        raise VideoReadError(_explain_probe_failure(path, err.stderr.decode("utf-8", "replace")))
+        raise VideoReadError(_explain_probe_failure(path, err.stderr.decode("utf-8", "replace"))) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise VideoReadError(f"ffprobe gave unreadable output for '{path}'; check the file") from err
     fmt = data.get("format", {})

@@ -29,7 +29,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from filmcolor.color import yuv_to_rgb
 from filmcolor.config import RestoreConfig
 from filmcolor.engine import ColorizeEngine, default_model_path
 from filmcolor.metrics import cdc, colourfulness, psnr, ssim, warp_error
