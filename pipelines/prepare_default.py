@@ -2,12 +2,14 @@
 
     python pipelines/prepare_default.py --shared ../shared/data --out data/default
 
-trainA (B&W): frames of the old films (chaplin.mp4 and a-bomb, 4 per second, through
-ffmpeg), the damaged old-film frame sequences and the historic photographs.
+trainA (B&W): frames of the old films (chaplin.mp4 and a-bomb) through ``filmcolor extract``
+(shots found, frames sampled per shot, bars cropped, near-duplicates dropped), the damaged
+old-film frame sequences and the historic photographs.
 trainB (colour): BSDS500 train+val, the ImageNet sample, SUN/Hays scenes, Urban100,
 people (faces capped so they do not dominate) and some flowers.
 Held out for evaluation, never linked here: BSDS500 test and the REDS / DAVIS sequences.
-Images are linked, not copied; video frames are written as PNG.
+Images are linked, not copied; the extracted film frames and their manifest live in
+OUT/films (the extract data folder), linked into trainA.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import random
 import subprocess
+import sys
 from pathlib import Path
 
 IMAGES = {".jpg", ".jpeg", ".png"}
@@ -33,14 +36,15 @@ def link_all(files: list[Path], target: Path, prefix: str) -> int:
     return len(files)
 
 
-def video_frames(video: Path, target: Path, prefix: str, fps: float = 4.0) -> int:
-    target.mkdir(parents=True, exist_ok=True)
-    pattern = str(target / f"{prefix}_%05d.png")
+def film_frames(videos: list[Path], out: Path, target: Path) -> int:
+    """Extract the B&W films with the project's own ``filmcolor extract``, then link them."""
     subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(video), "-vf", f"fps={fps},format=gray", pattern],
+        [sys.executable, "-m", "filmcolor", "extract", *map(str, videos), "--out", str(out),
+         "--domain", "bw", "--test-fraction", "0", "--per-shot", "12", "--every", "0.25",
+         "--size", "144", "--quiet"],
         check=True,
     )
-    return len(list(target.glob(f"{prefix}_*.png")))
+    return link_all(images(out / "trainA"), target, "film")
 
 
 def main() -> None:
@@ -53,10 +57,8 @@ def main() -> None:
     shared, a, b = args.shared, args.out / "trainA", args.out / "trainB"
     rng = random.Random(0)
     counts = {}
-    counts["film frames"] = sum(
-        video_frames(shared / "oldfilm_video" / name, a / "films", Path(name).stem)
-        for name in ("chaplin.mp4", "a-bomb_blast_effects_part.mp4")
-    )
+    films = [shared / "oldfilm_video" / name for name in ("chaplin.mp4", "a-bomb_blast_effects_part.mp4")]
+    counts["film frames (extract)"] = film_frames(films, args.out / "films", a / "films")
     counts["damaged film frames"] = link_all(images(shared / "oldfilm_frames"), a / "rtn", "rtn")
     counts["old photos"] = link_all(images(shared / "oldphotos_ddcolor"), a / "photos", "old")
     bsds = images(shared / "color_photos/bsds500/train") + images(shared / "color_photos/bsds500/val")
