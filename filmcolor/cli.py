@@ -115,6 +115,8 @@ Examples:
   filmcolor restore reel1.mkv reel1_color.mkv --preview reel1.png
   filmcolor restore film.mp4 try.mp4 --start 60 --duration 10 --overwrite
   filmcolor restore film.mp4 out.mp4 --model runs/films/g.onnx --device cuda --crf 16
+  filmcolor restore film.mp4 fast.mp4 --keyframe-interval auto
+  filmcolor restore film.mp4 raw.mp4 --temporal none
 
 Audio, subtitles and other streams are copied bit-exact; a stream the output container
 cannot hold is re-encoded (and said so). The output appears only when it is complete.
@@ -133,18 +135,33 @@ cannot hold is re-encoded (and said so). The output appears only when it is comp
 @click.option("--duration", type=float, help="Restore only this many seconds.")
 @click.option("--preview", type=click.Path(path_type=Path), help="Write a before/after sheet of four frames (PNG).")
 @click.option("--threads", type=int, default=0, help="onnxruntime threads (0 = one per core).")
+@click.option("--temporal", type=click.Choice(["flow", "none"]), default="flow", show_default=True, help="flow: blend colour with the neighbouring frames along the motion, reset at cuts; none: frame by frame.")
+@click.option("--temporal-strength", type=float, default=1.0, show_default=True, help="Weight of the neighbours' colour (0 = none, up to 2).")
+@click.option("--keyframe-interval", default="1", show_default=True, help="Run the model on every N-th frame and carry colour along the motion between; 'auto' picks keyframes where the carried colour runs out.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, errors only.")
 @click.pass_context
-def restore(ctx: click.Context, source: Path, output: Path, quiet: bool, preview: Path | None, **options: Any) -> None:
+def restore(
+    ctx: click.Context,
+    source: Path,
+    output: Path,
+    quiet: bool,
+    preview: Path | None,
+    temporal: str,
+    temporal_strength: float,
+    keyframe_interval: str,
+    **options: Any,
+) -> None:
     """Colorize the film SOURCE into OUTPUT, keeping its sound and every other stream."""
     _setup_logging(ctx.obj.get("verbose", False), quiet)
 
     def body() -> None:
-        from .config import RestoreConfig
+        from .config import RestoreConfig, TemporalConfig
         from .restore import restore as run_restore
 
-        cfg = RestoreConfig(**options)
+        interval = _keyframe_interval(keyframe_interval)
+        temporal_cfg = TemporalConfig(mode=temporal, strength=temporal_strength, keyframe_interval=interval)
+        cfg = RestoreConfig(temporal=temporal_cfg, **options)
         result = run_restore(source, output, cfg, _tqdm_progress(quiet), preview)
         copied = sum(1 for s in result.streams if s.action == "copy")
         log.info(
@@ -161,6 +178,20 @@ def restore(ctx: click.Context, source: Path, output: Path, quiet: bool, preview
 
     run_guarded(ctx, body)
 
+
+def _keyframe_interval(text: str) -> int:
+    """--keyframe-interval: 'auto' (0) or a whole number >= 1."""
+    if text.strip().lower() == "auto":
+        return 0
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 1:
+        from .errors import UsageError
+
+        raise UsageError(f"--keyframe-interval must be 'auto' or a whole number >= 1, got {text!r}")
+    return value
 
 
 def _train_overrides(settings: tuple[str, ...], **named: Any) -> dict[str, Any]:

@@ -232,6 +232,42 @@ class ExtractConfig:
 
 
 @dataclass(frozen=True)
+class TemporalConfig:
+    """How restore keeps colour steady from frame to frame (see filmcolor.temporal)."""
+
+    mode: str = "flow"
+    """'flow' (chroma blended along optical flow, reset at cuts) or 'none' (frame by frame)."""
+    strength: float = 1.0
+    """0 = no blending, 1 = the default weight of the neighbours (up to 2 is allowed)."""
+    radius: int = 2
+    """Look-ahead: frame t also takes colour from t+1 .. t+radius (and from t-1's result)."""
+    keyframe_interval: int = 1
+    """Run the model on every N-th frame of a shot and carry colour along the flow between
+    them; 1 = every frame; 0 = automatic (a frame gets the model when the carried colour
+    covers too little of it, at most ``max_interval`` apart)."""
+    max_interval: int = 8
+    """Automatic keyframes: the longest run of frames without the model."""
+    flow_width: int = 256
+    """Width of the luminance the optical flow is computed on (colour is low-frequency)."""
+    cut_threshold: float | None = None
+    """ContentDetector threshold for the cuts that reset blending; None = PySceneDetect's."""
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("none", "flow"):
+            raise UsageError(f"--temporal must be none or flow, got {self.mode!r}")
+        if not 0.0 <= self.strength <= 2.0:
+            raise UsageError(f"--temporal-strength must be between 0 and 2, got {self.strength}")
+        if self.radius < 0 or self.radius > 8:
+            raise UsageError(f"the temporal radius must be 0..8 frames, got {self.radius}")
+        if self.keyframe_interval < 0:
+            raise UsageError("--keyframe-interval must be auto, 1 (every frame) or more")
+        if self.keyframe_interval != 1 and self.mode == "none":
+            raise UsageError("--keyframe-interval needs --temporal flow (colour is carried along the flow)")
+        if self.max_interval < 1 or self.flow_width < 32:
+            raise UsageError("max_interval must be >= 1 and flow_width >= 32")
+
+
+@dataclass(frozen=True)
 class RestoreConfig:
     """How `filmcolor restore` colorizes a film."""
 
@@ -257,6 +293,8 @@ class RestoreConfig:
     """Replace an existing output file."""
     threads: int = 0
     """onnxruntime intra-op threads (0 = one per core)."""
+    temporal: TemporalConfig = field(default_factory=TemporalConfig)
+    """Blending of colour between neighbouring frames, reset at cuts."""
 
     def __post_init__(self) -> None:
         if self.device not in ("auto", "cpu", "cuda"):

@@ -222,22 +222,27 @@ class ColorizeEngine:
             )
         return np.clip(out.astype(np.float32, copy=False), -1.0, 1.0)
 
+    def shrink(self, luma: np.ndarray) -> np.ndarray:
+        """Full-resolution luminance (H, W) in [-1, 1] at the model's working size (h, w)."""
+        height, width = luma.shape
+        h, w = working_shape(height, width, self.size, self.contract.size_multiple)
+        if (h, w) == (height, width):
+            return luma
+        return cv2.resize(luma, (w, h), interpolation=cv2.INTER_AREA)
+
+    @staticmethod
+    def enlarge(chroma: np.ndarray, height: int, width: int) -> np.ndarray:
+        """Chroma (2, h, w) at working size, bilinearly upsampled to (2, height, width)."""
+        if chroma.shape[1:] == (height, width):
+            return chroma
+        hwc = cv2.resize(chroma.transpose(1, 2, 0), (width, height), interpolation=cv2.INTER_LINEAR)
+        return hwc.transpose(2, 0, 1)
+
     def chroma_for_luma(self, luma: np.ndarray) -> np.ndarray:
         """Chroma at full resolution for full-resolution luminance (N, H, W) in [-1, 1]."""
         n, height, width = luma.shape
-        h, w = working_shape(height, width, self.size, self.contract.size_multiple)
-        if (h, w) != (height, width):
-            small = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in luma])
-        else:
-            small = luma
-        chroma = self.run(small)
-        if (h, w) == (height, width):
-            return chroma
-        full = np.empty((n, 2, height, width), np.float32)
-        for i in range(n):
-            hwc = cv2.resize(chroma[i].transpose(1, 2, 0), (width, height), interpolation=cv2.INTER_LINEAR)
-            full[i] = hwc.transpose(2, 0, 1)
-        return full
+        chroma = self.run(np.stack([self.shrink(f) for f in luma]))
+        return np.stack([self.enlarge(c, height, width) for c in chroma])
 
     def chroma(self, y_planes: np.ndarray, full_range: bool) -> np.ndarray:
         """Chroma for a batch of a video's Y planes (uint8 (N, H, W)), at full resolution."""

@@ -60,9 +60,14 @@ def colourfulness(rgb: np.ndarray) -> float:
     return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
 
 
+def chroma_planes(frame: np.ndarray) -> np.ndarray:
+    """The Cr and Cb planes (uint8, H x W x 2) of an RGB frame: its colour without brightness."""
+    return np.ascontiguousarray(cv2.cvtColor(frame, cv2.COLOR_RGB2YCrCb)[..., 1:])
+
+
 def _histograms(frame: np.ndarray, bins: int) -> np.ndarray:
     values = frame.reshape(-1, frame.shape[-1]).astype(np.int64) * bins // 256
-    hists = np.stack([np.bincount(values[:, c], minlength=bins) for c in range(3)])
+    hists = np.stack([np.bincount(values[:, c], minlength=bins) for c in range(frame.shape[-1])])
     return hists / hists.sum(axis=1, keepdims=True)
 
 
@@ -76,9 +81,17 @@ def _js_divergence(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     return 0.5 * kl(p, m) + 0.5 * kl(q, m)
 
 
-def cdc(frames: Sequence[np.ndarray], offsets: Sequence[int] = (1, 2, 4), bins: int = 256) -> float:
-    """Colour distribution consistency of a frame sequence (lower is steadier; 0 for a still)."""
-    hists = [_histograms(f, bins) for f in frames]
+def cdc(
+    frames: Sequence[np.ndarray], offsets: Sequence[int] = (1, 2, 4), bins: int = 256, chroma: bool = False
+) -> float:
+    """Colour distribution consistency of a frame sequence (lower is steadier; 0 for a still).
+
+    Args:
+        frames: uint8 RGB frames.
+        chroma: on the Cr/Cb histograms instead of R, G, B: what a colorizer changes, without
+            the input's own brightness changes.
+    """
+    hists = [_histograms(chroma_planes(f) if chroma else f, bins) for f in frames]
     per_offset = []
     for k in offsets:
         if len(hists) > k:
@@ -91,16 +104,22 @@ def _flow(a: np.ndarray, b: np.ndarray, dis: cv2.DISOpticalFlow) -> np.ndarray:
     return dis.calc(a, b, None)
 
 
-def warp_error(frames: Sequence[np.ndarray], guide: Sequence[np.ndarray] | None = None) -> float:
+def warp_error(
+    frames: Sequence[np.ndarray], guide: Sequence[np.ndarray] | None = None, chroma: bool = False
+) -> float:
     """Mean squared difference (RGB in [0, 1]) between each frame and its warped predecessor.
 
     Args:
         frames: the colorized frames, uint8 RGB.
+        chroma: measure the Cr/Cb planes only (colour flicker without the input's own
+            brightness changes, which restore passes through untouched).
         guide: frames to compute the flow on (e.g. the ground truth or the B&W input); default:
             ``frames`` themselves. Pixels whose forward-backward flow disagrees by more than
             1 px (occlusions, cuts) are left out.
     """
     guide = guide if guide is not None else frames
+    if chroma:
+        frames = [chroma_planes(f) for f in frames]
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     errors = []
     for t in range(1, len(frames)):

@@ -1,8 +1,9 @@
 """Restore a film: every frame colorized, everything else carried over untouched.
 
-Data flow: ``probe -> FrameReader -> ColorizeEngine -> FrameWriter`` (see docs/architecture.md).
-The luminance plane of each frame passes through unchanged; only chroma is computed, at the
-model's working size, and upsampled. Non-video streams are stream-copied. The output is
+Data flow: ``probe -> FrameReader -> colour stage (ColorizeEngine + temporal blending, reset at
+cuts) -> FrameWriter`` (see docs/architecture.md). The luminance plane of each frame passes
+through unchanged; only chroma is computed, at the model's working size, blended along the
+optical flow with its neighbours (filmcolor.temporal) and upsampled. Non-video streams are stream-copied. The output is
 written under a temporary name beside the target and renamed only when it is complete.
 Example::
 
@@ -22,10 +23,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .color import chroma_to_planes, yuv_to_rgb
+from .color import chroma_to_planes, luma_from_plane, yuv_to_rgb
 from .config import RestoreConfig
 from .engine import ColorizeEngine
 from .errors import UsageError, VideoReadError, VideoWriteError
+from .temporal import make_color_stage
 from .video import (
     EncoderSettings,
     FrameReader,
@@ -68,6 +70,10 @@ class RestoreResult:
     streams: list[StreamPlan] = field(default_factory=list)
     decode_errors: int = 0
     preview: Path | None = None
+    model_seconds: float = 0.0
+    temporal_seconds: float = 0.0
+    model_frames: int = 0
+    cuts: list[int] = field(default_factory=list)
 
     @property
     def fps(self) -> float:
@@ -208,32 +214,26 @@ def restore(
     bar = progress(expected) if progress else Progress()
     tmp = temporary_path(output)
     frames = 0
+    stage = make_color_stage(cfg.temporal, engine.run, info.frame_rate, cfg.batch_size)
     try:
         with (
             FrameReader(info, start=cfg.start, duration=cfg.duration) as reader,
             FrameWriter(tmp, info, plan, settings, cfg.start, cfg.duration) as writer,
         ):
-            batch: list[np.ndarray] = []
-
-            def flush() -> None:
+            def emit(done: list[tuple[np.ndarray, np.ndarray]]) -> None:
                 nonlocal frames
-                planes = np.stack(batch)
-                uv = chroma_to_planes(engine.chroma(planes[:, 0], info.full_range), info.full_range)
-                for i in range(len(batch)):
-                    out = np.concatenate([planes[i, :1], uv[i]], axis=0)
+                for planes, chroma in done:
+                    full = engine.enlarge(chroma, info.height, info.width)
+                    out = np.concatenate([planes[:1], chroma_to_planes(full, info.full_range)], axis=0)
                     writer.write(out)
                     if sampler is not None:
-                        sampler.offer(frames + i, planes[i], out, info.full_range)
-                frames += len(batch)
-                bar.update(len(batch))
-                batch.clear()
+                        sampler.offer(frames, planes, out, info.full_range)
+                    frames += 1
+                bar.update(len(done))
 
             for planes in reader:
-                batch.append(planes)
-                if len(batch) == cfg.batch_size:
-                    flush()
-            if batch:
-                flush()
+                emit(stage.push(planes, engine.shrink(luma_from_plane(planes[0], info.full_range))))
+            emit(stage.finish())
             if frames == 0:
                 raise VideoReadError(
                     f"no frame could be decoded from '{source}'"
@@ -272,4 +272,8 @@ def restore(
         streams=plan,
         decode_errors=decode_errors,
         preview=written_preview,
+        model_seconds=stage.times.model,
+        temporal_seconds=stage.times.temporal,
+        model_frames=stage.times.model_frames,
+        cuts=sorted(getattr(stage, "cuts", [])),
     )

@@ -12,7 +12,10 @@ Real B&W films (no ground truth), through `restore`:
   chaplin, abomb    colourfulness, CDC, warp error, luminance fidelity to the input
 
 Rows: `gray` (the input itself), `untrained` (a freshly initialised generator, needs torch),
-`default` (the shipped model) and each --model. Goals (issue 4) are checked and printed.
+`default` (the shipped model, restore's defaults: temporal blending along the flow) and each
+--model; then the temporal variants of the last model on the sequences: `... /none` (frame by
+frame, `--temporal none`) and `... /key-auto` (`--keyframe-interval auto`). The goals of the
+model issue (vs gray) and of the temporal issue (flow vs frame by frame) are checked and printed.
 """
 
 from __future__ import annotations
@@ -29,14 +32,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from filmcolor.config import RestoreConfig
+from filmcolor.color import merge_rgb, split_rgb
+from filmcolor.config import RestoreConfig, TemporalConfig
 from filmcolor.engine import ColorizeEngine, default_model_path
 from filmcolor.metrics import cdc, colourfulness, psnr, ssim, warp_error
 from filmcolor.restore import restore
+from filmcolor.temporal import blend
 from filmcolor.video import FrameReader, probe
 
-GT_COLUMNS = ["PSNR", "SSIM", "colour", "colour/GT", "CDC", "CDC/GT", "warp"]
-BW_COLUMNS = ["colour", "CDC", "warp", "Y-PSNR"]
+GT_COLUMNS = ["PSNR", "SSIM", "colour", "colour/GT", "CDC", "CDC/GT", "warp", "CDC-c", "warp-c"]
+BW_COLUMNS = ["colour", "CDC", "warp", "CDC-c", "warp-c", "Y-PSNR"]
 
 
 @dataclass
@@ -44,12 +49,28 @@ class Model:
     name: str
     path: Path | None  # None: the gray baseline (output = input)
     engine: ColorizeEngine | None = None
+    temporal: TemporalConfig = field(default_factory=TemporalConfig)
+    sequences_only: bool = False  # a temporal variant: rows on frame sequences only
 
     def colorize(self, frames: np.ndarray) -> np.ndarray:
+        """Single pictures, each on its own."""
         if self.engine is None:
             gray = cv2.cvtColor(frames.reshape(-1, frames.shape[-2], 3), cv2.COLOR_RGB2GRAY)
             return np.repeat(gray.reshape(frames.shape[:-1])[..., None], 3, axis=-1)
         return np.concatenate([self.engine.colorize(frames[i : i + 8]) for i in range(0, len(frames), 8)])
+
+    def colorize_sequence(self, frames: np.ndarray) -> np.ndarray:
+        """Frames of one film, through the same colour stage as restore (temporal blending)."""
+        if self.engine is None:
+            return self.colorize(frames)
+        engine = self.engine
+        luma, _ = split_rgb(frames)
+        small = np.stack([engine.shrink(f) for f in luma])
+        chroma = np.stack([engine.enlarge(c, *luma.shape[1:]) for c in blend(small, engine.run, self.temporal)])
+        return merge_rgb(luma, chroma)
+
+    def restore_config(self, **kwargs: object) -> RestoreConfig:
+        return RestoreConfig(model=self.path, device="cpu", preset="veryfast", overwrite=True, temporal=self.temporal, **kwargs)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -110,6 +131,8 @@ def gt_metrics(out: list[np.ndarray], truth: list[np.ndarray], sequence: bool) -
         values["CDC"] = cdc(out)
         values["CDC/GT"] = values["CDC"] / max(1e-9, cdc(truth))
         values["warp"] = warp_error(out, guide=truth)
+        values["CDC-c"] = cdc(out, chroma=True)
+        values["warp-c"] = warp_error(out, guide=truth, chroma=True)
     return values
 
 
@@ -117,6 +140,7 @@ def truth_row(truth: list[np.ndarray], sequence: bool) -> dict[str, float]:
     row = {"colour": float(np.mean([colourfulness(t) for t in truth])), "colour/GT": 1.0}
     if sequence:
         row.update(CDC=cdc(truth), warp=warp_error(truth), **{"CDC/GT": 1.0})
+        row.update({"CDC-c": cdc(truth, chroma=True), "warp-c": warp_error(truth, chroma=True)})
     return row
 
 
@@ -124,8 +148,8 @@ def restore_frames(model: Model, source: Path, work: Path, seconds: float | None
     """Run the real `restore` on a clip and read its frames back as RGB."""
     if model.path is None:
         return to_gray(read_rgb(source, seconds, size))
-    out = work / f"{model.name}_{source.stem}.mkv"
-    restore(source, out, RestoreConfig(model=model.path, device="cpu", duration=seconds, preset="veryfast", overwrite=True))
+    out = work / f"{model.name.replace('/', '-')}_{source.stem}.mkv"
+    restore(source, out, model.restore_config(duration=seconds))
     return read_rgb(out, None, size)
 
 
@@ -148,9 +172,9 @@ def untrained_model(work: Path) -> Path | None:
         from filmcolor.models import build_generator
     except ImportError:
         return None
-    import onnx
-
     import warnings
+
+    import onnx
 
     torch.manual_seed(0)
     net = build_generator(GeneratorConfig.light()).eval()
@@ -206,6 +230,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="length of the video sets")
     parser.add_argument("--sets", default="reds,bsds,cuts,bunny,chaplin,abomb", help="comma-separated; 'none' for pictures only")
     parser.add_argument("--no-untrained", action="store_true")
+    parser.add_argument("--no-temporal-variants", action="store_true", help="skip the /none and /key-auto rows")
     parser.add_argument("--markdown", type=Path, help="also write the tables here")
     parser.add_argument("--pictures", type=Path, help="write before/after sheets of real B&W footage here")
     args = parser.parse_args()
@@ -222,20 +247,25 @@ def main() -> None:
     for m in models:
         if m.path is not None:
             m.engine = ColorizeEngine(m.path, device="cpu")
+    if not args.no_temporal_variants:
+        last = models[-1]
+        models.append(Model(f"{last.name}/none", last.path, last.engine, TemporalConfig(mode="none"), True))
+        models.append(Model(f"{last.name}/key-auto", last.path, last.engine, TemporalConfig(keyframe_interval=0), True))
     tables: list[Table] = []
 
     def gt_set(title: str, truth: list[np.ndarray], sequence: bool, run: Callable[[Model], list[np.ndarray]]) -> None:
         table = Table(title, GT_COLUMNS if sequence else GT_COLUMNS[:4])
         table.rows["ground truth"] = truth_row(truth, sequence)
         for m in models:
-            table.rows[m.name] = gt_metrics(run(m), truth, sequence)
+            if sequence or not m.sequences_only:
+                table.rows[m.name] = gt_metrics(run(m), truth, sequence)
         tables.append(table)
         print(table.render(), "\n", flush=True)
 
     if "reds" in sets:
         truth = load_images(sorted((shared / "colorvideo_gt/reds_demo_000_lr").glob("*.png")))
         gray = to_gray(np.stack(truth))
-        gt_set(f"REDS ({len(truth)} frames)", truth, True, lambda m: list(m.colorize(gray)))
+        gt_set(f"REDS ({len(truth)} frames)", truth, True, lambda m: list(m.colorize_sequence(gray)))
     if "bsds" in sets:
         paths = sorted((shared / "color_photos/bsds500/test").glob("*.jpg"))[: args.limit]
         truth = load_images(paths)
@@ -264,8 +294,8 @@ def main() -> None:
                 out = to_gray(gray_rgb)
                 y_out = y_in
             else:
-                out_path = work / f"{m.name}_{source.stem}.mkv"
-                restore(source, out_path, RestoreConfig(model=m.path, device="cpu", preset="veryfast", overwrite=True))
+                out_path = work / f"{m.name.replace('/', '-')}_{source.stem}.mkv"
+                restore(source, out_path, m.restore_config())
                 out = read_rgb(out_path)
                 with FrameReader(probe(out_path)) as reader:
                     y_out = np.stack([f[0] for f in reader])
@@ -273,12 +303,16 @@ def main() -> None:
                 "colour": float(np.mean([colourfulness(f) for f in out])),
                 "CDC": cdc(list(out)),
                 "warp": warp_error(list(out), guide=list(gray_rgb)),
+                "CDC-c": cdc(list(out), chroma=True),
+                "warp-c": warp_error(list(out), guide=list(gray_rgb), chroma=True),
                 "Y-PSNR": psnr(y_in, y_out),
             }
         tables.append(table)
         print(table.render(), "\n", flush=True)
 
-    goals = check_goals(tables, [m.name for m in models if m.name not in ("gray", "untrained")])
+    goals = check_goals(tables, [m.name for m in models if m.name not in ("gray", "untrained") and not m.sequences_only])
+    if not args.no_temporal_variants:
+        goals += check_temporal_goals(tables, models[-3].name)
     print("\n".join(goals))
     if args.markdown:
         args.markdown.write_text("\n\n".join(t.render() for t in tables) + "\n\n" + "\n".join(f"- {g}" for g in goals) + "\n")
@@ -313,6 +347,26 @@ def check_goals(tables: list[Table], names: list[str]) -> list[str]:
                 checks.append(("CDC <= 2 x GT", row["CDC/GT"] <= 2.0))
             verdict = ", ".join(f"{'PASS' if ok else 'MISS'} {label}" for label, ok in checks)
             lines.append(f"{table.title} / {name}: {verdict}")
+    return lines
+
+
+def check_temporal_goals(tables: list[Table], name: str) -> list[str]:
+    """The temporal issue's goals: flow blending against frame by frame, same model, same run."""
+    lines = []
+    for table in tables:
+        flow, none = table.rows.get(name), table.rows.get(f"{name}/none")
+        if not flow or not none or "warp" not in table.columns:
+            continue
+        checks = [
+            (f"{key} -30%", flow[key] <= 0.7 * none[key], flow[key] / none[key] - 1)
+            for key in ("warp", "CDC", "warp-c", "CDC-c")
+        ] + [
+            ("colourfulness at most -10%", flow["colour"] >= 0.9 * none["colour"], flow["colour"] / none["colour"] - 1),
+        ]
+        if "PSNR" in flow:
+            checks.append(("PSNR not lower", flow["PSNR"] >= none["PSNR"] - 0.005, flow["PSNR"] - none["PSNR"]))
+        verdict = ", ".join(f"{'PASS' if ok else 'MISS'} {label} ({change:+.3g})" for label, ok, change in checks)
+        lines.append(f"{table.title} / temporal flow vs none: {verdict}")
     return lines
 
 

@@ -2,7 +2,6 @@
 
 import numpy as np
 
-from filmcolor.metrics import colourfulness
 from filmcolor.color import (
     chroma_to_planes,
     luma_from_plane,
@@ -12,6 +11,7 @@ from filmcolor.color import (
     split_rgb,
     yuv_to_rgb,
 )
+from filmcolor.metrics import colourfulness
 
 
 def test_round_trip_rgb_is_exact_within_rounding():

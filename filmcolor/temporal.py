@@ -1,0 +1,368 @@
+"""Temporal stability: each frame's colour blended toward its neighbours, never across a cut.
+
+Colorizing frame by frame flickers. Restore hands every frame's working-size luminance to a
+*colour stage*; the stage calls the model (batched), and gives back each frame's chroma in
+order, a few frames later:
+
+* :class:`PerFrameColor` (``--temporal none``): the model's chroma, frame by frame.
+* :class:`FlowBlender` (``--temporal flow``, the default): dense optical flow (OpenCV DIS) on
+  the luminance warps the neighbours' chroma onto frame t: the previous frame's *result*
+  (so colour that stays put stays put over long stretches) and the model's chroma of
+  t+1 .. t+radius (a small look-ahead). Each neighbour's weight falls where its warp is not
+  trusted: forward-backward flow mismatch, luminance mismatch after warping (both luminances
+  matched in mean and contrast first, so that fades do not count as mismatch), pixels that
+  come from outside the picture. Moving things and newly revealed areas keep their own
+  colour. Cuts found online by PySceneDetect on the same small luminance reset the blending:
+  no colour crosses a cut. Optionally the model runs on keyframes only and colour is
+  carried along the flow between them (``keyframe_interval``), with the model called again
+  where the carried colour does not cover the frame.
+
+Memory is a fixed window (radius + 2 frames at working size), whatever the film's length.
+Example::
+
+    stage = make_color_stage(TemporalConfig(), engine.run, fps=Fraction(24))
+    for payload, luma in frames:              # luma: working-size float32 in [-1, 1]
+        for payload, chroma in stage.push(payload, luma):
+            write(payload, chroma)            # chroma: (2, h, w) float32 in [-1, 1]
+    for payload, chroma in stage.finish():
+        write(payload, chroma)
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import cv2
+import numpy as np
+
+from .config import SceneConfig, TemporalConfig
+from .scenes import CutDetector
+
+log = logging.getLogger(__name__)
+
+Model = Callable[[np.ndarray], np.ndarray]
+"""(N, h, w) float32 luminance in [-1, 1] -> (N, 2, h, w) float32 chroma in [-1, 1]."""
+
+PAST_WEIGHT = 2.0
+"""Weight of the previous frame's (already blended) result against the frame's own chroma (1)."""
+FUTURE_WEIGHT = 0.75
+"""Weight of the next frame's chroma; halved for each further frame of the look-ahead."""
+LUMA_SIGMA = 12.0
+"""Luminance mismatch (0-255 scale, after mean/contrast matching) at which trust falls to 1/e."""
+COVERAGE_TRUST = 0.3
+"""Automatic keyframes: a pixel counts as covered by carried colour above this total weight."""
+MIN_COVERAGE = 0.85
+"""Automatic keyframes: the model runs when carried colour covers less of the frame than this."""
+
+
+def to_u8(luma: np.ndarray) -> np.ndarray:
+    """Luminance in [-1, 1] as uint8 (what the optical flow wants)."""
+    return np.clip((luma + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+
+
+def match_levels(image: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """``image`` (float) with the mean and contrast of ``reference``: fades are not mismatch."""
+    mean_i, std_i = float(image.mean()), float(image.std())
+    mean_r, std_r = float(reference.mean()), float(reference.std())
+    gain = std_r / std_i if std_i > 1.0 and std_r > 1.0 else 1.0
+    return (image - mean_i) * gain + mean_r
+
+
+def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """Sample ``image`` (H, W) or (H, W, C) at x + flow(x): a neighbour brought onto this frame."""
+    h, w = flow.shape[:2]
+    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return cv2.remap(
+        image, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+
+
+class OpticalFlow:
+    """Dense flow between two uint8 luminance images (OpenCV DIS, 'fast' preset).
+
+    ``flow(a, b)[y, x]`` is where pixel (x, y) of ``a`` is found in ``b``.
+    """
+
+    def __init__(self) -> None:
+        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        b_matched = np.clip(match_levels(b.astype(np.float32), a.astype(np.float32)), 0, 255).astype(np.uint8)
+        return self._dis.calc(a, b_matched, None)
+
+
+def trust(
+    target: np.ndarray, neighbour: np.ndarray, forward: np.ndarray, backward: np.ndarray
+) -> np.ndarray:
+    """How far the neighbour's warp onto ``target`` can be trusted, per pixel, in [0, 1].
+
+    Args:
+        target: uint8 luminance of frame t (H, W).
+        neighbour: uint8 luminance of the neighbour s.
+        forward: flow t -> s; backward: flow s -> t.
+    """
+    h, w = target.shape
+    back_at = warp(backward, forward)
+    mismatch = np.sum((forward + back_at) ** 2, axis=-1)
+    tolerance = 0.01 * (np.sum(forward**2, axis=-1) + np.sum(back_at**2, axis=-1)) + 0.5
+    weight = np.exp(-mismatch / tolerance)
+    t = target.astype(np.float32)
+    n = match_levels(warp(neighbour.astype(np.float32), forward), t)
+    diff = cv2.blur(np.abs(t - n), (3, 3))
+    weight *= np.exp(-((diff / LUMA_SIGMA) ** 2))
+    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    x, y = grid_x + forward[..., 0], grid_y + forward[..., 1]
+    weight[(x < -0.5) | (x > w - 0.5) | (y < -0.5) | (y > h - 0.5)] = 0.0
+    # Occlusion edges: take the lowest trust nearby, so colour does not bleed across them.
+    return cv2.erode(weight, np.ones((3, 3), np.uint8)).astype(np.float32)
+
+
+@dataclass
+class StageTimes:
+    """Seconds spent in the model and in the temporal work (flow, warps, cut detection)."""
+
+    model: float = 0.0
+    temporal: float = 0.0
+    model_frames: int = 0
+
+
+class PerFrameColor:
+    """``--temporal none``: the model's chroma for every frame, in batches."""
+
+    def __init__(self, model: Model, batch_size: int = 4) -> None:
+        self.model = model
+        self.batch_size = batch_size
+        self.times = StageTimes()
+        self._pending: list[tuple[Any, np.ndarray]] = []
+
+    def push(self, payload: Any, luma: np.ndarray) -> list[tuple[Any, np.ndarray]]:
+        """Add the next frame; returns the frames finished so far, in order."""
+        self._pending.append((payload, luma))
+        return self._run() if len(self._pending) >= self.batch_size else []
+
+    def finish(self) -> list[tuple[Any, np.ndarray]]:
+        """The frames still held back."""
+        return self._run() if self._pending else []
+
+    def _run(self) -> list[tuple[Any, np.ndarray]]:
+        started = time.perf_counter()
+        chroma = self.model(np.stack([luma for _, luma in self._pending]))
+        self.times.model += time.perf_counter() - started
+        self.times.model_frames += len(self._pending)
+        done = [(payload, c) for (payload, _), c in zip(self._pending, chroma, strict=True)]
+        self._pending = []
+        return done
+
+
+@dataclass
+class _Frame:
+    index: int
+    payload: Any
+    luma: np.ndarray
+    small: np.ndarray  # uint8 luminance at flow size
+    shot: int
+    key: bool
+    chroma: np.ndarray | None = None  # the model's chroma (keyframes)
+    result: np.ndarray | None = None  # blended chroma
+    flows: dict[int, np.ndarray] = field(default_factory=dict)  # index -> flow to that frame
+
+
+class FlowBlender:
+    """``--temporal flow``: chroma blended along optical flow, reset at cuts (module docstring).
+
+    Args:
+        cfg: strength, look-ahead radius, keyframes, flow size, cut threshold.
+        model: the colorizer, called on batches of working-size luminance.
+        fps: the film's frame rate (PySceneDetect's minimum shot length is in frames).
+        batch_size: frames per model call.
+    """
+
+    def __init__(self, cfg: TemporalConfig, model: Model, fps: Fraction, batch_size: int = 4) -> None:
+        self.cfg = cfg
+        self.model = model
+        self.batch_size = batch_size
+        self.times = StageTimes()
+        self.cuts: list[int] = []
+        self._flow = OpticalFlow()
+        self._cut_detector = CutDetector(SceneConfig(threshold=cfg.cut_threshold), fps, luma_only=True)
+        self._window: deque[_Frame] = deque()
+        self._previous: _Frame | None = None
+        self._count = 0
+        self._shot = 0
+        self._since_key = 0
+
+    @property
+    def window_frames(self) -> int:
+        """Frames held now (bounded by radius + 2, whatever the film's length)."""
+        return len(self._window) + (self._previous is not None)
+
+    def push(self, payload: Any, luma: np.ndarray) -> list[tuple[Any, np.ndarray]]:
+        """Add the next frame (working-size luminance); returns the frames finished, in order."""
+        started = time.perf_counter()
+        index = self._count
+        self._count += 1
+        small = self._small(luma)
+        bgr = self._cut_detector.small(np.repeat(small[..., None], 3, axis=-1))
+        for cut in self._cut_detector.push_bgr(bgr):
+            self._cut(cut, index)
+        if index in self.cuts:
+            self._shot += 1
+        first_in_shot = index == 0 or index in self.cuts
+        interval = self.cfg.keyframe_interval
+        if interval == 1 or first_in_shot:
+            key = True
+        elif interval == 0:
+            key = self._since_key >= self.cfg.max_interval
+        else:
+            key = self._since_key + 1 >= interval
+        self._since_key = 0 if key else self._since_key + 1
+        self._window.append(_Frame(index, payload, luma, small, self._shot, key))
+        self.times.temporal += time.perf_counter() - started
+        done = []
+        while len(self._window) > self.cfg.radius:
+            done.append(self._emit())
+        return done
+
+    def finish(self) -> list[tuple[Any, np.ndarray]]:
+        """The frames still held back (the end of the film)."""
+        for cut in self._cut_detector.finish():
+            self._cut(cut, self._count)
+        done = []
+        while self._window:
+            done.append(self._emit())
+        return done
+
+    def _small(self, luma: np.ndarray) -> np.ndarray:
+        h, w = luma.shape
+        width = min(w, self.cfg.flow_width)
+        u8 = to_u8(luma)
+        if width == w:
+            return u8
+        return cv2.resize(u8, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
+
+    def _cut(self, cut: int, current: int) -> None:
+        """A cut before frame ``cut``, found while pushing frame ``current``.
+
+        The frame being pushed is labelled by :meth:`push`; frames from the cut on that are
+        still held start a new shot; a cut found after its frame was written is only logged.
+        """
+        if cut in self.cuts or cut <= 0:
+            return
+        self.cuts.append(cut)
+        if cut >= current:
+            return
+        late = [f for f in self._window if f.index >= cut]
+        for frame in late:
+            frame.shot += 1
+        if late:
+            late[0].key = True
+            self._shot = late[-1].shot
+        else:
+            log.debug("cut at frame %d found after the frame was written", cut)
+
+    def _run_model(self, frames: list[_Frame]) -> None:
+        started = time.perf_counter()
+        for i in range(0, len(frames), self.batch_size):
+            part = frames[i : i + self.batch_size]
+            for frame, chroma in zip(part, self.model(np.stack([f.luma for f in part])), strict=True):
+                frame.chroma = chroma
+        self.times.model += time.perf_counter() - started
+        self.times.model_frames += len(frames)
+
+    def _flow_between(self, a: _Frame, b: _Frame) -> np.ndarray:
+        if b.index not in a.flows:
+            a.flows[b.index] = self._flow(a.small, b.small)
+        return a.flows[b.index]
+
+    def _emit(self) -> tuple[Any, np.ndarray]:
+        # The model runs on every keyframe now held, in batches (the look-ahead needs them).
+        missing = [f for f in self._window if f.key and f.chroma is None]
+        if missing:
+            self._run_model(missing)
+        started = time.perf_counter()
+        frame = self._window.popleft()
+        strength = self.cfg.strength
+        neighbours: list[tuple[_Frame, np.ndarray, float]] = []
+        previous = self._previous
+        if previous is not None and previous.shot == frame.shot and strength > 0:
+            neighbours.append((previous, previous.result, PAST_WEIGHT * strength))  # type: ignore[arg-type]
+        for distance, ahead in enumerate(self._window, start=1):
+            if ahead.shot != frame.shot or distance > self.cfg.radius or strength <= 0:
+                break
+            if ahead.chroma is not None:
+                neighbours.append((ahead, ahead.chroma, FUTURE_WEIGHT * strength * 0.5 ** (distance - 1)))
+        result = self._blend(frame, neighbours)
+        if result is None:  # not enough carried colour: this frame gets the model after all
+            self.times.temporal += time.perf_counter() - started
+            self._run_model([frame])
+            started = time.perf_counter()
+            frame.key = True
+            result = self._blend(frame, neighbours)
+        frame.result = result
+        frame.flows = {k: v for k, v in frame.flows.items() if k > frame.index}
+        self._previous = frame
+        self.times.temporal += time.perf_counter() - started
+        return frame.payload, result
+
+    def _blend(self, frame: _Frame, neighbours: list[tuple[_Frame, np.ndarray, float]]) -> np.ndarray | None:
+        h, w = frame.luma.shape
+        sh, sw = frame.small.shape
+        own = frame.chroma
+        if not neighbours:
+            return own
+        total = np.zeros((sh, sw), np.float32)
+        acc = np.zeros((sh, sw, 2), np.float32)
+        fallback = None
+        for other, chroma, weight in neighbours:
+            forward = self._flow_between(frame, other)
+            backward = self._flow_between(other, frame)
+            small_chroma = cv2.resize(chroma.transpose(1, 2, 0), (sw, sh), interpolation=cv2.INTER_AREA)
+            warped = warp(small_chroma, forward)
+            if fallback is None:
+                fallback = warped
+            w_map = trust(frame.small, other.small, forward, backward) * weight
+            acc += warped * w_map[..., None]
+            total += w_map
+        if own is None:
+            covered = float(np.mean(total > COVERAGE_TRUST))
+            if self.cfg.keyframe_interval == 0 and covered < MIN_COVERAGE:
+                return None
+            # Fixed keyframes: where nothing is trusted, the nearest carried colour all the same.
+            eps = 1e-3
+            blended_small = (acc + eps * fallback) / (total + eps)[..., None]  # type: ignore[operator]
+            blended = cv2.resize(blended_small, (w, h), interpolation=cv2.INTER_LINEAR)
+            return np.ascontiguousarray(blended.transpose(2, 0, 1))
+        # Blend the neighbours' colour *difference* at flow size, then add it at working size:
+        # the frame's own chroma keeps its full detail.
+        own_small = cv2.resize(own.transpose(1, 2, 0), (sw, sh), interpolation=cv2.INTER_AREA)
+        delta_small = (acc - own_small * total[..., None]) / (1.0 + total)[..., None]
+        delta = cv2.resize(delta_small, (w, h), interpolation=cv2.INTER_LINEAR)
+        return np.clip(own + delta.transpose(2, 0, 1), -1.0, 1.0).astype(np.float32)
+
+
+ColorStage = PerFrameColor | FlowBlender
+
+
+def make_color_stage(cfg: TemporalConfig, model: Model, fps: Fraction, batch_size: int = 4) -> ColorStage:
+    """The colour stage restore uses for ``cfg.mode``."""
+    if cfg.mode == "none":
+        return PerFrameColor(model, batch_size)
+    return FlowBlender(cfg, model, fps, batch_size)
+
+
+def blend(
+    lumas: np.ndarray, model: Model, cfg: TemporalConfig, fps: Fraction = Fraction(25)
+) -> Iterator[np.ndarray]:
+    """Chroma of a whole (short) sequence of working-size luminance frames, in order."""
+    stage = make_color_stage(cfg, model, fps)
+    for luma in lumas:
+        for _, chroma in stage.push(None, luma):
+            yield chroma
+    for _, chroma in stage.finish():
+        yield chroma
