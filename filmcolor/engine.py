@@ -230,6 +230,14 @@ class ColorizeEngine:
             return luma
         return cv2.resize(luma, (w, h), interpolation=cv2.INTER_AREA)
 
+    def shrink_plane(self, y_plane: np.ndarray, full_range: bool) -> np.ndarray:
+        """A video's uint8 Y plane as working-size luminance in [-1, 1] (scaled while still uint8)."""
+        height, width = y_plane.shape
+        h, w = working_shape(height, width, self.size, self.contract.size_multiple)
+        if (h, w) != (height, width):
+            y_plane = cv2.resize(y_plane, (w, h), interpolation=cv2.INTER_AREA)
+        return luma_from_plane(y_plane, full_range)
+
     @staticmethod
     def enlarge(chroma: np.ndarray, height: int, width: int) -> np.ndarray:
         """Chroma (2, h, w) at working size, bilinearly upsampled to (2, height, width)."""

@@ -23,19 +23,24 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .color import chroma_to_planes, luma_from_plane, yuv_to_rgb
+from .color import chroma_to_planes, yuv_to_rgb
 from .config import RestoreConfig
 from .engine import ColorizeEngine
 from .errors import UsageError, VideoReadError, VideoWriteError
 from .temporal import make_color_stage
 from .video import (
+    BackgroundWriter,
     EncoderSettings,
     FrameReader,
     FrameWriter,
+    Prefetch,
     StreamPlan,
     VideoInfo,
     check_output,
+    chroma_size,
     default_codec,
+    luma_pixel_format,
+    luma_plane,
     output_pixel_format,
     plan_streams,
     probe,
@@ -123,8 +128,13 @@ class _PreviewSampler:
         self.pairs: list[tuple[np.ndarray, np.ndarray]] = []
         self.fallback: tuple[np.ndarray, np.ndarray] | None = None
 
-    def offer(self, index: int, before: np.ndarray, after: np.ndarray, full_range: bool) -> None:
+    def offer(self, index: int, y: np.ndarray, uv: np.ndarray, full_range: bool) -> None:
+        """Frame ``index``: its Y plane and the U, V planes written (any chroma size)."""
         if index in self.wanted or (index == 0 and not self.pairs):
+            h, w = y.shape
+            full_uv = cv2.resize(uv.transpose(1, 2, 0), (w, h), interpolation=cv2.INTER_LINEAR).transpose(2, 0, 1)
+            before = np.stack([y, np.full_like(y, 128), np.full_like(y, 128)])
+            after = np.concatenate([y[None], full_uv], axis=0)
             pair = (self._thumb(before, full_range), self._thumb(after, full_range))
             if index in self.wanted:
                 self.pairs.append(pair)
@@ -216,24 +226,40 @@ def restore(
     frames = 0
     stage = make_color_stage(cfg.temporal, engine.run, info.frame_rate, cfg.batch_size)
     try:
+        read_fmt = luma_pixel_format(info)
+        write_fmt = luma_pixel_format(info)  # the output's own 4:2:0 when both sides are even
+        uv_size = chroma_size(write_fmt, info.width, info.height)
         with (
-            FrameReader(info, start=cfg.start, duration=cfg.duration) as reader,
-            FrameWriter(tmp, info, plan, settings, cfg.start, cfg.duration) as writer,
+            FrameReader(info, pix_fmt=read_fmt, start=cfg.start, duration=cfg.duration) as reader,
+            FrameWriter(tmp, info, plan, settings, cfg.start, cfg.duration, in_pix_fmt=write_fmt) as writer,
         ):
-            def emit(done: list[tuple[np.ndarray, np.ndarray]]) -> None:
-                nonlocal frames
-                for planes, chroma in done:
-                    full = engine.enlarge(chroma, info.height, info.width)
-                    out = np.concatenate([planes[:1], chroma_to_planes(full, info.full_range)], axis=0)
-                    writer.write(out)
-                    if sampler is not None:
-                        sampler.offer(frames, planes, out, info.full_range)
-                    frames += 1
-                bar.update(len(done))
+            # Decoding, the model and encoding overlap: a reading thread, this thread (model and
+            # blending, which release the GIL), a writing thread, and the two ffmpeg processes.
+            frames_in = Prefetch(reader)
+            frames_out = BackgroundWriter(writer)
+            try:
 
-            for planes in reader:
-                emit(stage.push(planes, engine.shrink(luma_from_plane(planes[0], info.full_range))))
-            emit(stage.finish())
+                def emit(done: list[tuple[np.ndarray, np.ndarray]]) -> None:
+                    nonlocal frames
+                    for y, chroma in done:
+                        small = chroma_to_planes(chroma, info.full_range).transpose(1, 2, 0)
+                        uv = cv2.resize(small, uv_size, interpolation=cv2.INTER_LINEAR).transpose(2, 0, 1)
+                        frames_out.write_planes(y, uv)
+                        if sampler is not None:
+                            sampler.offer(frames, y, uv, info.full_range)
+                        frames += 1
+                    bar.update(len(done))
+
+                for frame in frames_in:
+                    y = luma_plane(frame, read_fmt, info.height)
+                    emit(stage.push(y, engine.shrink_plane(y, info.full_range)))
+                emit(stage.finish())
+                frames_out.finish()
+            except BaseException:
+                frames_out.abandon()
+                raise
+            finally:
+                frames_in.close()
             if frames == 0:
                 raise VideoReadError(
                     f"no frame could be decoded from '{source}'"

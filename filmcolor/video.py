@@ -409,6 +409,78 @@ def frame_pixel_format(info: VideoInfo) -> str:
     return "yuvj444p" if info.full_range else "yuv444p"
 
 
+def luma_pixel_format(info: VideoInfo) -> str:
+    """The cheapest planar format whose Y plane is the input's, unchanged (restore reads only Y).
+
+    4:2:0 (half the bytes of 4:4:4 through the pipe, and no chroma upsampling in ffmpeg) when
+    both sides are even; chroma subsampling never touches the Y plane.
+    """
+    if info.width % 2 == 0 and info.height % 2 == 0:
+        return "yuvj420p" if info.full_range else "yuv420p"
+    return frame_pixel_format(info)
+
+
+def luma_plane(frame: np.ndarray, pix_fmt: str, height: int) -> np.ndarray:
+    """The Y plane (H, W) of a frame read in planar ``pix_fmt`` (a view, no copy)."""
+    return frame[:height] if pix_fmt.endswith("420p") else frame[0]
+
+
+def chroma_size(pix_fmt: str, width: int, height: int) -> tuple[int, int]:
+    """(width, height) of the U and V planes of planar ``pix_fmt``."""
+    return (width // 2, height // 2) if pix_fmt.endswith("420p") else (width, height)
+
+
+class Prefetch:
+    """Reads frames on a thread into a bounded queue, so decoding overlaps the model.
+
+    Pipe reads release the GIL; at most ``depth`` frames wait in memory. An error of the
+    reader is raised in the consumer, where the frame would have been.
+    """
+
+    def __init__(self, reader: FrameReader, depth: int = 8) -> None:
+        import queue
+
+        self._reader = reader
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="filmcolor-read", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: object) -> bool:
+        import queue
+
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            while (frame := self._reader.read()) is not None:
+                if not self._put(frame):
+                    return
+            self._put(None)
+        except BaseException as err:  # handed to the consumer, raised there
+            self._put(err)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        """Stop the thread (the reader itself is closed by its own ``with`` block)."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
 class FrameReader:
     """Streams decoded frames of a video through an ffmpeg pipe.
 
@@ -448,7 +520,7 @@ class FrameReader:
             self.frame_bytes = self.width * self.height * 3
         elif self.pix_fmt == "gray":
             self.frame_bytes = self.width * self.height
-        elif self.pix_fmt == "yuv420p" and self.width % 2 == 0 and self.height % 2 == 0:
+        elif self.pix_fmt in ("yuv420p", "yuvj420p") and self.width % 2 == 0 and self.height % 2 == 0:
             self.frame_bytes = self.width * self.height * 3 // 2
         else:
             raise UsageError(f"FrameReader cannot deliver pixel format {self.pix_fmt!r} at {self.width}x{self.height}")
@@ -497,7 +569,7 @@ class FrameReader:
             return (3, self.height, self.width)
         if self.pix_fmt == "gray":
             return (self.height, self.width)
-        if self.pix_fmt == "yuv420p":
+        if self.pix_fmt in ("yuv420p", "yuvj420p"):
             return (self.height * 3 // 2, self.width)  # I420, as cv2.COLOR_YUV2RGB_I420 takes it
         return (self.height, self.width, 3)
 
@@ -818,6 +890,8 @@ class FrameWriter:
         settings: encoder and quality.
         start: seconds skipped in the input (cuts the other streams to match).
         duration: seconds read from the input.
+        in_pix_fmt: the planar format of the frames given (default 4:4:4; restore sends the
+            output's own 4:2:0 when it can, half the bytes and no conversion in ffmpeg).
     """
 
     def __init__(
@@ -828,6 +902,7 @@ class FrameWriter:
         settings: EncoderSettings,
         start: float | None = None,
         duration: float | None = None,
+        in_pix_fmt: str | None = None,
     ) -> None:
         self.path = path
         self.info = info
@@ -835,9 +910,10 @@ class FrameWriter:
         self.settings = settings
         self.start = start
         self.duration = duration
-        self.in_pix_fmt = frame_pixel_format(info)
+        self.in_pix_fmt = in_pix_fmt or frame_pixel_format(info)
         self.pix_fmt = output_pixel_format(info.width, info.height, info.full_range)
-        self.frame_bytes = info.width * info.height * 3
+        cw, ch = chroma_size(self.in_pix_fmt, info.width, info.height)
+        self.frame_bytes = info.width * info.height + 2 * cw * ch
         self.frames_written = 0
         self._proc: subprocess.Popen | None = None
         self._drain: _StderrDrain | None = None
@@ -904,6 +980,20 @@ class FrameWriter:
             raise self._failure(self._drain.text() if self._drain else "") from err
         self.frames_written += 1
 
+    def write_planes(self, y: np.ndarray, uv: np.ndarray) -> None:
+        """Send one frame as its Y plane (H, W) and U, V planes (2, h, w) of ``in_pix_fmt``."""
+        if self._proc is None or self._proc.stdin is None:
+            raise RuntimeError("FrameWriter used outside its 'with' block")
+        if y.nbytes + uv.nbytes != self.frame_bytes or y.dtype != np.uint8 or uv.dtype != np.uint8:
+            raise ValueError(f"planes {y.shape} + {uv.shape} do not match the writer")
+        try:
+            self._proc.stdin.write(np.ascontiguousarray(y).data)
+            self._proc.stdin.write(np.ascontiguousarray(uv).data)
+        except (BrokenPipeError, OSError) as err:
+            self._proc.wait()
+            raise self._failure(self._drain.text() if self._drain else "") from err
+        self.frames_written += 1
+
     def _failure(self, stderr: str) -> VideoWriteError:
         lower = stderr.lower()
         if "no space left" in lower:
@@ -943,3 +1033,50 @@ class FrameWriter:
         _stop(self._proc)
         self._proc.wait()
         self._proc = None
+
+
+class BackgroundWriter:
+    """Hands frames to a :class:`FrameWriter` on a thread, so encoding overlaps the model.
+
+    At most ``depth`` frames wait; an error of the writer (disk full, ffmpeg gone) is raised
+    at the next :meth:`write_planes` or at :meth:`finish`.
+    """
+
+    def __init__(self, writer: FrameWriter, depth: int = 8) -> None:
+        import queue
+
+        self._writer = writer
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="filmcolor-write", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._writer.write_planes(*item)
+                except BaseException as err:  # raised in the producer at its next call
+                    self._error = err
+
+    def write_planes(self, y: np.ndarray, uv: np.ndarray) -> None:
+        """Queue one frame (see :meth:`FrameWriter.write_planes`)."""
+        if self._error is not None:
+            raise self._error
+        self._queue.put((y, uv))
+
+    def finish(self) -> None:
+        """Wait until every queued frame is written; raise the writer's error if there was one."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def abandon(self) -> None:
+        """Stop without waiting for the encoder (the writer is aborted by its ``with`` block)."""
+        with contextlib.suppress(Exception):
+            while True:
+                self._queue.get_nowait()
+        self._error = self._error or RuntimeError("abandoned")
+        with contextlib.suppress(Exception):
+            self._queue.put_nowait(None)

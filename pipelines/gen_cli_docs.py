@@ -19,7 +19,10 @@ def render() -> str:
         "do not edit by hand.",
         "",
     ]
-    with click.Context(main, info_name="filmcolor", terminal_width=100) as ctx:
+    # The group's own context settings (-h), so that the text does not depend on whether a
+    # command has already been run in this process (click caches each command's help option).
+    settings = {**main.context_settings, "terminal_width": 100}
+    with click.Context(main, info_name="filmcolor", **settings) as ctx:
         parts += ["## filmcolor", "", "```", main.get_help(ctx), "```", ""]
         for name in main.list_commands(ctx):
             command = main.get_command(ctx, name)

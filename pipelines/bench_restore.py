@@ -1,0 +1,212 @@
+"""Restore speed and memory against a plain transcode and the naive way, measured side by side.
+
+    python pipelines/bench_restore.py                      # 720p synthetic + a real 720p clip, CPU
+    python pipelines/bench_restore.py --seconds 4 --naive-frames 40 --device both
+
+For each 720p clip (synthetic lavfi content with audio; the PySceneDetect test video from
+../shared/data made gray), all in one run, on this machine:
+- `transcode`: plain ffmpeg decode + encode with restore's encoder settings (libx264 CRF 18,
+  preset medium, audio copied), no model: the physical limit of the pipeline (ratio 1.0);
+- `restore` with default settings, and the speed levers as variants (--keyframe-interval auto,
+  --temporal none), each as fps and ratio to the transcode;
+- `naive`: the same model in PyTorch eager, one frame at a time, frames written to PNG files by
+  ffmpeg, read back, colorized, written to PNG and encoded again (as the seed and most
+  colorizers do) on the first --naive-frames frames (the same architecture with its own
+  weights: only the speed is compared); restore's ratio to it;
+- the time share of decode, model, temporal blending and encode in a default restore;
+- peak resident memory (restore's process plus its ffmpeg children) for the synthetic clip and
+  for one --long-factor times longer: the ratio must stay <= 1.1.
+With --device both on a machine with a GPU, the restore rows are measured on CPU and CUDA.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", *args], check=True)
+
+
+def synthetic_clip(path: Path, seconds: float) -> Path:
+    """720p25 gray moving content (testsrc2 + mandelbrot halves) with a 440 Hz AAC track."""
+    graph = (
+        f"testsrc2=s=640x720:r=25:d={seconds}[a];mandelbrot=s=640x720:r=25,trim=duration={seconds},"
+        "setpts=PTS-STARTPTS[b];[a][b]hstack,hue=s=0,format=yuv420p[v]"
+    )
+    ffmpeg("-filter_complex", graph, "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
+           "-map", "[v]", "-map", "0:a", "-c:v", "libx264", "-preset", "veryfast", "-crf", "18",
+           "-c:a", "aac", str(path))  # fmt: skip
+    return path
+
+
+def real_clip(path: Path, seconds: float) -> Path | None:
+    source = SHARED / "colorvideo_gt" / "pyscenedetect_testvideo.mp4"
+    if not source.is_file():
+        return None
+    ffmpeg("-t", str(seconds), "-i", str(source), "-vf", "hue=s=0,format=yuv420p", "-c:v", "libx264",
+           "-preset", "veryfast", "-crf", "18", "-an", str(path))  # fmt: skip
+    return path
+
+
+def frame_count(path: Path) -> int:
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_packets", "-show_entries",
+         "stream=nb_read_packets", "-of", "csv=p=0", str(path)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return int(out.stdout.strip().split(",")[0])
+
+
+def transcode_seconds(clip: Path, out: Path) -> float:
+    start = time.perf_counter()
+    ffmpeg("-i", str(clip), "-map", "0", "-c:v", "libx264", "-crf", "18", "-preset", "medium",
+           "-pix_fmt", "yuv420p", "-c:a", "copy", str(out))  # fmt: skip
+    return time.perf_counter() - start
+
+
+def decode_seconds(clip: Path) -> float:
+    """Decoding into a pipe in restore's frame format, read by Python (restore's reader)."""
+    from filmcolor.video import FrameReader, probe
+
+    start = time.perf_counter()
+    with FrameReader(probe(clip)) as reader:
+        for _ in reader:
+            pass
+    return time.perf_counter() - start
+
+
+def restore_child(args: list[str]) -> None:
+    """Runs in a child process: one restore, then its numbers as JSON on stdout."""
+    clip, out, device, temporal, keyframes = args
+    from filmcolor.config import RestoreConfig, TemporalConfig
+    from filmcolor.restore import restore
+
+    interval = 0 if keyframes == "auto" else int(keyframes)
+    cfg = RestoreConfig(device=device, overwrite=True, temporal=TemporalConfig(mode=temporal, keyframe_interval=interval))
+    result = restore(Path(clip), Path(out), cfg)
+    print(json.dumps({
+        "seconds": result.seconds, "frames": result.frames, "device": result.device,
+        "model": result.model_seconds, "temporal": result.temporal_seconds, "model_frames": result.model_frames,
+        "rss_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024,
+    }))  # fmt: skip
+
+
+def run_restore(clip: Path, out: Path, device: str = "cpu", temporal: str = "flow", keyframes: str = "1") -> dict:
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", str(clip), str(out), device, temporal, keyframes],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise SystemExit(f"restore failed on {clip}: {done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def naive_seconds(clip: Path, work: Path, frames: int) -> tuple[float, int] | None:
+    """The seed's way: PNG frames out, PyTorch eager one frame at a time, PNG frames in, encode."""
+    try:
+        import torch
+
+        from filmcolor.config import GeneratorConfig
+        from filmcolor.engine import ColorizeEngine, working_shape
+        from filmcolor.models import build_generator
+    except ImportError:
+        return None
+    engine = ColorizeEngine(device="cpu")
+    net = build_generator(GeneratorConfig(**engine.contract.generator)).eval()
+    frames_in, frames_out = work / "naive_in", work / "naive_out"
+    frames_in.mkdir(exist_ok=True)
+    frames_out.mkdir(exist_ok=True)
+    start = time.perf_counter()
+    ffmpeg("-i", str(clip), "-frames:v", str(frames), str(frames_in / "%06d.png"))
+    files = sorted(frames_in.glob("*.png"))
+    with torch.inference_mode():
+        for path in files:
+            bgr = cv2.imread(str(path))
+            ycc = cv2.cvtColor(bgr, cv2.COLOR_BGR2YCrCb).astype(np.float32) / 127.5 - 1.0
+            h, w = ycc.shape[:2]
+            sh, sw = working_shape(h, w, engine.size, engine.contract.size_multiple)
+            small = cv2.resize(ycc[..., 0], (sw, sh), interpolation=cv2.INTER_AREA)
+            chroma = net(torch.from_numpy(small)[None, None])[0].numpy().transpose(1, 2, 0)
+            chroma = cv2.resize(chroma, (w, h), interpolation=cv2.INTER_LINEAR)
+            ycc[..., 1], ycc[..., 2] = chroma[..., 1], chroma[..., 0]
+            out = cv2.cvtColor(np.clip((ycc + 1.0) * 127.5, 0, 255).astype(np.uint8), cv2.COLOR_YCrCb2BGR)
+            cv2.imwrite(str(frames_out / path.name), out)
+    ffmpeg("-framerate", "25", "-i", str(frames_out / "%06d.png"), "-c:v", "libx264", "-crf", "18",
+           "-preset", "medium", "-pix_fmt", "yuv420p", str(work / "naive.mp4"))  # fmt: skip
+    return time.perf_counter() - start, len(files)
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        restore_child(sys.argv[2:])
+        return
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=8.0, help="length of the clips")
+    parser.add_argument("--naive-frames", type=int, default=50)
+    parser.add_argument("--long-factor", type=int, default=8)
+    parser.add_argument("--device", choices=["cpu", "cuda", "both"], default="cpu")
+    parser.add_argument("--no-memory", action="store_true", help="skip the long clip")
+    args = parser.parse_args()
+    devices = ["cpu", "cuda"] if args.device == "both" else [args.device]
+    work = Path(tempfile.mkdtemp(prefix="filmcolor-bench-"))
+    clips = {"synthetic 720p": synthetic_clip(work / "synthetic.mp4", args.seconds)}
+    if (real := real_clip(work / "real.mp4", args.seconds)) is not None:
+        clips["real 720p (cuts video, gray)"] = real
+    print(f"machine: {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores; "
+          f"clips {args.seconds:g} s, work folder {work}\n")  # fmt: skip
+    print("| clip | run | fps | x transcode | x naive | model frames |")
+    print("|---|---|---|---|---|---|")
+    shares = {}
+    for name, clip in clips.items():
+        frames = frame_count(clip)
+        transcode_fps = frames / transcode_seconds(clip, work / "transcode.mp4")
+        naive = naive_seconds(clip, work, args.naive_frames)
+        naive_fps = naive[1] / naive[0] if naive else None
+        print(f"| {name} | plain ffmpeg transcode | {transcode_fps:.1f} | 1.00 | – | – |")
+        if naive_fps:
+            print(f"| {name} | naive (PyTorch eager, PNG files, {naive[1]} frames) | {naive_fps:.2f} | "
+                  f"{naive_fps / transcode_fps:.3f} | 1.0 | all |")  # fmt: skip
+        variants = [("restore (defaults)", "flow", "1"), ("restore --keyframe-interval auto", "flow", "auto"),
+                    ("restore --temporal none", "none", "1")]  # fmt: skip
+        for device in devices:
+            for label, temporal, keyframes in variants:
+                r = run_restore(clip, work / "restored.mp4", device, temporal, keyframes)
+                fps = r["frames"] / r["seconds"]
+                vs_naive = f"{fps / naive_fps:.1f}" if naive_fps else "–"
+                print(f"| {name} | {label} [{r['device']}] | {fps:.1f} | {fps / transcode_fps:.3f} | {vs_naive} | "
+                      f"{r['model_frames']}/{r['frames']} |", flush=True)  # fmt: skip
+                if keyframes == "1" and temporal == "flow" and device == devices[0]:
+                    shares[name] = (r, decode_seconds(clip), frames / transcode_fps)
+    print("\nTime shares of a default restore (seconds, and share of its wall time):\n")
+    print("| clip | wall | decode | model | temporal | encode (transcode - decode) |")
+    print("|---|---|---|---|---|---|")
+    for name, (r, decode, transcode) in shares.items():
+        wall = r["seconds"]
+        encode = max(0.0, transcode - decode)
+        cells = [f"{v:.1f} s ({v / wall:.0%})" for v in (decode, r["model"], r["temporal"], encode)]
+        print(f"| {name} | {wall:.1f} s | " + " | ".join(cells) + " |")
+    if not args.no_memory:
+        short = run_restore(clips["synthetic 720p"], work / "restored.mp4")
+        long_clip = synthetic_clip(work / "long.mp4", args.seconds * args.long_factor)
+        long = run_restore(long_clip, work / "restored_long.mp4")
+        ratio = long["rss_mb"] / short["rss_mb"]
+        print(f"\nPeak resident memory (restore + ffmpeg children): {args.seconds:g} s clip "
+              f"{short['rss_mb']:.0f} MB, {args.seconds * args.long_factor:g} s clip {long['rss_mb']:.0f} MB: "
+              f"ratio {ratio:.2f} ({'PASS' if ratio <= 1.1 else 'MISS'} <= 1.1)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
