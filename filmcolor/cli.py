@@ -135,6 +135,7 @@ cannot hold is re-encoded (and said so). The output appears only when it is comp
 @click.option("--duration", type=float, help="Restore only this many seconds.")
 @click.option("--preview", type=click.Path(path_type=Path), help="Write a before/after sheet of four frames (PNG).")
 @click.option("--threads", type=int, default=0, help="onnxruntime threads (0 = one per core).")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "int8"]), default="auto", show_default=True, help="auto: the model's int8 version on a CPU when it has one (faster), fp32 on a GPU.")
 @click.option("--temporal", type=click.Choice(["flow", "none"]), default="flow", show_default=True, help="flow: blend colour with the neighbouring frames along the motion, reset at cuts; none: frame by frame.")
 @click.option("--temporal-strength", type=float, default=1.0, show_default=True, help="Weight of the neighbours' colour (0 = none, up to 2).")
 @click.option("--keyframe-interval", default="1", show_default=True, help="Run the model on every N-th frame and carry colour along the motion between; 'auto' picks keyframes where the carried colour runs out.")
@@ -321,6 +322,38 @@ def export(ctx: click.Context, source: Path, out: Path, opset: int, fp16: bool, 
             "x".join(map(str, report.parity_shape)),
             report.max_abs_diff,
         )
+
+    run_guarded(ctx, body)
+
+
+@main.command(
+    epilog="""\b
+Examples:
+  filmcolor quantize films.onnx --footage reel1.mp4 reel2.mkv
+  filmcolor quantize films.onnx --footage stills/*.png --out films_int8.onnx
+  filmcolor restore film.mp4 out.mp4 --model films.onnx      # picks films_int8.onnx on a CPU
+
+Writes MODEL_int8.onnx beside MODEL by default, where restore finds it (--precision auto).
+"""
+)
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--footage", required=True, multiple=True, type=click.Path(path_type=Path), help="Films or pictures to calibrate on (repeat, or several after one flag).")
+@click.option("--out", type=click.Path(path_type=Path), help="Where to write (default: MODEL_int8.onnx).")
+@click.option("--frames", "count", type=int, default=32, show_default=True, help="Calibration frames, spread over the footage.")
+@click.pass_context
+def quantize(ctx: click.Context, model: Path, footage: tuple[Path, ...], out: Path | None, count: int) -> None:
+    """Make an int8 copy of MODEL for fast CPU restores, calibrated on real footage."""
+    _setup_logging(ctx.obj.get("verbose", False), False)
+
+    def body() -> None:
+        from .quantize import quantize_model
+
+        missing = [p for p in footage if not p.exists()]
+        if missing:
+            from .errors import UsageError
+
+            raise UsageError(f"calibration footage '{missing[0]}' does not exist; check the --footage path")
+        quantize_model(model, list(footage), out, count)
 
     run_guarded(ctx, body)
 

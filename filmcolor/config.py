@@ -295,6 +295,8 @@ class RestoreConfig:
     """onnxruntime intra-op threads (0 = one per core)."""
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
     """Blending of colour between neighbouring frames, reset at cuts."""
+    precision: str = "auto"
+    """'auto' (the model's int8 sibling on a CPU when there is one), 'fp32' or 'int8'."""
 
     def __post_init__(self) -> None:
         if self.device not in ("auto", "cpu", "cuda"):
@@ -303,6 +305,8 @@ class RestoreConfig:
             raise UsageError(f"--size {self.size} is too small; use at least 16 (default 256)")
         if self.batch_size < 1:
             raise UsageError("--batch-size must be >= 1")
+        if self.precision not in ("auto", "fp32", "int8"):
+            raise UsageError(f"--precision must be auto, fp32 or int8, got {self.precision!r}")
         if self.start is not None and self.start < 0:
             raise UsageError("--start must be >= 0 seconds")
         if self.duration is not None and self.duration <= 0:

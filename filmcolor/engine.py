@@ -102,6 +102,11 @@ def default_model_path() -> Path:
     return Path(str(resources.files("filmcolor") / "weights" / "default.onnx"))
 
 
+def int8_path(model: Path) -> Path:
+    """Where the int8 sibling of ``model`` lives (``NAME_int8.onnx``, see filmcolor.quantize)."""
+    return model.with_name(f"{model.stem}_int8{model.suffix}")
+
+
 def gpu_present() -> bool:
     """True when an NVIDIA GPU device node exists (onnxruntime-gpu lists CUDA even without one)."""
     return os.path.exists("/dev/nvidiactl") or os.path.exists("/proc/driver/nvidia/version")
@@ -124,6 +129,9 @@ class ColorizeEngine:
         device: 'auto' (CUDA only when a session really gets it), 'cpu' or 'cuda'.
         size: short side of the luminance the model sees; None = the contract's working size.
         threads: intra-op threads (0 = onnxruntime's default, one per core).
+        precision: 'fp32' (the file as given), 'int8' (its ``NAME_int8.onnx`` sibling, made by
+            ``filmcolor quantize``) or 'auto' (the int8 sibling on a CPU when it exists, about
+            1.8x faster there; the file as given on a GPU).
     """
 
     def __init__(
@@ -132,10 +140,25 @@ class ColorizeEngine:
         device: str = "auto",
         size: int | None = None,
         threads: int = 0,
+        precision: str = "fp32",
     ) -> None:
         import onnxruntime as ort
 
         self.model_path = Path(model) if model is not None else default_model_path()
+        if precision not in ("auto", "fp32", "int8"):
+            raise EngineError(f"--precision must be auto, fp32 or int8, got {precision!r}")
+        if precision != "fp32":
+            quantized = int8_path(self.model_path)
+            on_gpu = device == "cuda" or (
+                device == "auto" and gpu_present() and "CUDAExecutionProvider" in ort.get_available_providers()
+            )
+            if quantized.is_file() and (precision == "int8" or not on_gpu):
+                self.model_path = quantized
+            elif precision == "int8":
+                raise EngineError(
+                    f"--precision int8: no '{quantized.name}' beside '{self.model_path}'; make it with "
+                    f"'filmcolor quantize {self.model_path} --footage FILM' or use --precision fp32"
+                )
         if not self.model_path.is_file():
             if model is None:
                 raise EngineError(

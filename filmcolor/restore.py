@@ -204,7 +204,7 @@ def restore(
     check_paths(source, output, cfg.overwrite)
     if preview is not None:
         check_paths(source, preview, True)
-    engine = ColorizeEngine(cfg.model, cfg.device, cfg.size, cfg.threads)
+    engine = ColorizeEngine(cfg.model, cfg.device, cfg.size, cfg.threads, cfg.precision)
     settings = EncoderSettings(cfg.codec or default_codec(output), cfg.crf, cfg.preset)
     check_output(output, settings, output_pixel_format(info.width, info.height, info.full_range))
     plan = plan_streams(info, output)

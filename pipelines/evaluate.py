@@ -12,9 +12,10 @@ Real B&W films (no ground truth), through `restore`:
   chaplin, abomb    colourfulness, CDC, warp error, luminance fidelity to the input
 
 Rows: `gray` (the input itself), `untrained` (a freshly initialised generator, needs torch),
-`default` (the shipped model, restore's defaults: temporal blending along the flow) and each
---model; then the temporal variants of the last model on the sequences: `... /none` (frame by
-frame, `--temporal none`) and `... /key-auto` (`--keyframe-interval auto`). The goals of the
+`default` (the shipped model, restore's defaults: temporal blending along the flow, and the
+int8 model on this CPU) and each --model; then variants of the last model: `... /fp32` (the
+float model, `--precision fp32`) and, on the sequences, `... /none` (frame by frame,
+`--temporal none`) and `... /key-auto` (`--keyframe-interval auto`). The goals of the
 model issue (vs gray) and of the temporal issue (flow vs frame by frame) are checked and printed.
 """
 
@@ -51,6 +52,7 @@ class Model:
     engine: ColorizeEngine | None = None
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
     sequences_only: bool = False  # a temporal variant: rows on frame sequences only
+    precision: str = "auto"  # restore's default: the int8 sibling on this CPU when there is one
 
     def colorize(self, frames: np.ndarray) -> np.ndarray:
         """Single pictures, each on its own."""
@@ -70,7 +72,7 @@ class Model:
         return merge_rgb(luma, chroma)
 
     def restore_config(self, **kwargs: object) -> RestoreConfig:
-        return RestoreConfig(model=self.path, device="cpu", preset="veryfast", overwrite=True, temporal=self.temporal, **kwargs)  # type: ignore[arg-type]
+        return RestoreConfig(model=self.path, device="cpu", preset="veryfast", overwrite=True, temporal=self.temporal, precision=self.precision, **kwargs)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -92,8 +94,8 @@ class Table:
 def _fmt(value: float | None) -> str:
     if value is None:
         return "–"
-    if abs(value) < 0.01 and value != 0:
-        return f"{value:.4f}"
+    if abs(value) < 0.1 and value != 0:
+        return f"{value:.3g}"
     return f"{value:.2f}" if abs(value) < 1000 else f"{value:.0f}"
 
 
@@ -244,13 +246,18 @@ def main() -> None:
         models.append(Model("untrained", path))
     models.append(Model("default", default_model_path()))
     models += [Model(p.stem, p) for p in args.model]
+    last = models[-1]
+    models.append(Model(f"{last.name}/fp32", last.path, precision="fp32"))
+    if not args.no_temporal_variants:
+        models.append(Model(f"{last.name}/none", last.path, None, TemporalConfig(mode="none"), True))
+        models.append(Model(f"{last.name}/key-auto", last.path, None, TemporalConfig(keyframe_interval=0), True))
+        models.append(Model(f"{last.name}/fp32-none", last.path, None, TemporalConfig(mode="none"), True, "fp32"))
+    engines: dict[tuple[Path, str], ColorizeEngine] = {}
     for m in models:
         if m.path is not None:
-            m.engine = ColorizeEngine(m.path, device="cpu")
-    if not args.no_temporal_variants:
-        last = models[-1]
-        models.append(Model(f"{last.name}/none", last.path, last.engine, TemporalConfig(mode="none"), True))
-        models.append(Model(f"{last.name}/key-auto", last.path, last.engine, TemporalConfig(keyframe_interval=0), True))
+            key = (m.path, m.precision)
+            engines.setdefault(key, ColorizeEngine(m.path, device="cpu", precision=m.precision))
+            m.engine = engines[key]
     tables: list[Table] = []
 
     def gt_set(title: str, truth: list[np.ndarray], sequence: bool, run: Callable[[Model], list[np.ndarray]]) -> None:
@@ -312,7 +319,8 @@ def main() -> None:
 
     goals = check_goals(tables, [m.name for m in models if m.name not in ("gray", "untrained") and not m.sequences_only])
     if not args.no_temporal_variants:
-        goals += check_temporal_goals(tables, models[-3].name)
+        goals += check_temporal_goals(tables, last.name)
+        goals += check_speed_quality(tables, last.name)
     print("\n".join(goals))
     if args.markdown:
         args.markdown.write_text("\n\n".join(t.render() for t in tables) + "\n\n" + "\n".join(f"- {g}" for g in goals) + "\n")
@@ -367,6 +375,23 @@ def check_temporal_goals(tables: list[Table], name: str) -> list[str]:
             checks.append(("PSNR not lower", flow["PSNR"] >= none["PSNR"] - 0.005, flow["PSNR"] - none["PSNR"]))
         verdict = ", ".join(f"{'PASS' if ok else 'MISS'} {label} ({change:+.3g})" for label, ok, change in checks)
         lines.append(f"{table.title} / temporal flow vs none: {verdict}")
+    return lines
+
+
+def check_speed_quality(tables: list[Table], name: str) -> list[str]:
+    """The speed issue's quality bound: restore's fast settings within 5% of per-frame fp32."""
+    lines = []
+    for table in tables:
+        reference = table.rows.get(f"{name}/fp32-none")
+        if not reference or "PSNR" not in table.columns:
+            continue
+        for variant in (name, f"{name}/key-auto"):
+            row = table.rows.get(variant)
+            if not row:
+                continue
+            checks = [(key, abs(row[key] / reference[key] - 1)) for key in ("PSNR", "SSIM", "colour")]
+            verdict = ", ".join(f"{'PASS' if d <= 0.05 else 'MISS'} {k} {d:.1%}" for k, d in checks)
+            lines.append(f"{table.title} / {variant} vs per-frame fp32 (within 5%): {verdict}")
     return lines
 
 

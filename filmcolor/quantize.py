@@ -1,0 +1,128 @@
+"""int8 models for CPUs: onnxruntime static quantisation calibrated on real footage.
+
+A generator exported with ``filmcolor export`` is quantised (weights int8 per channel,
+activations uint8, QOperator format: fused integer kernels that use VNNI where the CPU has it)
+with calibration frames sampled evenly from films or pictures at the model's working size.
+The contract is kept, so restore runs the result unchanged; restore picks ``NAME_int8.onnx``
+beside ``NAME.onnx`` by itself on a CPU (``--precision auto``). Needs the ``onnx`` package
+(``pip install 'filmcolor[train]'``), not torch. Example::
+
+    report = quantize_model(Path("films.onnx"), [Path("reel1.mp4")], Path("films_int8.onnx"))
+    print(report.mean_abs_diff)     # chroma difference to the float model on the calibration frames
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .engine import ColorizeEngine, int8_path
+from .errors import ExportError, UsageError
+from .video import FrameReader, probe
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+
+
+@dataclass(frozen=True)
+class QuantizeReport:
+    """What a quantisation wrote and how far it is from the float model."""
+
+    path: Path
+    calibration_frames: int
+    mean_abs_diff: float
+    max_abs_diff: float
+    size_bytes: int
+
+
+def calibration_frames(engine: ColorizeEngine, sources: list[Path], count: int = 32) -> np.ndarray:
+    """``count`` luminance frames at the model's working size, spread evenly over ``sources``."""
+    frames: list[np.ndarray] = []
+    per_source = max(1, -(-count // max(1, len(sources))))
+    for source in sources:
+        if source.suffix.lower() in IMAGE_SUFFIXES:
+            gray = cv2.imread(str(source), cv2.IMREAD_GRAYSCALE)
+            if gray is None:
+                raise UsageError(f"cannot read calibration picture '{source}'; give a PNG/JPEG or a film")
+            frames.append(engine.shrink_plane(gray, True))
+            continue
+        info = probe(source)
+        length = info.duration or 1.0
+        for i in range(per_source):
+            start = length * (i + 0.5) / per_source
+            with FrameReader(info, pix_fmt="gray", start=start, duration=1.0, keyframe_seek=True) as reader:
+                frame = reader.read()
+            if frame is not None:
+                frames.append(engine.shrink_plane(frame, True))
+    if not frames:
+        raise UsageError("no calibration frame could be read; give films or pictures with --footage")
+    # One shape per batch: the working shape of the first frame (crop/resize the others to it).
+    h, w = frames[0].shape
+    return np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in frames[:count]])
+
+
+def quantize_model(model: Path, footage: list[Path], out: Path | None = None, count: int = 32) -> QuantizeReport:
+    """Write an int8 copy of ``model`` calibrated on ``footage`` (films or pictures).
+
+    Raises:
+        ExportError: the onnx package is missing or quantisation failed.
+        UsageError: no calibration frame could be read.
+    """
+    try:
+        from onnxruntime.quantization import (
+            CalibrationDataReader,
+            CalibrationMethod,
+            QuantFormat,
+            QuantType,
+            quantize_static,
+        )
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+    except ImportError as err:
+        raise ExportError(
+            f"quantising needs the onnx package ({err.name} is missing); pip install 'filmcolor[train]'"
+        ) from err
+    out = out or int8_path(model)
+    engine = ColorizeEngine(model, device="cpu")
+    frames = calibration_frames(engine, footage, count)
+    name = engine.contract.input_name
+
+    class Frames(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._iter = iter(frames)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            frame = next(self._iter, None)
+            return None if frame is None else {name: frame[None, None].astype(np.float32)}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        prepared = Path(tmp) / "prepared.onnx"
+        partial = out.with_name(f".{out.stem}.filmcolor-part{out.suffix}")
+        try:
+            quant_pre_process(str(model), str(prepared))
+            quantize_static(
+                str(prepared), str(partial), Frames(), quant_format=QuantFormat.QOperator,
+                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
+                calibrate_method=CalibrationMethod.MinMax,
+            )  # fmt: skip
+            quantized = ColorizeEngine(partial, device="cpu")
+            diff = np.abs(quantized.run(frames) - engine.run(frames))
+            partial.replace(out)
+        except (ExportError, UsageError):
+            partial.unlink(missing_ok=True)
+            raise
+        except Exception as err:  # onnxruntime's quantiser raises untyped errors
+            partial.unlink(missing_ok=True)
+            raise ExportError(f"quantising '{model}' failed: {err}") from err
+    report = QuantizeReport(out, len(frames), float(diff.mean()), float(diff.max()), out.stat().st_size)
+    log.info(
+        "wrote '%s' (%.1f MB): %d calibration frames, chroma difference to the float model "
+        "mean %.4f, max %.4f",
+        out, report.size_bytes / 1e6, report.calibration_frames, report.mean_abs_diff, report.max_abs_diff,
+    )  # fmt: skip
+    return report
