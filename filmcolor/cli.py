@@ -117,6 +117,7 @@ Examples:
   filmcolor restore film.mp4 out.mp4 --model runs/films/g.onnx --device cuda --crf 16
   filmcolor restore film.mp4 fast.mp4 --keyframe-interval auto
   filmcolor restore film.mp4 raw.mp4 --temporal none
+  filmcolor restore film.mkv film_color.mkv --resume      # after Ctrl-C, a crash or kill -9
 
 Audio, subtitles and other streams are copied bit-exact; a stream the output container
 cannot hold is re-encoded (and said so). The output appears only when it is complete.
@@ -139,6 +140,8 @@ cannot hold is re-encoded (and said so). The output appears only when it is comp
 @click.option("--temporal", type=click.Choice(["flow", "none"]), default="flow", show_default=True, help="flow: blend colour with the neighbouring frames along the motion, reset at cuts; none: frame by frame.")
 @click.option("--temporal-strength", type=float, default=1.0, show_default=True, help="Weight of the neighbours' colour (0 = none, up to 2).")
 @click.option("--keyframe-interval", default="1", show_default=True, help="Run the model on every N-th frame and carry colour along the motion between; 'auto' picks keyframes where the carried colour runs out.")
+@click.option("--segment-seconds", type=float, default=60.0, show_default=True, help="Length of the pieces the film is written in (the unit --resume continues from).")
+@click.option("--resume", is_flag=True, help="Continue an interrupted restore of OUTPUT from its last finished segment (and keep the finished segments if this run stops too).")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, errors only.")
 @click.pass_context
@@ -223,6 +226,7 @@ DATA holds trainA/ (B&W images) and trainB/ (colour images). Watch it with:
 @click.option("--data", required=True, type=click.Path(path_type=Path), help="Folder with trainA/ (B&W) and trainB/ (colour).")
 @click.option("--out", "run_dir", type=click.Path(path_type=Path), default=Path("runs/latest"), show_default=True, help="Run folder: config, checkpoints, TensorBoard logs.")
 @click.option("--max-steps", type=int, help="Stop at this step (continue later with --resume).")
+@click.option("--segment-seconds", type=float, default=60.0, show_default=True, help="Length of the pieces the film is written in (the unit --resume continues from).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--steps", type=int, help="Total steps of the schedule (overrides the config).")
 @click.option("--batch-size", type=int, help="Images per domain per step.")

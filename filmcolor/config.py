@@ -297,6 +297,11 @@ class RestoreConfig:
     """Blending of colour between neighbouring frames, reset at cuts."""
     precision: str = "auto"
     """'auto' (the model's int8 sibling on a CPU when there is one), 'fp32' or 'int8'."""
+    resume: bool = False
+    """Continue an interrupted restore of the same output from its last finished segment, and
+    keep the finished segments if this run is interrupted too."""
+    segment_seconds: float = 60.0
+    """Length of the pieces a restore is written in (the unit of --resume)."""
 
     def __post_init__(self) -> None:
         if self.device not in ("auto", "cpu", "cuda"):
@@ -305,6 +310,8 @@ class RestoreConfig:
             raise UsageError(f"--size {self.size} is too small; use at least 16 (default 256)")
         if self.batch_size < 1:
             raise UsageError("--batch-size must be >= 1")
+        if self.segment_seconds <= 0:
+            raise UsageError("the segment length must be > 0 seconds")
         if self.precision not in ("auto", "fp32", "int8"):
             raise UsageError(f"--precision must be auto, fp32 or int8, got {self.precision!r}")
         if self.start is not None and self.start < 0:

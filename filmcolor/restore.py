@@ -13,10 +13,13 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
+import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +30,7 @@ from .color import chroma_to_planes, yuv_to_rgb
 from .config import RestoreConfig
 from .engine import ColorizeEngine
 from .errors import UsageError, VideoReadError, VideoWriteError
-from .temporal import make_color_stage
+from .temporal import StageTimes, make_color_stage
 from .video import (
     BackgroundWriter,
     EncoderSettings,
@@ -79,6 +82,7 @@ class RestoreResult:
     temporal_seconds: float = 0.0
     model_frames: int = 0
     cuts: list[int] = field(default_factory=list)
+    resumed_from: int = 0
 
     @property
     def fps(self) -> float:
@@ -221,45 +225,24 @@ def restore(
         )
     expected = _expected_frames(info, cfg)
     sampler = _PreviewSampler(expected) if preview is not None else None
-    bar = progress(expected) if progress else Progress()
     tmp = temporary_path(output)
-    frames = 0
-    stage = make_color_stage(cfg.temporal, engine.run, info.frame_rate, cfg.batch_size)
+    work = work_folder(output)
+    job = _open_job(work, _fingerprint(source, output, cfg, engine, settings, info), cfg, info)
+    done_before = sum(job.segments)
+    bar = progress(expected) if progress else Progress()
+    if done_before:
+        log.info("resuming '%s' after %d finished frames (%d segments)", output, done_before, len(job.segments))
+        bar.update(done_before)
+    run = _SegmentRun(cfg, info, engine, settings, work, job, sampler, bar)
     try:
-        read_fmt = luma_pixel_format(info)
-        write_fmt = luma_pixel_format(info)  # the output's own 4:2:0 when both sides are even
-        uv_size = chroma_size(write_fmt, info.width, info.height)
-        with (
-            FrameReader(info, pix_fmt=read_fmt, start=cfg.start, duration=cfg.duration) as reader,
-            FrameWriter(tmp, info, plan, settings, cfg.start, cfg.duration, in_pix_fmt=write_fmt) as writer,
-        ):
-            # Decoding, the model and encoding overlap: a reading thread, this thread (model and
-            # blending, which release the GIL), a writing thread, and the two ffmpeg processes.
-            frames_in = Prefetch(reader)
-            frames_out = BackgroundWriter(writer)
-            try:
-
-                def emit(done: list[tuple[np.ndarray, np.ndarray]]) -> None:
-                    nonlocal frames
-                    for y, chroma in done:
-                        small = chroma_to_planes(chroma, info.full_range).transpose(1, 2, 0)
-                        uv = cv2.resize(small, uv_size, interpolation=cv2.INTER_LINEAR).transpose(2, 0, 1)
-                        frames_out.write_planes(y, uv)
-                        if sampler is not None:
-                            sampler.offer(frames, y, uv, info.full_range)
-                        frames += 1
-                    bar.update(len(done))
-
-                for frame in frames_in:
-                    y = luma_plane(frame, read_fmt, info.height)
-                    emit(stage.push(y, engine.shrink_plane(y, info.full_range)))
-                emit(stage.finish())
-                frames_out.finish()
-            except BaseException:
-                frames_out.abandon()
-                raise
-            finally:
-                frames_in.close()
+        fps = float(info.frame_rate)
+        read_start = (cfg.start or 0.0) + ((done_before - 0.5) / fps if done_before else 0.0)
+        read_duration = None
+        if cfg.duration is not None:
+            read_duration = cfg.duration - (done_before / fps if done_before else 0.0)
+        with FrameReader(info, pix_fmt=run.read_fmt, start=read_start or None, duration=read_duration) as reader:
+            run.consume(reader)
+            frames = done_before + run.frames
             if frames == 0:
                 raise VideoReadError(
                     f"no frame could be decoded from '{source}'"
@@ -278,11 +261,22 @@ def restore(
                     "is truncated or damaged; copy it again from its source"
                 )
             decode_errors = reader.decode_errors
-        if writer.frames_written != frames:
-            raise VideoWriteError(f"wrote {writer.frames_written} of {frames} frames to '{output}'")
+        # Join the finished segments (stream copy) and mux the input's other streams beside them.
+        listing = work / "segments.txt"
+        listing.write_text("".join(f"file '{_segment_name(i)}'\n" for i in range(len(job.segments))))
+        with FrameWriter(tmp, info, plan, settings, cfg.start, cfg.duration, segments=listing):
+            pass
         os.replace(tmp, output)
+        shutil.rmtree(work, ignore_errors=True)
     except BaseException:
         tmp.unlink(missing_ok=True)
+        if cfg.resume and job.segments:
+            log.warning(
+                "stopped; %d finished frames are kept in '%s': run the same command with --resume "
+                "to continue", sum(job.segments), work,
+            )  # fmt: skip
+        else:
+            shutil.rmtree(work, ignore_errors=True)
         raise
     finally:
         bar.close()
@@ -298,8 +292,169 @@ def restore(
         streams=plan,
         decode_errors=decode_errors,
         preview=written_preview,
-        model_seconds=stage.times.model,
-        temporal_seconds=stage.times.temporal,
-        model_frames=stage.times.model_frames,
-        cuts=sorted(getattr(stage, "cuts", [])),
+        model_seconds=run.times.model,
+        temporal_seconds=run.times.temporal,
+        model_frames=run.times.model_frames,
+        cuts=run.cuts,
+        resumed_from=done_before,
     )
+
+
+def work_folder(output: Path) -> Path:
+    """Where restore keeps the finished segments of ``output`` until the final mux."""
+    return output.with_name(f".{output.stem}.filmcolor-work")
+
+
+def _segment_name(index: int) -> str:
+    return f"seg_{index:05d}.mkv"
+
+
+@dataclass
+class _Job:
+    """A restore in segments: what is finished (``job.json`` in the work folder)."""
+
+    fingerprint: str
+    segment_frames: int
+    segments: list[int] = field(default_factory=list)  # frames in each finished segment
+
+    def save(self, work: Path) -> None:
+        target = work / "job.json"
+        partial = work / ".job.json.part"
+        partial.write_text(json.dumps({"fingerprint": self.fingerprint, "segment_frames": self.segment_frames,
+                                       "segments": self.segments}))  # fmt: skip
+        os.replace(partial, target)
+
+
+def _fingerprint(
+    source: Path, output: Path, cfg: RestoreConfig, engine: ColorizeEngine, settings: EncoderSettings, info: VideoInfo
+) -> str:
+    """Everything a finished segment depends on: the same input, model and settings."""
+    stat = source.stat()
+    model = engine.model_path.stat()
+    parts = {
+        "source": [str(source.resolve()), stat.st_size, stat.st_mtime_ns],
+        "model": [str(engine.model_path.resolve()), model.st_size, model.st_mtime_ns, engine.size],
+        "output": output.suffix.lower(),
+        "settings": [settings.codec, settings.crf, settings.preset],
+        "restore": [cfg.start, cfg.duration, cfg.segment_seconds, cfg.batch_size, repr(cfg.temporal)],
+        "video": [info.width, info.height, str(info.frame_rate)],
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _open_job(work: Path, fingerprint: str, cfg: RestoreConfig, info: VideoInfo) -> _Job:
+    """The job to continue (``--resume`` with matching finished segments) or a fresh one."""
+    segment_frames = max(1, round(cfg.segment_seconds * float(info.frame_rate)))
+    if cfg.resume and (work / "job.json").is_file():
+        try:
+            saved = json.loads((work / "job.json").read_text())
+        except (OSError, ValueError):
+            saved = {}
+        present = all((work / _segment_name(i)).is_file() for i in range(len(saved.get("segments", []))))
+        if saved.get("fingerprint") == fingerprint and present and not info.variable_frame_rate:
+            return _Job(fingerprint, int(saved["segment_frames"]), [int(n) for n in saved["segments"]])
+        log.warning(
+            "--resume: the unfinished restore in '%s' used another input, model or settings (or "
+            "the input has a variable frame rate); starting over", work,
+        )  # fmt: skip
+    elif work.exists() and not cfg.resume:
+        log.info("an unfinished earlier restore of this output was found; starting over (--resume continues it)")
+    shutil.rmtree(work, ignore_errors=True)
+    try:
+        work.mkdir()
+    except OSError as err:
+        raise VideoWriteError(f"cannot create '{work}' ({err.strerror}); choose a writable folder") from err
+    job = _Job(fingerprint, segment_frames)
+    job.save(work)
+    return job
+
+
+class _SegmentRun:
+    """Frames from the reader through the colour stage into segment files of the work folder.
+
+    Each segment is a complete video file with a fresh colour stage (blending and keyframes
+    restart at its first frame, as at a cut), so a resumed restore is the same as one that
+    never stopped. A segment counts only once its file is closed and renamed.
+    """
+
+    def __init__(
+        self,
+        cfg: RestoreConfig,
+        info: VideoInfo,
+        engine: ColorizeEngine,
+        settings: EncoderSettings,
+        work: Path,
+        job: _Job,
+        sampler: _PreviewSampler | None,
+        bar: Progress,
+    ) -> None:
+        self.cfg, self.info, self.engine, self.settings = cfg, info, engine, settings
+        self.work, self.job, self.sampler, self.bar = work, job, sampler, bar
+        self.read_fmt = luma_pixel_format(info)
+        self.write_fmt = luma_pixel_format(info)  # the output's own 4:2:0 when both sides are even
+        self.uv_size = chroma_size(self.write_fmt, info.width, info.height)
+        self.frames = 0  # frames finished in this run
+        self.times = StageTimes()
+        self.cuts: list[int] = []
+
+    def consume(self, reader: FrameReader) -> None:
+        """Read every frame; write them in segments of ``job.segment_frames``."""
+        # Decoding, the model and encoding overlap: a reading thread, this thread (model and
+        # blending, which release the GIL), a writing thread, and the two ffmpeg processes.
+        frames_in = Prefetch(reader)
+        try:
+            pending = iter(frames_in)
+            while self._segment(pending):
+                pass
+        finally:
+            frames_in.close()
+
+    def _segment(self, frames: Iterator[np.ndarray]) -> bool:
+        """Write the next segment; False when there were no frames left."""
+        first = next(frames, None)
+        if first is None:
+            return False
+        info, number = self.info, len(self.job.segments)
+        offset = sum(self.job.segments)
+        final = self.work / _segment_name(number)
+        partial = self.work / f".part_{_segment_name(number)}"
+        stage = make_color_stage(self.cfg.temporal, self.engine.run, info.frame_rate, self.cfg.batch_size)
+        written = 0
+        with FrameWriter(partial, info, [], self.settings, in_pix_fmt=self.write_fmt, segment=True) as writer:
+            out = BackgroundWriter(writer)
+            try:
+
+                def emit(done: list[tuple[np.ndarray, np.ndarray]]) -> None:
+                    nonlocal written
+                    for y, chroma in done:
+                        small = chroma_to_planes(chroma, info.full_range).transpose(1, 2, 0)
+                        uv = cv2.resize(small, self.uv_size, interpolation=cv2.INTER_LINEAR).transpose(2, 0, 1)
+                        out.write_planes(y, uv)
+                        if self.sampler is not None:
+                            self.sampler.offer(offset + written, y, uv, info.full_range)
+                        written += 1
+                    self.bar.update(len(done))
+
+                frame: np.ndarray | None = first
+                pushed = 0
+                while frame is not None:
+                    y = luma_plane(frame, self.read_fmt, info.height)
+                    emit(stage.push(y, self.engine.shrink_plane(y, info.full_range)))
+                    pushed += 1
+                    frame = next(frames, None) if pushed < self.job.segment_frames else None
+                emit(stage.finish())
+                out.finish()
+            except BaseException:
+                out.abandon()
+                raise
+        if writer.frames_written != written or written != pushed:
+            raise VideoWriteError(f"wrote {writer.frames_written} of {pushed} frames to '{partial}'")
+        os.replace(partial, final)
+        self.job.segments.append(written)
+        self.job.save(self.work)
+        self.frames += written
+        self.times.model += stage.times.model
+        self.times.temporal += stage.times.temporal
+        self.times.model_frames += stage.times.model_frames
+        self.cuts += [offset + c for c in getattr(stage, "cuts", [])]
+        return pushed == self.job.segment_frames

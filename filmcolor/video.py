@@ -892,6 +892,10 @@ class FrameWriter:
         duration: seconds read from the input.
         in_pix_fmt: the planar format of the frames given (default 4:4:4; restore sends the
             output's own 4:2:0 when it can, half the bytes and no conversion in ffmpeg).
+        segment: write the encoded video alone (no other streams, no start offset): one piece
+            of a resumable restore, joined later by a writer with ``segments``.
+        segments: no frames are written: the video is stream-copied from this ffmpeg concat
+            list of finished segments and muxed with the other streams as usual.
     """
 
     def __init__(
@@ -903,10 +907,14 @@ class FrameWriter:
         start: float | None = None,
         duration: float | None = None,
         in_pix_fmt: str | None = None,
+        segment: bool = False,
+        segments: Path | None = None,
     ) -> None:
         self.path = path
         self.info = info
-        self.plan = plan
+        self.segment = segment
+        self.segments = segments
+        self.plan = [] if segment else plan
         self.settings = settings
         self.start = start
         self.duration = duration
@@ -927,16 +935,22 @@ class FrameWriter:
             "s": f"{info.width}x{info.height}",
             "framerate": str(info.frame_rate),
         }
-        if info.start_time and not self.start:
-            pipe_args["itsoffset"] = f"{info.start_time:.6f}"
-        video = ffmpeg.input("pipe:", **pipe_args)
-        sar = info.sample_aspect_ratio
-        video = video.filter("setsar", f"{sar.numerator}/{sar.denominator}")
-        streams = [video]
-        args: dict[str, object] = dict(self.settings.args())
-        args["pix_fmt"] = self.pix_fmt
-        args["colorspace"] = "smpte170m"  # the model's chroma is BT.601 (see docs/contract.md)
-        args["color_range"] = "pc" if info.full_range else "tv"
+        offset = {"itsoffset": f"{info.start_time:.6f}"} if info.start_time and not self.start else {}
+        if self.segments is not None:
+            video = ffmpeg.input(str(self.segments), f="concat", safe=0, **offset)
+            streams = [video["v:0"]]
+            args: dict[str, object] = {"c:v": "copy"}
+        else:
+            if not self.segment:
+                pipe_args.update(offset)
+            video = ffmpeg.input("pipe:", **pipe_args)
+            sar = info.sample_aspect_ratio
+            video = video.filter("setsar", f"{sar.numerator}/{sar.denominator}")
+            streams = [video]
+            args = dict(self.settings.args())
+            args["pix_fmt"] = self.pix_fmt
+            args["colorspace"] = "smpte170m"  # the model's chroma is BT.601 (see docs/contract.md)
+            args["color_range"] = "pc" if info.full_range else "tv"
         kept = [p for p in self.plan if p.action != "drop"]
         if kept:
             source = ffmpeg.input(str(info.path), **_trim_args(self.start, self.duration))

@@ -1,5 +1,6 @@
 """The command line: one clear line per error, exit codes, signals, --help."""
 
+import json
 import os
 import signal
 import subprocess
@@ -7,9 +8,10 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import decoded_frames, make_clip, run_ffmpeg, sha256
+from conftest import decoded_frames, make_clip, md5_of_stream, read_planes, run_ffmpeg, sha256, y_psnr
 
 from filmcolor.cli import main
 from filmcolor.errors import FfmpegNotFoundError, UsageError, VideoReadError, VideoWriteError
@@ -70,7 +72,7 @@ def test_bad_inputs_exit_nonzero_with_one_line(tmp_path: Path, affine_model: Pat
     result = _run(["restore", str(source), str(out), "--model", str(affine_model)])
     assert result.exit_code == code
     _one_error_line(result, needle, source.name)
-    assert not out.exists() and not [p for p in tmp_path.iterdir() if "filmcolor-part" in p.name]
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if "filmcolor-" in p.name]
 
 
 def test_audio_only_file(tmp_path: Path, affine_model: Path):
@@ -144,7 +146,7 @@ def test_signal_mid_run_leaves_nothing(clips: Path, tmp_path: Path, affine_model
         stderr=subprocess.PIPE,
         text=True,
     )
-    part = tmp_path / ".out.filmcolor-part.mp4"
+    part = tmp_path / ".out.filmcolor-work" / ".part_seg_00000.mkv"
     deadline = time.time() + 30
     while not (part.exists() and part.stat().st_size > 0) and time.time() < deadline:
         time.sleep(0.1)
@@ -155,5 +157,54 @@ def test_signal_mid_run_leaves_nothing(clips: Path, tmp_path: Path, affine_model
     assert proc.returncode == 130, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
     assert not out.exists() and not part.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], "no output, no temporary file, no work folder"
     assert children and all(not Path(f"/proc/{pid}").exists() for pid in children)
     assert sha256(source) == before
+
+
+def test_resume_after_kill_9_matches_an_uninterrupted_run(clips: Path, tmp_path: Path, affine_model: Path):
+    source = make_clip(clips / "resume.mp4", seconds=12, size="320x240")
+    before = sha256(source)
+    whole, resumed = tmp_path / "whole.mkv", tmp_path / "resumed.mkv"
+    common = ["--model", str(affine_model), "--segment-seconds", "2", "-q"]
+    done = subprocess.run([*FILMCOLOR, "restore", str(source), str(whole), *common], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    proc = subprocess.Popen([*FILMCOLOR, "restore", str(source), str(resumed), *common, "--preset", "veryslow"],
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    job = tmp_path / ".resumed.filmcolor-work" / "job.json"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if job.is_file() and len(json.loads(job.read_text())["segments"]) >= 2:
+            break
+        time.sleep(0.05)
+    proc.kill()  # kill -9: no chance to clean up
+    proc.communicate(timeout=30)
+    segments = json.loads(job.read_text())["segments"]
+    assert 2 <= len(segments) < 6 and not resumed.exists()
+    done = subprocess.run([*FILMCOLOR, "restore", str(source), str(resumed), *common, "--preset", "veryslow", "--resume"],
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert not job.parent.exists(), "the work folder is gone after the final mux"
+    assert decoded_frames(resumed) == decoded_frames(source) == 300
+    assert md5_of_stream(resumed) == md5_of_stream(source), "audio bit-exact"
+    a, b = read_planes(whole), read_planes(resumed)
+    assert a.shape == b.shape
+    assert y_psnr(a[:, 0], b[:, 0]) > 40, "frames match within encoding noise"
+    assert np.abs(a[:, 1:].astype(int) - b[:, 1:].astype(int)).mean() < 1.0
+    assert sha256(source) == before
+
+
+def test_resume_with_other_settings_starts_over(clips: Path, tmp_path: Path, affine_model: Path, caplog):
+    from filmcolor.config import RestoreConfig
+    from filmcolor.restore import restore, work_folder
+
+    source = make_clip(clips / "resume_small.mp4", seconds=2, size="96x64")
+    out = tmp_path / "o.mp4"
+    work = work_folder(out)
+    work.mkdir()
+    (work / "job.json").write_text(json.dumps({"fingerprint": "other", "segment_frames": 25, "segments": [25]}))
+    (work / "seg_00000.mkv").write_bytes(b"not a video")
+    result = restore(source, out, RestoreConfig(model=affine_model, resume=True, preset="ultrafast"))
+    assert result.resumed_from == 0 and result.frames == 50
+    assert "starting over" in caplog.text
+    assert not work.exists()
