@@ -10,6 +10,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import signal
 import sys
@@ -20,7 +21,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .errors import FilmcolorError
+from .errors import FilmcolorError, VideoWriteError
 
 log = logging.getLogger("filmcolor")
 
@@ -71,6 +72,13 @@ def run_guarded(ctx: click.Context, action: Callable[[], Any]) -> Any:
             raise
         click.echo("filmcolor: interrupted; nothing was written (partial output removed)", err=True)
         ctx.exit(EXIT_INTERRUPTED)
+    except OSError as err:  # a last net: the disk or the system refused; still one line
+        if debug:
+            raise
+        where = f" '{err.filename}'" if err.filename else ""
+        fix = "free some space or write elsewhere" if err.errno == errno.ENOSPC else "check the path and its permissions"
+        click.echo(f"filmcolor: error: {err.strerror or err}{where}; {fix}", err=True)
+        ctx.exit(VideoWriteError.exit_code)
     finally:
         signal.signal(signal.SIGTERM, previous)
 

@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -263,7 +264,10 @@ def restore(
             decode_errors = reader.decode_errors
         # Join the finished segments (stream copy) and mux the input's other streams beside them.
         listing = work / "segments.txt"
-        listing.write_text("".join(f"file '{_segment_name(i)}'\n" for i in range(len(job.segments))))
+        try:
+            listing.write_text("".join(f"file '{_segment_name(i)}'\n" for i in range(len(job.segments))))
+        except OSError as err:
+            raise _disk_error(err, work) from err
         with FrameWriter(tmp, info, plan, settings, cfg.start, cfg.duration, segments=listing):
             pass
         os.replace(tmp, output)
@@ -320,9 +324,18 @@ class _Job:
     def save(self, work: Path) -> None:
         target = work / "job.json"
         partial = work / ".job.json.part"
-        partial.write_text(json.dumps({"fingerprint": self.fingerprint, "segment_frames": self.segment_frames,
-                                       "segments": self.segments}))  # fmt: skip
-        os.replace(partial, target)
+        state = {"fingerprint": self.fingerprint, "segment_frames": self.segment_frames, "segments": self.segments}
+        try:
+            partial.write_text(json.dumps(state))
+            os.replace(partial, target)
+        except OSError as err:
+            raise _disk_error(err, work) from err
+
+
+def _disk_error(err: OSError, where: Path) -> VideoWriteError:
+    if err.errno == errno.ENOSPC:
+        return VideoWriteError(f"no space left on the disk while writing in '{where.parent}'; free some space or write elsewhere")
+    return VideoWriteError(f"cannot write in '{where.parent}' ({err.strerror}); choose a writable folder")
 
 
 def _fingerprint(
@@ -363,7 +376,7 @@ def _open_job(work: Path, fingerprint: str, cfg: RestoreConfig, info: VideoInfo)
     try:
         work.mkdir()
     except OSError as err:
-        raise VideoWriteError(f"cannot create '{work}' ({err.strerror}); choose a writable folder") from err
+        raise _disk_error(err, work) from err
     job = _Job(fingerprint, segment_frames)
     job.save(work)
     return job
