@@ -261,6 +261,14 @@ def restore(
                     f"'{source}' ended after {frames} of its {info.frame_count} frames: the file "
                     "is truncated or damaged; copy it again from its source"
                 )
+            declared = info.duration if cfg.start is None and cfg.duration is None else None
+            if declared and frames < 0.5 * declared * fps and declared - frames / fps > 0.5:
+                # The packets stop long before the length the container declares (a cut-off
+                # Matroska file still carries its header's duration).
+                raise VideoReadError(
+                    f"'{source}' ended after {frames} frames ({frames / fps:.1f} s) but declares "
+                    f"{declared:.1f} s: the file is truncated or damaged; copy it again from its source"
+                )
             decode_errors = reader.decode_errors
         # Join the finished segments (stream copy) and mux the input's other streams beside them.
         listing = work / "segments.txt"
