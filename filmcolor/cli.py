@@ -234,7 +234,6 @@ DATA holds trainA/ (B&W images) and trainB/ (colour images). Watch it with:
 @click.option("--data", required=True, type=click.Path(path_type=Path), help="Folder with trainA/ (B&W) and trainB/ (colour).")
 @click.option("--out", "run_dir", type=click.Path(path_type=Path), default=Path("runs/latest"), show_default=True, help="Run folder: config, checkpoints, TensorBoard logs.")
 @click.option("--max-steps", type=int, help="Stop at this step (continue later with --resume).")
-@click.option("--segment-seconds", type=float, default=60.0, show_default=True, help="Length of the pieces the film is written in (the unit --resume continues from).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--steps", type=int, help="Total steps of the schedule (overrides the config).")
 @click.option("--batch-size", type=int, help="Images per domain per step.")

@@ -120,3 +120,27 @@ def test_sepia_film_counts_as_bw(tmp_path: Path):
     assert record["domain"] == "A", record["saturation"]
     image = cv2.imread(str(next((tmp_path / "out" / "trainA").glob("*.jpg"))))
     assert abs(float(image[..., 2].mean()) - float(image[..., 0].mean())) > 10  # it really is tinted
+
+
+def test_a_film_killed_halfway_is_finished_by_the_rerun(films: Path, tmp_path: Path):
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "data"
+    film = sorted(films.iterdir())[0]
+    cmd = [sys.executable, "-m", "filmcolor", "extract", str(film), "--out", str(out), "--test-fraction", "0", "-q"]
+    proc = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline and not list((out / ".staging").rglob("*.npy")):
+        time.sleep(0.02)
+    proc.kill()  # kill -9 while the film's candidates are being staged
+    proc.wait(timeout=30)
+    assert not list(out.glob("train*/*.jpg")), "nothing of the killed film is in the data set yet"
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    reference = tmp_path / "reference"
+    subprocess.run([*cmd[:5], str(reference), *cmd[6:]], check=True)
+    assert sorted(p.name for p in out.rglob("*.jpg")) == sorted(p.name for p in reference.rglob("*.jpg"))
+    assert not (out / ".staging").exists()
+    assert len(_manifest(out)) == len(_manifest(reference))

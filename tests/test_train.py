@@ -193,3 +193,26 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_continues(data: Path, tmp_path: Pa
     done = subprocess.run([*cmd, "--resume", "--max-steps", str(step + 2)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert load_checkpoint(run)["step"] == step + 2
+
+
+def test_kill_9_then_resume_continues_from_the_last_checkpoint(data: Path, tmp_path: Path):
+    import subprocess
+    import sys
+    import time
+
+    sets = [f"--set={k}={v}" for k, v in {**TINY, "checkpoint_every": 3}.items()]
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "filmcolor", "train", "--data", str(data), "--out", str(run), "-q", *sets]
+    proc = subprocess.Popen([*cmd, "--max-steps", "100000", "--steps", "100000"], stderr=subprocess.DEVNULL)
+    checkpoint = run / "checkpoints" / "last.pt"
+    deadline = time.time() + 90
+    while time.time() < deadline and not (checkpoint.is_file() and load_checkpoint(run)["step"] >= 6):
+        time.sleep(0.2)
+    proc.kill()  # kill -9: no handler runs, no final checkpoint
+    proc.wait(timeout=30)
+    step = load_checkpoint(run)["step"]
+    assert step >= 6 and step % 3 == 0, "the last checkpoint on disk is a whole one"
+    assert not [p for p in checkpoint.parent.iterdir() if p.name != "last.pt"], "no half-written checkpoint"
+    done = subprocess.run([*cmd, "--resume", "--max-steps", str(step + 2)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert load_checkpoint(run)["step"] == step + 2
