@@ -123,7 +123,7 @@ Examples:
   filmcolor restore reel1.mkv reel1_color.mkv --preview reel1.png
   filmcolor restore film.mp4 try.mp4 --start 60 --duration 10 --overwrite
   filmcolor restore film.mp4 out.mp4 --model runs/films/g.onnx --device cuda --crf 16
-  filmcolor restore film.mp4 fast.mp4 --keyframe-interval auto
+  filmcolor restore film.mp4 every.mp4 --keyframe-interval 1   # the model on every frame
   filmcolor restore film.mp4 raw.mp4 --temporal none
   filmcolor restore film.mkv film_color.mkv --resume      # after Ctrl-C, a crash or kill -9
 
@@ -147,7 +147,7 @@ cannot hold is re-encoded (and said so). The output appears only when it is comp
 @click.option("--precision", type=click.Choice(["auto", "fp32", "int8"]), default="auto", show_default=True, help="auto: the model's int8 version on a CPU when it has one (faster), fp32 on a GPU.")
 @click.option("--temporal", type=click.Choice(["flow", "none"]), default="flow", show_default=True, help="flow: blend colour with the neighbouring frames along the motion, reset at cuts; none: frame by frame.")
 @click.option("--temporal-strength", type=float, default=1.0, show_default=True, help="Weight of the neighbours' colour (0 = none, up to 2).")
-@click.option("--keyframe-interval", default="1", show_default=True, help="Run the model on every N-th frame and carry colour along the motion between; 'auto' picks keyframes where the carried colour runs out.")
+@click.option("--keyframe-interval", default="auto", show_default=True, help="Run the model on every N-th frame and carry colour along the motion between (1 = every frame); 'auto' picks keyframes where the carried colour runs out.")
 @click.option("--segment-seconds", type=float, default=60.0, show_default=True, help="Length of the pieces the film is written in (the unit --resume continues from).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted restore of OUTPUT from its last finished segment (and keep the finished segments if this run stops too).")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
@@ -172,6 +172,8 @@ def restore(
         from .restore import restore as run_restore
 
         interval = _keyframe_interval(keyframe_interval)
+        if temporal == "none" and keyframe_interval.strip().lower() == "auto":
+            interval = 1  # frame by frame: the model on every frame
         temporal_cfg = TemporalConfig(mode=temporal, strength=temporal_strength, keyframe_interval=interval)
         cfg = RestoreConfig(temporal=temporal_cfg, **options)
         result = run_restore(source, output, cfg, _tqdm_progress(quiet), preview)

@@ -241,10 +241,11 @@ class TemporalConfig:
     """0 = no blending, 1 = the default weight of the neighbours (up to 2 is allowed)."""
     radius: int = 2
     """Look-ahead: frame t also takes colour from t+1 .. t+radius (and from t-1's result)."""
-    keyframe_interval: int = 1
+    keyframe_interval: int = 0
     """Run the model on every N-th frame of a shot and carry colour along the flow between
-    them; 1 = every frame; 0 = automatic (a frame gets the model when the carried colour
-    covers too little of it, at most ``max_interval`` apart)."""
+    them; 1 = every frame; 0 = automatic, the default (a frame gets the model when the carried
+    colour covers too little of it, at most ``max_interval`` apart: 2-3x faster restores at
+    the same measured quality, see docs/benchmarks.md)."""
     max_interval: int = 8
     """Automatic keyframes: the longest run of frames without the model."""
     flow_width: int = 256
@@ -261,7 +262,7 @@ class TemporalConfig:
             raise UsageError(f"the temporal radius must be 0..8 frames, got {self.radius}")
         if self.keyframe_interval < 0:
             raise UsageError("--keyframe-interval must be auto, 1 (every frame) or more")
-        if self.keyframe_interval != 1 and self.mode == "none":
+        if self.keyframe_interval > 1 and self.mode == "none":
             raise UsageError("--keyframe-interval needs --temporal flow (colour is carried along the flow)")
         if self.max_interval < 1 or self.flow_width < 32:
             raise UsageError("max_interval must be >= 1 and flow_width >= 32")

@@ -68,8 +68,8 @@ def to_u8(luma: np.ndarray) -> np.ndarray:
 
 def match_levels(image: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """``image`` (float) with the mean and contrast of ``reference``: fades are not mismatch."""
-    mean_i, std_i = float(image.mean()), float(image.std())
-    mean_r, std_r = float(reference.mean()), float(reference.std())
+    (mean_i,), (std_i,) = (v.ravel() for v in cv2.meanStdDev(image))
+    (mean_r,), (std_r,) = (v.ravel() for v in cv2.meanStdDev(reference))
     gain = std_r / std_i if std_i > 1.0 and std_r > 1.0 else 1.0
     return (image - mean_i) * gain + mean_r
 
@@ -109,8 +109,9 @@ def trust(
     """
     h, w = target.shape
     back_at = warp(backward, forward)
-    mismatch = np.sum((forward + back_at) ** 2, axis=-1)
-    tolerance = 0.01 * (np.sum(forward**2, axis=-1) + np.sum(back_at**2, axis=-1)) + 0.5
+    fx, fy, bx, by = forward[..., 0], forward[..., 1], back_at[..., 0], back_at[..., 1]
+    mismatch = (fx + bx) ** 2 + (fy + by) ** 2
+    tolerance = 0.01 * (fx * fx + fy * fy + bx * bx + by * by) + 0.5
     weight = np.exp(-mismatch / tolerance)
     t = target.astype(np.float32)
     n = match_levels(warp(neighbour.astype(np.float32), forward), t)

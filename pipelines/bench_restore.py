@@ -7,8 +7,9 @@ For each 720p clip (synthetic lavfi content with audio; the PySceneDetect test v
 ../shared/data made gray), all in one run, on this machine:
 - `transcode`: plain ffmpeg decode + encode with restore's encoder settings (libx264 CRF 18,
   preset medium, audio copied), no model: the physical limit of the pipeline (ratio 1.0);
-- `restore` with default settings, and the speed levers as variants (--keyframe-interval auto,
-  --temporal none), each as fps and ratio to the transcode;
+- `restore` with default settings (temporal blending with automatic keyframes, the int8 model
+  on a CPU), and without the levers as variants (--keyframe-interval 1, --temporal none, and
+  --precision fp32), each as fps and ratio to the transcode;
 - `naive`: the same model in PyTorch eager, one frame at a time, frames written to PNG files by
   ffmpeg, read back, colorized, written to PNG and encoded again (as the seed and most
   colorizers do) on the first --naive-frames frames (the same architecture with its own
@@ -95,7 +96,9 @@ def restore_child(args: list[str]) -> None:
     from filmcolor.restore import restore
 
     interval = 0 if keyframes == "auto" else int(keyframes)
-    cfg = RestoreConfig(device=device, overwrite=True, temporal=TemporalConfig(mode=temporal, keyframe_interval=interval))
+    precision = "fp32" if temporal.endswith("-fp32") else "auto"
+    temporal_cfg = TemporalConfig(mode=temporal.removesuffix("-fp32"), keyframe_interval=interval)
+    cfg = RestoreConfig(device=device, overwrite=True, temporal=temporal_cfg, precision=precision)
     result = restore(Path(clip), Path(out), cfg)
     print(json.dumps({
         "seconds": result.seconds, "frames": result.frames, "device": result.device,
@@ -104,7 +107,7 @@ def restore_child(args: list[str]) -> None:
     }))  # fmt: skip
 
 
-def run_restore(clip: Path, out: Path, device: str = "cpu", temporal: str = "flow", keyframes: str = "1") -> dict:
+def run_restore(clip: Path, out: Path, device: str = "cpu", temporal: str = "flow", keyframes: str = "auto") -> dict:
     done = subprocess.run(
         [sys.executable, __file__, "--child", str(clip), str(out), device, temporal, keyframes],
         capture_output=True, text=True,
@@ -179,8 +182,9 @@ def main() -> None:
         if naive_fps:
             print(f"| {name} | naive (PyTorch eager, PNG files, {naive[1]} frames) | {naive_fps:.2f} | "
                   f"{naive_fps / transcode_fps:.3f} | 1.0 | all |")  # fmt: skip
-        variants = [("restore (defaults)", "flow", "1"), ("restore --keyframe-interval auto", "flow", "auto"),
-                    ("restore --temporal none", "none", "1")]  # fmt: skip
+        variants = [("restore (defaults: flow, keyframes auto, int8)", "flow", "auto"),
+                    ("restore --keyframe-interval 1", "flow", "1"), ("restore --temporal none", "none", "1"),
+                    ("restore --temporal none --precision fp32", "none-fp32", "1")]  # fmt: skip
         for device in devices:
             for label, temporal, keyframes in variants:
                 r = run_restore(clip, work / "restored.mp4", device, temporal, keyframes)
@@ -188,7 +192,7 @@ def main() -> None:
                 vs_naive = f"{fps / naive_fps:.1f}" if naive_fps else "–"
                 print(f"| {name} | {label} [{r['device']}] | {fps:.1f} | {fps / transcode_fps:.3f} | {vs_naive} | "
                       f"{r['model_frames']}/{r['frames']} |", flush=True)  # fmt: skip
-                if keyframes == "1" and temporal == "flow" and device == devices[0]:
+                if keyframes == "auto" and temporal == "flow" and device == devices[0]:
                     shares[name] = (r, decode_seconds(clip), frames / transcode_fps)
     print("\nTime shares of a default restore (seconds, and share of its wall time):\n")
     print("| clip | wall | decode | model | temporal | encode (transcode - decode) |")

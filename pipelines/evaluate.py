@@ -12,10 +12,12 @@ Real B&W films (no ground truth), through `restore`:
   chaplin, abomb    colourfulness, CDC, warp error, luminance fidelity to the input
 
 Rows: `gray` (the input itself), `untrained` (a freshly initialised generator, needs torch),
-`default` (the shipped model, restore's defaults: temporal blending along the flow, and the
-int8 model on this CPU) and each --model; then variants of the last model: `... /fp32` (the
-float model, `--precision fp32`) and, on the sequences, `... /none` (frame by frame,
-`--temporal none`) and `... /key-auto` (`--keyframe-interval auto`). The goals of the
+`default` (the shipped model with restore's defaults: temporal blending along the flow with
+automatic keyframes, and the int8 model on this CPU) and each --model; then variants of the
+last model: `... /fp32` (the float model, `--precision fp32`) and, on the sequences,
+`... /none` (frame by frame, `--temporal none`), `... /every-frame` (blending with the model
+on every frame, `--keyframe-interval 1`) and `... /fp32-none` (per-frame fp32: the reference
+for the speed levers' quality cost). The goals of the
 model issue (vs gray) and of the temporal issue (flow vs frame by frame) are checked and printed.
 """
 
@@ -250,7 +252,7 @@ def main() -> None:
     models.append(Model(f"{last.name}/fp32", last.path, precision="fp32"))
     if not args.no_temporal_variants:
         models.append(Model(f"{last.name}/none", last.path, None, TemporalConfig(mode="none"), True))
-        models.append(Model(f"{last.name}/key-auto", last.path, None, TemporalConfig(keyframe_interval=0), True))
+        models.append(Model(f"{last.name}/every-frame", last.path, None, TemporalConfig(keyframe_interval=1), True))
         models.append(Model(f"{last.name}/fp32-none", last.path, None, TemporalConfig(mode="none"), True, "fp32"))
     engines: dict[tuple[Path, str], ColorizeEngine] = {}
     for m in models:
@@ -385,7 +387,7 @@ def check_speed_quality(tables: list[Table], name: str) -> list[str]:
         reference = table.rows.get(f"{name}/fp32-none")
         if not reference or "PSNR" not in table.columns:
             continue
-        for variant in (name, f"{name}/key-auto"):
+        for variant in (name, f"{name}/every-frame"):
             row = table.rows.get(variant)
             if not row:
                 continue

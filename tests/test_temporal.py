@@ -97,7 +97,7 @@ def test_warp_follows_known_motion():
 
 def test_flicker_is_blended_away_along_the_motion():
     lumas, truths, model = moving_scene(30)
-    blended = run_stage(FlowBlender(TemporalConfig(), model, Fraction(25)), lumas)
+    blended = run_stage(FlowBlender(TemporalConfig(keyframe_interval=1), model, Fraction(25)), lumas)
     raw = run_stage(PerFrameColor(model), lumas)
     inner = (slice(None), slice(4, -4), slice(8, -8))
     raw_error = np.mean([np.abs(r - t)[inner].mean() for r, t in zip(raw[5:-5], truths[5:-5], strict=True)])
@@ -120,7 +120,7 @@ def test_a_cut_resets_the_colour():
         luma = np.ascontiguousarray(base[:, 2 * t : 2 * t + W])
         model.add(luma, np.full((2, H, W), 0.6 if shot == 0 else -0.6, np.float32))
         lumas.append(luma)
-    stage = FlowBlender(TemporalConfig(), model, Fraction(25))
+    stage = FlowBlender(TemporalConfig(keyframe_interval=1), model, Fraction(25))
     out = run_stage(stage, lumas)
     assert stage.cuts == [30]
     assert np.abs(out[30] - (-0.6)).max() < 1e-3, "the first frame after the cut has none of the old shot's colour"
@@ -139,7 +139,7 @@ def test_occlusion_does_not_drag_colour():
         chroma[:, 20:44, x : x + 20] = 0.5
         model.add(luma, chroma)
         lumas.append(luma)
-    out = run_stage(FlowBlender(TemporalConfig(strength=2.0), model, Fraction(25)), lumas)
+    out = run_stage(FlowBlender(TemporalConfig(strength=2.0, keyframe_interval=1), model, Fraction(25)), lumas)
     for t in (6, 10):
         x_now, x_before = 20 + 5 * t, 20 + 5 * (t - 1)
         revealed = out[t][:, 22:42, x_before : x_now - 1]  # the object was here one frame ago
