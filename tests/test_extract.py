@@ -140,7 +140,7 @@ def test_a_film_killed_halfway_is_finished_by_the_rerun(films: Path, tmp_path: P
     done = subprocess.run(cmd, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     reference = tmp_path / "reference"
-    subprocess.run([*cmd[:5], str(reference), *cmd[6:]], check=True)
+    subprocess.run([*cmd[:6], str(reference), *cmd[7:]], check=True)
     assert sorted(p.name for p in out.rglob("*.jpg")) == sorted(p.name for p in reference.rglob("*.jpg"))
     assert not (out / ".staging").exists()
     assert len(_manifest(out)) == len(_manifest(reference))
