@@ -84,13 +84,13 @@ def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
 
 
 class OpticalFlow:
-    """Dense flow between two uint8 luminance images (OpenCV DIS, 'fast' preset).
+    """Dense flow between two uint8 luminance images (OpenCV DIS, 'ultrafast' preset).
 
     ``flow(a, b)[y, x]`` is where pixel (x, y) of ``a`` is found in ``b``.
     """
 
     def __init__(self) -> None:
-        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         b_matched = np.clip(match_levels(b.astype(np.float32), a.astype(np.float32)), 0, 255).astype(np.uint8)
