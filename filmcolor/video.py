@@ -663,7 +663,7 @@ class SplitFrameReader:
         if self.info.variable_frame_rate:
             video = video.filter("fps", str(self.info.frame_rate))
         parts = video.filter_multi_output("split")
-        small = parts[0].filter("scale", self.small[0], self.small[1], flags="bilinear")
+        small = parts[0].filter("scale", self.small[0], self.small[1], flags="fast_bilinear")
         large = parts[1].filter("select", f"not(mod(n,{self.stride}))")
         if self.large != (self.info.width, self.info.height):
             large = large.filter("scale", self.large[0], self.large[1], flags="area")
