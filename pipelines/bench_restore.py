@@ -173,6 +173,7 @@ def main() -> None:
     print("| clip | run | fps | x transcode | x naive | model frames |")
     print("|---|---|---|---|---|---|")
     shares = {}
+    goals: list[str] = []
     for name, clip in clips.items():
         frames = frame_count(clip)
         transcode_fps = frames / transcode_seconds(clip, work / "transcode.mp4")
@@ -192,8 +193,16 @@ def main() -> None:
                 vs_naive = f"{fps / naive_fps:.1f}" if naive_fps else "–"
                 print(f"| {name} | {label} [{r['device']}] | {fps:.1f} | {fps / transcode_fps:.3f} | {vs_naive} | "
                       f"{r['model_frames']}/{r['frames']} |", flush=True)  # fmt: skip
-                if keyframes == "auto" and temporal == "flow" and device == devices[0]:
-                    shares[name] = (r, decode_seconds(clip), frames / transcode_fps)
+                if keyframes == "auto" and temporal == "flow":
+                    ratio = fps / transcode_fps
+                    target = 0.5 if device == "cpu" else 0.9
+                    verdict = "PASS" if ratio >= target else ("milestone 0.25 PASS" if device == "cpu" and ratio >= 0.25 else "MISS")
+                    goals.append(f"{name} [{r['device']}]: restore / transcode {ratio:.2f} (goal >= {target}): {verdict}")
+                    if naive_fps and device != "cpu":
+                        goals.append(f"{name} [{r['device']}]: restore / naive {fps / naive_fps:.1f} (goal >= 5): "
+                                     f"{'PASS' if fps / naive_fps >= 5 else 'MISS'}")  # fmt: skip
+                    if device == devices[0]:
+                        shares[name] = (r, decode_seconds(clip), frames / transcode_fps)
     print("\nTime shares of a default restore (seconds, and share of its wall time):\n")
     print("| clip | wall | decode | model | temporal | encode (transcode - decode) |")
     print("|---|---|---|---|---|---|")
@@ -202,6 +211,8 @@ def main() -> None:
         encode = max(0.0, transcode - decode)
         cells = [f"{v:.1f} s ({v / wall:.0%})" for v in (decode, r["model"], r["temporal"], encode)]
         print(f"| {name} | {wall:.1f} s | " + " | ".join(cells) + " |")
+        share = r["temporal"] / wall
+        goals.append(f"{name}: temporal stage {share:.0%} of restore (goal <= 25%): {'PASS' if share <= 0.25 else 'MISS'}")
     if not args.no_memory:
         short = run_restore(clips["synthetic 720p"], work / "restored.mp4")
         long_clip = synthetic_clip(work / "long.mp4", args.seconds * args.long_factor)
@@ -210,6 +221,7 @@ def main() -> None:
         print(f"\nPeak resident memory (restore + ffmpeg children): {args.seconds:g} s clip "
               f"{short['rss_mb']:.0f} MB, {args.seconds * args.long_factor:g} s clip {long['rss_mb']:.0f} MB: "
               f"ratio {ratio:.2f} ({'PASS' if ratio <= 1.1 else 'MISS'} <= 1.1)")  # fmt: skip
+    print("\nGoals:\n" + "\n".join(f"- {g}" for g in goals))
 
 
 if __name__ == "__main__":
