@@ -143,7 +143,7 @@ cannot hold is re-encoded (and said so). The output appears only when it is comp
 @click.option("--start", type=float, help="Start at this second (try a piece of the film).")
 @click.option("--duration", type=float, help="Restore only this many seconds.")
 @click.option("--preview", type=click.Path(path_type=Path), help="Write a before/after sheet of four frames (PNG).")
-@click.option("--threads", type=int, default=0, help="onnxruntime threads (0 = one per core).")
+@click.option("--threads", type=int, default=0, help="onnxruntime threads (0 = half the cores; the rest decode and encode).")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "int8"]), default="auto", show_default=True, help="auto: the model's int8 version on a CPU when it has one (faster), fp32 on a GPU.")
 @click.option("--temporal", type=click.Choice(["flow", "none"]), default="flow", show_default=True, help="flow: blend colour with the neighbouring frames along the motion, reset at cuts; none: frame by frame.")
 @click.option("--temporal-strength", type=float, default=1.0, show_default=True, help="Weight of the neighbours' colour (0 = none, up to 2).")

@@ -293,7 +293,7 @@ class RestoreConfig:
     overwrite: bool = False
     """Replace an existing output file."""
     threads: int = 0
-    """onnxruntime intra-op threads (0 = one per core)."""
+    """onnxruntime intra-op threads (0 = half the cores; ffmpeg encodes beside the model)."""
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
     """Blending of colour between neighbouring frames, reset at cuts."""
     precision: str = "auto"

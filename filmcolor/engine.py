@@ -128,7 +128,7 @@ class ColorizeEngine:
         model: path to an .onnx file; None = the default model shipped in the package.
         device: 'auto' (CUDA only when a session really gets it), 'cpu' or 'cuda'.
         size: short side of the luminance the model sees; None = the contract's working size.
-        threads: intra-op threads (0 = onnxruntime's default, one per core).
+        threads: intra-op threads (0 = half the cores: the other half decodes and encodes).
         precision: 'fp32' (the file as given), 'int8' (its ``NAME_int8.onnx`` sibling, made by
             ``filmcolor quantize``) or 'auto' (the int8 sibling on a CPU when it exists, about
             1.8x faster there; the file as given on a GPU).
@@ -169,8 +169,10 @@ class ColorizeEngine:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.inter_op_num_threads = 1
-        if threads:
-            options.intra_op_num_threads = threads
+        # Default: half the cores. Restore runs the model beside ffmpeg's decoder and encoder;
+        # one model thread per two cores was 12-18% faster end to end than one per core on the
+        # 2-core machine (docs/benchmarks.md).
+        options.intra_op_num_threads = threads or max(1, (os.cpu_count() or 2) // 2)
         options.log_severity_level = 3
         self.session = self._open(ort, options, device)
         self.device = "cuda" if self.session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
