@@ -276,8 +276,7 @@ def restore(
             listing.write_text("".join(f"file '{_segment_name(i)}'\n" for i in range(len(job.segments))))
         except OSError as err:
             raise _disk_error(err, work) from err
-        with FrameWriter(tmp, info, plan, settings, cfg.start, cfg.duration, segments=listing):
-            pass
+        FrameWriter(tmp, info, plan, settings, cfg.start, cfg.duration, segments=listing).mux()
         os.replace(tmp, output)
         shutil.rmtree(work, ignore_errors=True)
     except BaseException:
@@ -425,8 +424,9 @@ class _SegmentRun:
         frames_in = Prefetch(reader)
         try:
             pending = iter(frames_in)
-            while self._segment(pending):
-                pass
+            more = True
+            while more:
+                more = self._segment(pending)
         finally:
             frames_in.close()
 

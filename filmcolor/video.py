@@ -961,6 +961,12 @@ class FrameWriter:
         compiled = ffmpeg.output(*streams, str(self.path), **args).overwrite_output().compile()
         return _ffmpeg_base() + compiled[1:]
 
+    def mux(self) -> None:
+        """Run a writer made with ``segments`` to the end (it takes no frames)."""
+        with self:
+            if self.segments is None:
+                raise RuntimeError("FrameWriter.mux() needs segments")
+
     def __enter__(self) -> FrameWriter:
         self._proc = _spawn(self.command(), stdin=True)
         self._drain = _StderrDrain(self._proc.stderr)

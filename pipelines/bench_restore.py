@@ -84,8 +84,9 @@ def decode_seconds(clip: Path) -> float:
 
     start = time.perf_counter()
     with FrameReader(probe(clip)) as reader:
-        for _ in reader:
-            pass
+        frames = sum(1 for _ in reader)
+    if frames == 0:
+        raise SystemExit(f"no frame decoded from {clip}")
     return time.perf_counter() - start
 
 
