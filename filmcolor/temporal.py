@@ -120,6 +120,12 @@ def trust(
     grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     x, y = grid_x + forward[..., 0], grid_y + forward[..., 1]
     weight[(x < -0.5) | (x > w - 0.5) | (y < -0.5) | (y > h - 0.5)] = 0.0
+    # A flash (or a frame washed out or blacked out) changes the contrast at once, a fade only a
+    # little from frame to frame: below half the contrast of the other, trust fades to zero.
+    contrast_t, contrast_n = float(cv2.meanStdDev(target)[1][0, 0]), float(cv2.meanStdDev(neighbour)[1][0, 0])
+    ratio = (min(contrast_t, contrast_n) + 1.0) / (max(contrast_t, contrast_n) + 1.0)
+    if ratio < 0.5:
+        weight *= (ratio / 0.5) ** 2
     # Occlusion edges: take the lowest trust nearby, so colour does not bleed across them.
     return cv2.erode(weight, np.ones((3, 3), np.uint8)).astype(np.float32)
 

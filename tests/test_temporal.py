@@ -241,3 +241,27 @@ def test_restore_options_reach_the_stage(shots: Path, luma_model: Path, tmp_path
                                "--keyframe-interval", "4"])  # fmt: skip
     assert bad.exit_code == 2 and "needs --temporal flow" in bad.output
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_a_fade_keeps_colour_and_a_flash_does_not_smear():
+    """A fade to dark still carries colour along the motion; a white flash frame neither takes
+    the shot's colour nor lends its own to the frames after it."""
+    lumas, truths, model = moving_scene(30, flicker=0.0)
+    faded = []
+    for t, luma in enumerate(lumas):
+        gain = 1.0 - 0.02 * t  # a slow fade: brightness and contrast fall together
+        faded_luma = np.ascontiguousarray((luma + 1.0) * gain - 1.0).astype(np.float32)
+        model.add(faded_luma, truths[t])
+        faded.append(faded_luma)
+    out = run_stage(FlowBlender(TemporalConfig(keyframe_interval=4), model, Fraction(25)), faded)
+    inner = (slice(None), slice(4, -4), slice(8, -8))
+    error = np.mean([np.abs(o - t)[inner].mean() for o, t in zip(out, truths, strict=True)])
+    assert error < 0.05, "colour carried through the fade lands in the right place"
+
+    flash = np.full((H, W), 0.95, np.float32)
+    model.add(flash, np.full((2, H, W), -0.8, np.float32))  # the flash's own (odd) colour
+    sequence = lumas[:10] + [flash] + lumas[11:20]
+    out = run_stage(FlowBlender(TemporalConfig(keyframe_interval=1), model, Fraction(25)), sequence)
+    assert np.abs(out[10] - (-0.8)).mean() < 0.1, "the flash keeps its own colour"
+    for t in (11, 12):
+        assert np.abs(out[t] - truths[t])[inner].mean() < 0.05, f"frame {t} took colour from the flash"
