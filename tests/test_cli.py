@@ -11,7 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import decoded_frames, make_clip, md5_of_stream, read_planes, run_ffmpeg, sha256, y_psnr
+from conftest import (
+    decoded_frames,
+    make_clip,
+    md5_of_stream,
+    read_planes,
+    run_ffmpeg,
+    sha256,
+    y_psnr,
+)
 
 from filmcolor.cli import main
 from filmcolor.errors import FfmpegNotFoundError, UsageError, VideoReadError, VideoWriteError

@@ -20,7 +20,7 @@ from conftest import (
 
 from filmcolor.config import RestoreConfig
 from filmcolor.errors import UsageError, VideoReadError, VideoWriteError
-from filmcolor.restore import restore, temporary_path, work_folder
+from filmcolor.restore import restore, work_folder
 from filmcolor.video import probe, scan_timing
 
 
