@@ -273,6 +273,10 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+    # A process killed while writing (kill -9, power cut) leaves its temporary file behind;
+    # only one process writes a run's checkpoints, so any other one is stale.
+    for stale in path.parent.glob(f".{path.name}.tmp-*"):
+        stale.unlink(missing_ok=True)
 
 
 def checkpoint_path(source: Path) -> Path:
