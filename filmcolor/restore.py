@@ -3,8 +3,10 @@
 Data flow: ``probe -> FrameReader -> colour stage (ColorizeEngine + temporal blending, reset at
 cuts) -> FrameWriter`` (see docs/architecture.md). The luminance plane of each frame passes
 through unchanged; only chroma is computed, at the model's working size, blended along the
-optical flow with its neighbours (filmcolor.temporal) and upsampled. Non-video streams are stream-copied. The output is
-written under a temporary name beside the target and renamed only when it is complete.
+optical flow with its neighbours (filmcolor.temporal) and upsampled. The film is encoded in
+segments (the unit of ``--resume``), joined at the end with the input's other streams
+stream-copied. The output is written under a temporary name beside the target and renamed
+only when it is complete.
 Example::
 
     result = restore(Path("chaplin.mp4"), Path("chaplin_color.mp4"), RestoreConfig())
@@ -241,7 +243,7 @@ def restore(
         read_duration = None
         if cfg.duration is not None:
             read_duration = cfg.duration - (done_before / fps if done_before else 0.0)
-        with FrameReader(info, pix_fmt=run.read_fmt, start=read_start or None, duration=read_duration) as reader:
+        with FrameReader(info, pix_fmt=run.pix_fmt, start=read_start or None, duration=read_duration) as reader:
             run.consume(reader)
             frames = done_before + run.frames
             if frames == 0:
@@ -341,7 +343,9 @@ class _Job:
 
 def _disk_error(err: OSError, where: Path) -> VideoWriteError:
     if err.errno == errno.ENOSPC:
-        return VideoWriteError(f"no space left on the disk while writing in '{where.parent}'; free some space or write elsewhere")
+        return VideoWriteError(
+            f"no space left on the disk while writing in '{where.parent}'; free some space or write elsewhere"
+        )
     return VideoWriteError(f"cannot write in '{where.parent}' ({err.strerror}); choose a writable folder")
 
 
@@ -410,9 +414,10 @@ class _SegmentRun:
     ) -> None:
         self.cfg, self.info, self.engine, self.settings = cfg, info, engine, settings
         self.work, self.job, self.sampler, self.bar = work, job, sampler, bar
-        self.read_fmt = luma_pixel_format(info)
-        self.write_fmt = luma_pixel_format(info)  # the output's own 4:2:0 when both sides are even
-        self.uv_size = chroma_size(self.write_fmt, info.width, info.height)
+        # Read and written in one planar format: the output's own 4:2:0 when both sides are
+        # even (only the Y plane is read; the U, V planes written are the model's).
+        self.pix_fmt = luma_pixel_format(info)
+        self.uv_size = chroma_size(self.pix_fmt, info.width, info.height)
         self.frames = 0  # frames finished in this run
         self.times = StageTimes()
         self.cuts: list[int] = []
@@ -441,7 +446,7 @@ class _SegmentRun:
         partial = self.work / f".part_{_segment_name(number)}"
         stage = make_color_stage(self.cfg.temporal, self.engine.run, info.frame_rate, self.cfg.batch_size)
         written = 0
-        with FrameWriter(partial, info, [], self.settings, in_pix_fmt=self.write_fmt, segment=True) as writer:
+        with FrameWriter(partial, info, [], self.settings, in_pix_fmt=self.pix_fmt, segment=True) as writer:
             out = BackgroundWriter(writer)
             try:
 
@@ -459,7 +464,7 @@ class _SegmentRun:
                 frame: np.ndarray | None = first
                 pushed = 0
                 while frame is not None:
-                    y = luma_plane(frame, self.read_fmt, info.height)
+                    y = luma_plane(frame, self.pix_fmt, info.height)
                     emit(stage.push(y, self.engine.shrink_plane(y, info.full_range)))
                     pushed += 1
                     frame = next(frames, None) if pushed < self.job.segment_frames else None

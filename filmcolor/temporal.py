@@ -30,6 +30,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections import deque
@@ -74,10 +75,17 @@ def match_levels(image: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return (image - mean_i) * gain + mean_r
 
 
+@functools.lru_cache(maxsize=4)
+def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel coordinates of an h x w image (made once per frame size, read-only)."""
+    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    grid_x.flags.writeable = grid_y.flags.writeable = False
+    return grid_x, grid_y
+
+
 def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """Sample ``image`` (H, W) or (H, W, C) at x + flow(x): a neighbour brought onto this frame."""
-    h, w = flow.shape[:2]
-    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    grid_x, grid_y = _grid(*flow.shape[:2])
     return cv2.remap(
         image, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
@@ -117,7 +125,7 @@ def trust(
     n = match_levels(warp(neighbour.astype(np.float32), forward), t)
     diff = cv2.blur(np.abs(t - n), (3, 3))
     weight *= np.exp(-((diff / LUMA_SIGMA) ** 2))
-    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    grid_x, grid_y = _grid(h, w)
     x, y = grid_x + forward[..., 0], grid_y + forward[..., 1]
     weight[(x < -0.5) | (x > w - 0.5) | (y < -0.5) | (y > h - 0.5)] = 0.0
     # A flash (or a frame washed out or blacked out) changes the contrast at once, a fade only a

@@ -984,24 +984,15 @@ class FrameWriter:
             self.abort()
 
     def write(self, frame: np.ndarray) -> None:
-        """Send one frame to the encoder.
+        """Send one planar 4:4:4 frame ``(3, H, W)`` to the encoder (see :meth:`write_planes`)."""
+        self.write_planes(frame[0], frame[1:])
+
+    def write_planes(self, y: np.ndarray, uv: np.ndarray) -> None:
+        """Send one frame as its Y plane (H, W) and U, V planes (2, h, w) of ``in_pix_fmt``.
 
         Raises:
             VideoWriteError: ffmpeg stopped (disk full, unwritable target, bad settings).
         """
-        if self._proc is None or self._proc.stdin is None:
-            raise RuntimeError("FrameWriter used outside its 'with' block")
-        if frame.nbytes != self.frame_bytes or frame.dtype != np.uint8:
-            raise ValueError(f"frame of {frame.shape} {frame.dtype} does not match the writer")
-        try:
-            self._proc.stdin.write(np.ascontiguousarray(frame).data)
-        except (BrokenPipeError, OSError) as err:
-            self._proc.wait()
-            raise self._failure(self._drain.text() if self._drain else "") from err
-        self.frames_written += 1
-
-    def write_planes(self, y: np.ndarray, uv: np.ndarray) -> None:
-        """Send one frame as its Y plane (H, W) and U, V planes (2, h, w) of ``in_pix_fmt``."""
         if self._proc is None or self._proc.stdin is None:
             raise RuntimeError("FrameWriter used outside its 'with' block")
         if y.nbytes + uv.nbytes != self.frame_bytes or y.dtype != np.uint8 or uv.dtype != np.uint8:
