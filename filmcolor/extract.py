@@ -16,6 +16,7 @@ whose content key is in films.jsonl is skipped on a rerun; an interrupted film i
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import json
@@ -36,7 +37,7 @@ from .color import split_rgb
 from .config import ExtractConfig
 from .errors import FilmcolorError, UsageError, VideoReadError
 from .scenes import CutDetector
-from .video import SplitFrameReader, probe
+from .video import SplitFrameReader, VideoInfo, guess_size, probe
 
 log = logging.getLogger(__name__)
 
@@ -287,17 +288,58 @@ def extract_film(
     Raises:
         FilmcolorError: the film cannot be read (the caller reports it and goes on).
     """
-    info = probe(path)
+    # ffmpeg starts decoding from OpenCV's guess of the film's size and rate while ffprobe runs:
+    # the two process starts overlap (much of a short clip's decoding time).
+    reader: SplitFrameReader | None = None
+    guess = guess_size(path)
+    if guess:
+        width, height, rate = guess
+        small, stage, _ = _stream_sizes(cfg, width, height)
+        reader = SplitFrameReader.before_probe(path, (width, height), small, stage, _ShotSampler(cfg, rate).base_stride)
+    try:
+        if reader is not None:
+            reader.__enter__()
+        info = probe(path)
+        sampler = _ShotSampler(cfg, float(info.frame_rate))
+        small, stage, stage_scale = _stream_sizes(cfg, info.width, info.height)
+        if reader is not None and not (reader.confirm(info) and reader.stride == sampler.base_stride):
+            reader.close()  # the guess was wrong (rotation, variable frame rate): start afresh
+            reader = None
+        if reader is None:
+            reader = SplitFrameReader(info, small, stage, sampler.base_stride).__enter__()
+    except BaseException:
+        if reader is not None:
+            reader.close()
+        raise
+    with contextlib.closing(reader):
+        return _extract_frames(path, out, cfg, info, reader, sampler, stage_scale, progress)
+
+
+def _stream_sizes(
+    cfg: ExtractConfig, width: int, height: int
+) -> tuple[tuple[int, int], tuple[int, int], float]:
+    """The two streams' frame sizes: small for cut detection, and the candidates' staging size
+    and scale (1.5x the output size, scaled by ffmpeg, in C; the crop and the final resize are
+    done from there once the film's bars are known)."""
+    detect_w = min(cfg.scenes.width, width) // 2 * 2
+    detect_h = _even(height * detect_w / width)
+    stage_scale = min(1.0, cfg.size * 1.5 / min(width, height))
+    return (detect_w, detect_h), (_even(width * stage_scale), _even(height * stage_scale)), stage_scale
+
+
+def _extract_frames(
+    path: Path,
+    out: Path,
+    cfg: ExtractConfig,
+    info: VideoInfo,
+    reader: SplitFrameReader,
+    sampler: _ShotSampler,
+    stage_scale: float,
+    progress: Callable[[int], None] | None,
+) -> tuple[FilmReport, list[dict[str, Any]]]:
     key = content_key(path)
     report = FilmReport(source=str(path), key=key)
     fps = float(info.frame_rate)
-    width, height = info.width, info.height
-    detect_w = min(cfg.scenes.width, width) // 2 * 2
-    detect_h = _even(height * detect_w / width)
-    # Candidate frames come at 1.5x the output size (scaled by ffmpeg, in C); the crop and the
-    # final resize are done from there once the film's bars are known.
-    stage_scale = min(1.0, cfg.size * 1.5 / min(width, height))
-    stage_size = (_even(width * stage_scale), _even(height * stage_scale))
     staging = out / ".staging" / _stem(path, key)
     shutil.rmtree(staging, ignore_errors=True)  # an interrupted earlier attempt is redone
     staging.mkdir(parents=True)
@@ -306,7 +348,6 @@ def extract_film(
     detectors = [CutDetector(cfg.scenes, info.frame_rate, luma_only=flag) for flag in (True, False)]
     pending: set[int] = set()  # cuts a dropped detector still held back
     bars = BarFinder()
-    sampler = _ShotSampler(cfg, fps)
     spreads: list[float] = []
     staged: list[tuple[int, int]] = []  # (shot, frame)
     shots = 0
@@ -319,36 +360,35 @@ def extract_film(
             staged.append((shots, cand.frame))
         shots += 1
 
-    def take(rgb: np.ndarray) -> np.ndarray:
-        spreads.append(colour_spread([rgb]))
-        if len(spreads) == 12 and len(detectors) == 2:
-            # After 12 candidate frames the film is plainly B&W or plainly colour: keep only
-            # the detector made for it (half the per-frame work). Cuts found so far are kept.
-            median = float(np.median(spreads))
-            if median > 4 * cfg.saturation_threshold:
+    def take(rgb: np.ndarray, small_bgr: np.ndarray) -> np.ndarray:
+        spreads.append(colour_spread([small_bgr[..., ::-1]]))  # measured small: it is resized anyway
+        if len(detectors) == 2 and len(spreads) in (4, 12, 24):
+            # Once the film is plainly B&W or plainly colour (its first 4 candidate frames all
+            # agree, or the median of 12 or 24 frames), keep only the detector made for it: half
+            # the per-frame work. Cuts found so far are kept.
+            low, high = (min(spreads), max(spreads)) if len(spreads) == 4 else (np.median(spreads),) * 2
+            if low > 2 * cfg.saturation_threshold:
                 pending.update(detectors.pop(0).finish())
-            elif median < cfg.saturation_threshold / 4:
+            elif high < cfg.saturation_threshold / 4:
                 pending.update(detectors.pop(1).finish())
         return rgb
 
     # ffmpeg sends every frame small (cut detection, checks) and, through a second pipe, only
     # every candidate frame larger: the pipes carry a fraction of the film's pixels.
-    stride = sampler.base_stride
     frames = 0
-    with SplitFrameReader(info, (detect_w, detect_h), stage_size, stride) as reader:
-        for index, small, large in reader:
-            frames = index + 1
-            cuts = sorted({c for d in detectors for c in d.push_bgr(small)} | pending)
-            pending.clear()
-            for cut in cuts:
-                if cut - last_cut >= cfg.scenes.min_scene_len:
-                    close_shot(cut)
-                    last_cut = cut
-            if large is not None:
-                bars.add(cv2.cvtColor(large, cv2.COLOR_RGB2GRAY))
-                sampler.offer(index, small, lambda f=large: take(f))
-            if progress and index % 50 == 49:
-                progress(50)
+    for index, small, large in reader:
+        frames = index + 1
+        cuts = sorted({c for d in detectors for c in d.push_bgr(small)} | pending)
+        pending.clear()
+        for cut in cuts:
+            if cut - last_cut >= cfg.scenes.min_scene_len:
+                close_shot(cut)
+                last_cut = cut
+        if large is not None:
+            bars.add(cv2.cvtColor(large, cv2.COLOR_RGB2GRAY))
+            sampler.offer(index, small, lambda f=large, s=small: take(f, s))
+        if progress and index % 50 == 49:
+            progress(50)
     for cut in sorted({c for d in detectors for c in d.finish()}):
         if cut - last_cut >= cfg.scenes.min_scene_len and cut < frames:
             close_shot(cut)

@@ -182,6 +182,25 @@ def _explain_probe_failure(path: Path, stderr: str) -> str:
     return f"cannot read '{path}' with ffprobe; check the file [ffprobe: {stderr_tail(stderr, 2)}]"
 
 
+def guess_size(path: Path) -> tuple[int, int, float] | None:
+    """(width, height, fps) of a film as OpenCV's built-in demuxer reads them, in a few
+    milliseconds and in this process: a guess to start decoding before :func:`probe` (ffprobe,
+    a process start) is back, which the probe then confirms. None when OpenCV cannot open it."""
+    # OpenCV's own FFmpeg would print its complaints about a damaged file: ffprobe reports them.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET, read at first use
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    try:
+        if not capture.isOpened():
+            return None
+        width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        fps = float(capture.get(cv2.CAP_PROP_FPS))
+    finally:
+        capture.release()
+    return (width, height, fps) if width > 0 and height > 0 and fps > 0 else None
+
+
 def probe(path: Path) -> VideoInfo:
     """Describe a video file with ffprobe.
 
@@ -593,7 +612,7 @@ class FrameReader:
         stderr = self._drain.text() if self._drain else ""
         if code != 0:
             raise VideoReadError(
-                f"ffmpeg stopped after {self.frames_read} frames of '{self.info.path}' (exit "
+                f"ffmpeg stopped after {self.frames_read} frames of '{self.path}' (exit "
                 f"{code}); the file may be damaged [ffmpeg: {stderr_tail(stderr)}]"
             )
         if buf:
@@ -648,8 +667,23 @@ class SplitFrameReader:
         stride: send frame n at the large size when n % stride == 0.
     """
 
-    def __init__(self, info: VideoInfo, small: tuple[int, int], large: tuple[int, int], stride: int) -> None:
+    def __init__(
+        self,
+        info: VideoInfo | None,
+        small: tuple[int, int],
+        large: tuple[int, int],
+        stride: int,
+        *,
+        path: Path | None = None,
+        size: tuple[int, int] | None = None,
+    ) -> None:
         self.info, self.small, self.large, self.stride = info, small, large, max(1, stride)
+        if info is not None:
+            path, size = info.path, (info.width, info.height)
+        assert path is not None and size is not None, "give info, or path and size"
+        self.path, self.size = Path(path), size
+        # Before the probe: the first video stream that is not a cover picture, as probe picks.
+        self.stream = str(info.video_index) if info is not None else "V:0"
         self.frames_read = 0
         self._proc: subprocess.Popen | None = None
         self._drain: _StderrDrain | None = None
@@ -658,14 +692,30 @@ class SplitFrameReader:
         self._queue: Any = None
         self._threads: list[threading.Thread] = []
 
+    @classmethod
+    def before_probe(
+        cls, path: Path, size: tuple[int, int], small: tuple[int, int], large: tuple[int, int], stride: int
+    ) -> SplitFrameReader:
+        """A reader for a film whose probe is still to come, made from a guess of its frame
+        size (:func:`guess_size`): entered at once, ffmpeg starts up and decodes ahead while
+        ffprobe runs. Call :meth:`confirm` with the probe before iterating."""
+        return cls(None, small, large, stride, path=path, size=size)
+
+    def confirm(self, info: VideoInfo) -> bool:
+        """Whether a reader made by :meth:`before_probe` reads ``info`` as it should: the same
+        frame size and a constant frame rate (a variable rate needs a filter made from the
+        probe). When False, close it and open a reader from ``info``."""
+        self.info = info
+        return (info.width, info.height) == self.size and not info.variable_frame_rate
+
     def command(self, large_fd: int) -> list[str]:
-        video = ffmpeg.input(str(self.info.path))[str(self.info.video_index)]
-        if self.info.variable_frame_rate:
+        video = ffmpeg.input(str(self.path))[self.stream]
+        if self.info is not None and self.info.variable_frame_rate:
             video = video.filter("fps", str(self.info.frame_rate))
         parts = video.filter_multi_output("split")
         small = parts[0].filter("scale", self.small[0], self.small[1], flags="fast_bilinear")
         large = parts[1].filter("select", f"not(mod(n,{self.stride}))")
-        if self.large != (self.info.width, self.info.height):
+        if self.large != self.size:
             large = large.filter("scale", self.large[0], self.large[1], flags="area")
         outs = [
             small.output("pipe:1", format="rawvideo", pix_fmt="bgr24", vsync="passthrough"),
@@ -724,7 +774,7 @@ class SplitFrameReader:
         if code != 0:
             stderr = self._drain.text() if self._drain else ""
             raise VideoReadError(
-                f"ffmpeg stopped after {self.frames_read} frames of '{self.info.path}' (exit "
+                f"ffmpeg stopped after {self.frames_read} frames of '{self.path}' (exit "
                 f"{code}); the file may be damaged [ffmpeg: {stderr_tail(stderr)}]"
             )
 

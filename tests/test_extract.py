@@ -144,3 +144,48 @@ def test_a_film_killed_halfway_is_finished_by_the_rerun(films: Path, tmp_path: P
     assert sorted(p.name for p in out.rglob("*.jpg")) == sorted(p.name for p in reference.rglob("*.jpg"))
     assert not (out / ".staging").exists()
     assert len(_manifest(out)) == len(_manifest(reference))
+
+
+def test_decoding_starts_before_the_probe_and_a_wrong_guess_is_redone(films: Path, tmp_path: Path, monkeypatch):
+    """ffmpeg starts from OpenCV's guess of the size while ffprobe runs; when the guess is
+    wrong (forced here) the reader is restarted from the probe, and the frames come out the
+    same. OpenCV reports a rotated film's size upright, as the probe does."""
+    import filmcolor.extract as extract_module
+    from filmcolor.video import SplitFrameReader, guess_size, probe
+
+    film = films / "nested" / "colour.mkv"
+    assert guess_size(film) == (320, 240, 25.0)
+    assert guess_size(tmp_path / "missing.mp4") is None
+    rotated = tmp_path / "rotated.mp4"
+    run = __import__("subprocess").run
+    run(["ffmpeg", "-v", "error", "-i", str(film), "-c", "copy", "-metadata:s:v", "rotate=90", str(rotated)], check=True)
+    assert (probe(rotated).width, probe(rotated).height) == (240, 320)
+
+    starts = []
+    real_enter = SplitFrameReader.__enter__
+
+    def counting_enter(self):
+        starts.append(self.info is None)  # True: started from the guess, before the probe
+        return real_enter(self)
+
+    monkeypatch.setattr(SplitFrameReader, "__enter__", counting_enter)
+    cfg = ExtractConfig(test_fraction=0.0, size=96)
+    plain = extract([film], tmp_path / "plain", cfg)
+    assert starts == [True] and plain.shots == 3  # the guess was right: one ffmpeg
+
+    starts.clear()
+    monkeypatch.setattr(extract_module, "guess_size", lambda path: (322, 240, 25.0))
+    wrong = extract([film], tmp_path / "wrong", cfg)
+    assert starts == [True, False] and wrong.shots == 3  # redone from the probe
+    names = lambda out: sorted(p.name for p in (out / "trainB").iterdir())  # noqa: E731
+    assert names(tmp_path / "plain") == names(tmp_path / "wrong")
+
+    starts.clear()
+    monkeypatch.undo()
+    monkeypatch.setattr(SplitFrameReader, "__enter__", counting_enter)
+    turned = extract([rotated], tmp_path / "rotated", cfg)
+    assert guess_size(rotated) == (240, 320, 25.0)
+    assert turned.shots == 3 and starts == [True]
+    for image in (tmp_path / "rotated" / "trainB").iterdir():
+        h, w = cv2.imread(str(image)).shape[:2]
+        assert h > w  # upright, as the probe (and a player) shows it
