@@ -246,8 +246,9 @@ class TemporalConfig:
     them; 1 = every frame; 0 = automatic, the default (a frame gets the model when the carried
     colour covers too little of it, at most ``max_interval`` apart: 2-3x faster restores at
     the same measured quality, see docs/benchmarks.md)."""
-    max_interval: int = 8
-    """Automatic keyframes: the longest run of frames without the model."""
+    max_interval: int = 16
+    """Automatic keyframes: the longest run of frames without the model (16: two thirds of a
+    second; colour carried along the flow holds that long, see docs/benchmarks.md)."""
     flow_width: int = 256
     """Width of the luminance the optical flow is computed on (colour is low-frequency)."""
     cut_threshold: float | None = None

@@ -112,6 +112,22 @@ def gpu_present() -> bool:
     return os.path.exists("/dev/nvidiactl") or os.path.exists("/proc/driver/nvidia/version")
 
 
+def area_resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Shrink by pixel-area averaging, fast at any ratio.
+
+    OpenCV's INTER_AREA is a plain block mean (fast) at whole-number ratios and a much slower
+    general kernel at others (1.8 ms against 0.3 ms for 720p to 228x128): the picture is halved
+    while it stays at least twice the target, then shrunk by the small rest.
+    """
+    h, w = image.shape[:2]
+    if w % width == 0 and h % height == 0 and w // width == h // height:
+        return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)  # a block mean
+    while w >= 2 * width and h >= 2 * height and (w, h) != (2 * width, 2 * height):
+        w, h = w // 2, h // 2
+        image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+
+
 def working_shape(height: int, width: int, size: int, multiple: int) -> tuple[int, int]:
     """(h, w) for the model: short side ``size`` (never upscaled), both multiples of ``multiple``."""
     short = min(height, width)
@@ -253,14 +269,14 @@ class ColorizeEngine:
         h, w = working_shape(height, width, self.size, self.contract.size_multiple)
         if (h, w) == (height, width):
             return luma
-        return cv2.resize(luma, (w, h), interpolation=cv2.INTER_AREA)
+        return area_resize(luma, w, h)
 
     def shrink_plane(self, y_plane: np.ndarray, full_range: bool) -> np.ndarray:
         """A video's uint8 Y plane as working-size luminance in [-1, 1] (scaled while still uint8)."""
         height, width = y_plane.shape
         h, w = working_shape(height, width, self.size, self.contract.size_multiple)
         if (h, w) != (height, width):
-            y_plane = cv2.resize(y_plane, (w, h), interpolation=cv2.INTER_AREA)
+            y_plane = area_resize(y_plane, w, h)
         return luma_from_plane(y_plane, full_range)
 
     @staticmethod

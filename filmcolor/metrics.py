@@ -82,7 +82,11 @@ def _js_divergence(p: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 
 def cdc(
-    frames: Sequence[np.ndarray], offsets: Sequence[int] = (1, 2, 4), bins: int = 256, chroma: bool = False
+    frames: Sequence[np.ndarray],
+    offsets: Sequence[int] = (1, 2, 4),
+    bins: int = 256,
+    chroma: bool = False,
+    cuts: Sequence[int] = (),
 ) -> float:
     """Colour distribution consistency of a frame sequence (lower is steadier; 0 for a still).
 
@@ -90,13 +94,16 @@ def cdc(
         frames: uint8 RGB frames.
         chroma: on the Cr/Cb histograms instead of R, G, B: what a colorizer changes, without
             the input's own brightness changes.
+        cuts: frame numbers where a new shot starts: pairs of frames on both sides of a cut are
+            left out (they compare two shots, not the steadiness of one; TCVC measures CDC on
+            single-shot clips).
     """
     hists = [_histograms(chroma_planes(f) if chroma else f, bins) for f in frames]
     per_offset = []
     for k in offsets:
-        if len(hists) > k:
-            values = [float(_js_divergence(hists[t], hists[t + k]).mean()) for t in range(len(hists) - k)]
-            per_offset.append(float(np.mean(values)))
+        pairs = [t for t in range(len(hists) - k) if not any(t < c <= t + k for c in cuts)]
+        if pairs:
+            per_offset.append(float(np.mean([_js_divergence(hists[t], hists[t + k]).mean() for t in pairs])))
     return float(np.mean(per_offset)) if per_offset else 0.0
 
 

@@ -243,7 +243,9 @@ def restore(
         read_duration = None
         if cfg.duration is not None:
             read_duration = cfg.duration - (done_before / fps if done_before else 0.0)
-        with FrameReader(info, pix_fmt=run.pix_fmt, start=read_start or None, duration=read_duration) as reader:
+        with FrameReader(
+            info, pix_fmt=run.pix_fmt, start=read_start or None, duration=read_duration, luma_only=True
+        ) as reader:
             run.consume(reader)
             frames = done_before + run.frames
             if frames == 0:
@@ -444,7 +446,9 @@ class _SegmentRun:
         offset = sum(self.job.segments)
         final = self.work / _segment_name(number)
         partial = self.work / f".part_{_segment_name(number)}"
-        stage = make_color_stage(self.cfg.temporal, self.engine.run, info.frame_rate, self.cfg.batch_size)
+        stage = make_color_stage(
+            self.cfg.temporal, self.engine.run, info.frame_rate, self.cfg.batch_size, background=True
+        )
         written = 0
         with FrameWriter(partial, info, [], self.settings, in_pix_fmt=self.pix_fmt, segment=True) as writer:
             out = BackgroundWriter(writer)
@@ -473,6 +477,8 @@ class _SegmentRun:
             except BaseException:
                 out.abandon()
                 raise
+            finally:
+                stage.close()
         if writer.frames_written != written or written != pushed:
             raise VideoWriteError(f"wrote {writer.frames_written} of {pushed} frames to '{partial}'")
         os.replace(partial, final)

@@ -17,7 +17,8 @@ order, a few frames later:
   carried along the flow between them (``keyframe_interval``), with the model called again
   where the carried colour does not cover the frame.
 
-Memory is a fixed window (radius + 2 frames at working size), whatever the film's length.
+Memory is a fixed window (radius + 2 frames at working size, and MODEL_AHEAD more when the
+model runs in a background thread, as in restore), whatever the film's length.
 Example::
 
     stage = make_color_stage(TemporalConfig(), engine.run, fps=Fraction(24))
@@ -31,10 +32,13 @@ Example::
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -60,6 +64,9 @@ COVERAGE_TRUST = 0.3
 """Automatic keyframes: a pixel counts as covered by carried colour above this total weight."""
 MIN_COVERAGE = 0.85
 """Automatic keyframes: the model runs when carried colour covers less of the frame than this."""
+MODEL_AHEAD = 8
+"""With the model in the background: frames held beyond the look-ahead, so that a keyframe's
+model run (tens of ms on a CPU) overlaps the flow work of the frames before it."""
 
 
 def to_u8(luma: np.ndarray) -> np.ndarray:
@@ -165,6 +172,9 @@ class PerFrameColor:
         """The frames still held back."""
         return self._run() if self._pending else []
 
+    def close(self) -> None:
+        """Nothing to stop (the same call as :meth:`FlowBlender.close`)."""
+
     def _run(self) -> list[tuple[Any, np.ndarray]]:
         started = time.perf_counter()
         chroma = self.model(np.stack([luma for _, luma in self._pending]))
@@ -186,6 +196,7 @@ class _Frame:
     chroma: np.ndarray | None = None  # the model's chroma (keyframes)
     result: np.ndarray | None = None  # blended chroma
     flows: dict[int, np.ndarray] = field(default_factory=dict)  # index -> flow to that frame
+    future: Future | None = None  # the model's chroma, being computed in the background
 
 
 class FlowBlender:
@@ -196,13 +207,21 @@ class FlowBlender:
         model: the colorizer, called on batches of working-size luminance.
         fps: the film's frame rate (PySceneDetect's minimum shot length is in frames).
         batch_size: frames per model call.
+        background: run the model on keyframes in a thread of its own as soon as they are
+            known, MODEL_AHEAD frames before their colour is needed (the model releases the
+            GIL: it overlaps the flow work). Call :meth:`close` when done.
     """
 
-    def __init__(self, cfg: TemporalConfig, model: Model, fps: Fraction, batch_size: int = 4) -> None:
+    def __init__(
+        self, cfg: TemporalConfig, model: Model, fps: Fraction, batch_size: int = 4, background: bool = False
+    ) -> None:
         self.cfg = cfg
         self.model = model
         self.batch_size = batch_size
         self.times = StageTimes()
+        self._times_lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="filmcolor-model") if background else None
+        self.ahead = MODEL_AHEAD if background else 0
         self.cuts: list[int] = []
         self._flow = OpticalFlow()
         self._cut_detector = CutDetector(SceneConfig(threshold=cfg.cut_threshold), fps, luma_only=True)
@@ -214,7 +233,7 @@ class FlowBlender:
 
     @property
     def window_frames(self) -> int:
-        """Frames held now (bounded by radius + 2, whatever the film's length)."""
+        """Frames held now (bounded by radius + ahead + 2, whatever the film's length)."""
         return len(self._window) + (self._previous is not None)
 
     def push(self, payload: Any, luma: np.ndarray) -> list[tuple[Any, np.ndarray]]:
@@ -238,9 +257,11 @@ class FlowBlender:
             key = self._since_key + 1 >= interval
         self._since_key = 0 if key else self._since_key + 1
         self._window.append(_Frame(index, payload, luma, small, self._shot, key))
+        if key:
+            self._submit(self._window[-1])
         self.times.temporal += time.perf_counter() - started
         done = []
-        while len(self._window) > self.cfg.radius:
+        while len(self._window) > self.cfg.radius + self.ahead:
             done.append(self._emit())
         return done
 
@@ -252,6 +273,12 @@ class FlowBlender:
         while self._window:
             done.append(self._emit())
         return done
+
+    def close(self) -> None:
+        """Stop the background model thread (pending runs are dropped)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
     def _small(self, luma: np.ndarray) -> np.ndarray:
         h, w = luma.shape
@@ -277,6 +304,7 @@ class FlowBlender:
             frame.shot += 1
         if late:
             late[0].key = True
+            self._submit(late[0])
             self._shot = late[-1].shot
         else:
             log.debug("cut at frame %d found after the frame was written", cut)
@@ -287,8 +315,25 @@ class FlowBlender:
             part = frames[i : i + self.batch_size]
             for frame, chroma in zip(part, self.model(np.stack([f.luma for f in part])), strict=True):
                 frame.chroma = chroma
-        self.times.model += time.perf_counter() - started
-        self.times.model_frames += len(frames)
+        self._count_model(time.perf_counter() - started, len(frames))
+
+    def _count_model(self, seconds: float, frames: int) -> None:
+        with self._times_lock:
+            self.times.model += seconds
+            self.times.model_frames += frames
+
+    def _submit(self, frame: _Frame) -> None:
+        """Start the model on a keyframe in the background (when there is a background)."""
+        if self._pool is None or frame.future is not None or frame.chroma is not None:
+            return
+
+        def run(luma: np.ndarray = frame.luma) -> np.ndarray:
+            started = time.perf_counter()
+            chroma = self.model(luma[None])[0]
+            self._count_model(time.perf_counter() - started, 1)
+            return chroma
+
+        frame.future = self._pool.submit(run)
 
     def _flow_between(self, a: _Frame, b: _Frame) -> np.ndarray:
         if b.index not in a.flows:
@@ -296,8 +341,13 @@ class FlowBlender:
         return a.flows[b.index]
 
     def _emit(self) -> tuple[Any, np.ndarray]:
-        # The model runs on every keyframe now held, in batches (the look-ahead needs them).
-        missing = [f for f in self._window if f.key and f.chroma is None]
+        # The frame and its look-ahead need the model's colour of every keyframe among them:
+        # from the background thread, or run now, in batches.
+        held = list(itertools.islice(self._window, self.cfg.radius + 1))
+        for f in held:
+            if f.future is not None:
+                f.chroma, f.future = f.future.result(), None
+        missing = [f for f in held if f.key and f.chroma is None]
         if missing:
             self._run_model(missing)
         started = time.perf_counter()
@@ -364,11 +414,13 @@ class FlowBlender:
 ColorStage = PerFrameColor | FlowBlender
 
 
-def make_color_stage(cfg: TemporalConfig, model: Model, fps: Fraction, batch_size: int = 4) -> ColorStage:
-    """The colour stage restore uses for ``cfg.mode``."""
+def make_color_stage(
+    cfg: TemporalConfig, model: Model, fps: Fraction, batch_size: int = 4, background: bool = False
+) -> ColorStage:
+    """The colour stage restore uses for ``cfg.mode`` (``background``: see :class:`FlowBlender`)."""
     if cfg.mode == "none":
         return PerFrameColor(model, batch_size)
-    return FlowBlender(cfg, model, fps, batch_size)
+    return FlowBlender(cfg, model, fps, batch_size, background)
 
 
 def blend(

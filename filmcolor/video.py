@@ -383,10 +383,25 @@ class _StderrDrain:
         return "\n".join(self.lines)
 
 
+PIPE_BYTES = 1 << 20
+"""Pipe buffer asked for the frame pipes (Linux's default is 64 KiB: a 720p frame would cross
+it in ~20 pieces, each a wake-up of both sides; 1 MiB is the unprivileged maximum)."""
+
+
+def _widen_pipe(stream: Any) -> None:
+    """Give a frame pipe a larger buffer where the system allows it (Linux); harmless elsewhere."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(stream.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    except (ImportError, AttributeError, OSError, ValueError):
+        pass  # not Linux, or a lower pipe-max-size: the default buffer works, a little slower
+
+
 def _spawn(cmd: list[str], *, stdin: bool) -> subprocess.Popen:
     log.debug("running %s", " ".join(cmd))
     try:
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             cmd,
             stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
             stdout=subprocess.DEVNULL if stdin else subprocess.PIPE,
@@ -396,6 +411,8 @@ def _spawn(cmd: list[str], *, stdin: bool) -> subprocess.Popen:
         )
     except FileNotFoundError as err:
         raise FfmpegNotFoundError(f"ffmpeg not found on PATH; {INSTALL_HINT}") from err
+    _widen_pipe(proc.stdin if stdin else proc.stdout)
+    return proc
 
 
 def _stop(proc: subprocess.Popen | None) -> None:
@@ -440,7 +457,10 @@ def luma_pixel_format(info: VideoInfo) -> str:
 
 
 def luma_plane(frame: np.ndarray, pix_fmt: str, height: int) -> np.ndarray:
-    """The Y plane (H, W) of a frame read in planar ``pix_fmt`` (a view, no copy)."""
+    """The Y plane (H, W) of a frame read in planar ``pix_fmt``, or read ``luma_only`` (a view,
+    no copy)."""
+    if frame.ndim == 2 and frame.shape[0] == height:
+        return frame
     return frame[:height] if pix_fmt.endswith("420p") else frame[0]
 
 
@@ -518,6 +538,9 @@ class FrameReader:
         crop: optional (x, y, width, height) cut out before scaling (letterbox bars).
         keyframe_seek: start at the keyframe at or before ``start`` instead of decoding up to
             ``start`` exactly (a sample picture in a few milliseconds, whatever the GOP).
+        luma_only: deliver only the Y plane of ``pix_fmt`` (a planar YUV format), unchanged,
+            as ``(H, W)``: ffmpeg's ``extractplanes`` (a ``gray`` conversion would stretch a
+            limited range to full). Restore reads no more: two thirds of the 4:2:0 bytes.
     """
 
     def __init__(
@@ -529,13 +552,19 @@ class FrameReader:
         size: tuple[int, int] | None = None,
         crop: tuple[int, int, int, int] | None = None,
         keyframe_seek: bool = False,
+        luma_only: bool = False,
     ) -> None:
         self.info = info
         self.crop = crop
         self.keyframe_seek = keyframe_seek
         self.pix_fmt = pix_fmt or frame_pixel_format(info)
+        self.luma_only = luma_only
         self.width, self.height = size or ((crop[2], crop[3]) if crop else (info.width, info.height))
-        if self.pix_fmt in ("yuv444p", "yuvj444p", "rgb24", "bgr24"):
+        if luma_only and not self.pix_fmt.startswith("yuv"):
+            raise UsageError(f"FrameReader: luma_only needs a planar YUV format, not {self.pix_fmt!r}")
+        if luma_only:
+            self.frame_bytes = self.width * self.height
+        elif self.pix_fmt in ("yuv444p", "yuvj444p", "rgb24", "bgr24"):
             self.frame_bytes = self.width * self.height * 3
         elif self.pix_fmt == "gray":
             self.frame_bytes = self.width * self.height
@@ -563,6 +592,9 @@ class FrameReader:
         if (self.width, self.height) != ((w, h) if self.crop else (self.info.width, self.info.height)):
             video = video.filter("scale", self.width, self.height, flags="area")
         output_args: dict[str, object] = {"format": "rawvideo", "pix_fmt": self.pix_fmt}
+        if self.luma_only:
+            video = video.filter("format", self.pix_fmt).filter("extractplanes", "y")
+            output_args["pix_fmt"] = "gray"
         if self.info.variable_frame_rate:
             output_args.update(vsync="cfr", r=str(self.info.frame_rate))
         else:
@@ -584,6 +616,8 @@ class FrameReader:
         self.close()
 
     def _shape(self) -> tuple[int, ...]:
+        if self.luma_only:
+            return (self.height, self.width)
         if self.pix_fmt in ("yuv444p", "yuvj444p"):
             return (3, self.height, self.width)
         if self.pix_fmt == "gray":
@@ -612,7 +646,7 @@ class FrameReader:
         stderr = self._drain.text() if self._drain else ""
         if code != 0:
             raise VideoReadError(
-                f"ffmpeg stopped after {self.frames_read} frames of '{self.path}' (exit "
+                f"ffmpeg stopped after {self.frames_read} frames of '{self.info.path}' (exit "
                 f"{code}); the file may be damaged [ffmpeg: {stderr_tail(stderr)}]"
             )
         if buf:

@@ -19,6 +19,8 @@ last model: `... /fp32` (the float model, `--precision fp32`) and, on the sequen
 on every frame, `--keyframe-interval 1`) and `... /fp32-none` (per-frame fp32: the reference
 for the speed levers' quality cost). The goals of the
 model issue (vs gray) and of the temporal issue (flow vs frame by frame) are checked and printed.
+CDC leaves out the pairs of frames that straddle a cut (found by PySceneDetect on the source):
+those compare two shots, not the steadiness of one (TCVC measures it on single-shot clips).
 """
 
 from __future__ import annotations
@@ -36,10 +38,11 @@ import cv2
 import numpy as np
 
 from filmcolor.color import merge_rgb, split_rgb
-from filmcolor.config import RestoreConfig, TemporalConfig
+from filmcolor.config import RestoreConfig, SceneConfig, TemporalConfig
 from filmcolor.engine import ColorizeEngine, default_model_path
 from filmcolor.metrics import cdc, colourfulness, psnr, ssim, warp_error
 from filmcolor.restore import restore
+from filmcolor.scenes import detect_scenes
 from filmcolor.temporal import blend
 from filmcolor.video import FrameReader, probe
 
@@ -124,7 +127,7 @@ def read_rgb(path: Path, seconds: float | None = None, size: tuple[int, int] | N
         return np.stack(list(reader))
 
 
-def gt_metrics(out: list[np.ndarray], truth: list[np.ndarray], sequence: bool) -> dict[str, float]:
+def gt_metrics(out: list[np.ndarray], truth: list[np.ndarray], sequence: bool, cuts: list[int] = ()) -> dict[str, float]:
     values = {
         "PSNR": float(np.mean([psnr(o, t) for o, t in zip(out, truth, strict=True)])),
         "SSIM": float(np.mean([ssim(o, t) for o, t in zip(out, truth, strict=True)])),
@@ -132,19 +135,19 @@ def gt_metrics(out: list[np.ndarray], truth: list[np.ndarray], sequence: bool) -
     }
     values["colour/GT"] = values["colour"] / max(1e-6, float(np.mean([colourfulness(t) for t in truth])))
     if sequence:
-        values["CDC"] = cdc(out)
-        values["CDC/GT"] = values["CDC"] / max(1e-9, cdc(truth))
+        values["CDC"] = cdc(out, cuts=cuts)
+        values["CDC/GT"] = values["CDC"] / max(1e-9, cdc(truth, cuts=cuts))
         values["warp"] = warp_error(out, guide=truth)
-        values["CDC-c"] = cdc(out, chroma=True)
+        values["CDC-c"] = cdc(out, chroma=True, cuts=cuts)
         values["warp-c"] = warp_error(out, guide=truth, chroma=True)
     return values
 
 
-def truth_row(truth: list[np.ndarray], sequence: bool) -> dict[str, float]:
+def truth_row(truth: list[np.ndarray], sequence: bool, cuts: list[int] = ()) -> dict[str, float]:
     row = {"colour": float(np.mean([colourfulness(t) for t in truth])), "colour/GT": 1.0}
     if sequence:
-        row.update(CDC=cdc(truth), warp=warp_error(truth), **{"CDC/GT": 1.0})
-        row.update({"CDC-c": cdc(truth, chroma=True), "warp-c": warp_error(truth, chroma=True)})
+        row.update(CDC=cdc(truth, cuts=cuts), warp=warp_error(truth), **{"CDC/GT": 1.0})
+        row.update({"CDC-c": cdc(truth, chroma=True, cuts=cuts), "warp-c": warp_error(truth, chroma=True)})
     return row
 
 
@@ -155,6 +158,12 @@ def restore_frames(model: Model, source: Path, work: Path, seconds: float | None
     out = work / f"{model.name.replace('/', '-')}_{source.stem}.mkv"
     restore(source, out, model.restore_config(duration=seconds))
     return read_rgb(out, None, size)
+
+
+def shot_starts(source: Path, frames: int, luma_only: bool = False) -> list[int]:
+    """Where shots start within the first ``frames`` frames (PySceneDetect on the source): CDC
+    leaves out the pairs of frames across them."""
+    return [s.start_frame for s in detect_scenes(source, SceneConfig(), luma_only) if 0 < s.start_frame < frames]
 
 
 def make_gray_clip(source: Path, target: Path, seconds: float) -> Path:
@@ -262,12 +271,14 @@ def main() -> None:
             m.engine = engines[key]
     tables: list[Table] = []
 
-    def gt_set(title: str, truth: list[np.ndarray], sequence: bool, run: Callable[[Model], list[np.ndarray]]) -> None:
+    def gt_set(
+        title: str, truth: list[np.ndarray], sequence: bool, run: Callable[[Model], list[np.ndarray]], cuts: list[int] = ()
+    ) -> None:
         table = Table(title, GT_COLUMNS if sequence else GT_COLUMNS[:4])
-        table.rows["ground truth"] = truth_row(truth, sequence)
+        table.rows["ground truth"] = truth_row(truth, sequence, cuts)
         for m in models:
             if sequence or not m.sequences_only:
-                table.rows[m.name] = gt_metrics(run(m), truth, sequence)
+                table.rows[m.name] = gt_metrics(run(m), truth, sequence, cuts)
         tables.append(table)
         print(table.render(), "\n", flush=True)
 
@@ -288,7 +299,11 @@ def main() -> None:
             size = (640, 360)
             truth = list(read_rgb(source, args.seconds, size))
             gray_clip = make_gray_clip(source, work / f"{key}_gray.mp4", args.seconds)
-            gt_set(f"{title} ({len(truth)} frames)", truth, True, lambda m, g=gray_clip, s=size: list(restore_frames(m, g, work, None, s)))
+            cuts = shot_starts(source, len(truth))
+            gt_set(
+                f"{title} ({len(truth)} frames, {len(cuts)} cuts)", truth, True,
+                lambda m, g=gray_clip, s=size: list(restore_frames(m, g, work, None, s)), cuts,
+            )  # fmt: skip
     for key, rel in (("chaplin", "oldfilm_video/chaplin.mp4"), ("abomb", "oldfilm_video/a-bomb_blast_effects_part.mp4")):
         if key not in sets:
             continue
@@ -296,7 +311,8 @@ def main() -> None:
         info = probe(source)
         with FrameReader(info) as reader:
             y_in = np.stack([f[0] for f in reader])
-        table = Table(f"{source.name} (real B&W, {len(y_in)} frames)", BW_COLUMNS)
+        cuts = shot_starts(source, len(y_in), luma_only=True)
+        table = Table(f"{source.name} (real B&W, {len(y_in)} frames, {len(cuts)} cuts)", BW_COLUMNS)
         gray_rgb = read_rgb(source)
         for m in models:
             if m.path is None:
@@ -310,9 +326,9 @@ def main() -> None:
                     y_out = np.stack([f[0] for f in reader])
             table.rows[m.name] = {
                 "colour": float(np.mean([colourfulness(f) for f in out])),
-                "CDC": cdc(list(out)),
+                "CDC": cdc(list(out), cuts=cuts),
                 "warp": warp_error(list(out), guide=list(gray_rgb)),
-                "CDC-c": cdc(list(out), chroma=True),
+                "CDC-c": cdc(list(out), chroma=True, cuts=cuts),
                 "warp-c": warp_error(list(out), guide=list(gray_rgb), chroma=True),
                 "Y-PSNR": psnr(y_in, y_out),
             }

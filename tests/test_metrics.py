@@ -37,6 +37,17 @@ def test_cdc_identical_frames_is_zero_and_flicker_raises_it():
     assert cdc(flicker) > 0.01
 
 
+def test_cdc_leaves_out_pairs_across_a_cut():
+    """Two steady shots of different colour: only the pairs across the cut differ."""
+    frame = _texture()
+    tinted = frame.copy()
+    tinted[..., 2] = np.clip(tinted[..., 2].astype(int) + 80, 0, 255)
+    film = [frame] * 6 + [tinted] * 6
+    assert cdc(film) > 0.005
+    assert cdc(film, cuts=[6]) == 0.0
+    assert cdc(film, cuts=[5]) > 0.0  # a cut at the wrong frame leaves the real change in
+
+
 def test_warp_error_follows_motion():
     base = _texture(2, (96, 128))
     moving = [np.roll(base, shift=2 * i, axis=1)[:, 16:112] for i in range(5)]
