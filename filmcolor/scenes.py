@@ -76,6 +76,14 @@ class CutDetector:
         small = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_LINEAR) if width != w else rgb
         return np.ascontiguousarray(small[..., ::-1])
 
+    def small_gray(self, gray: np.ndarray) -> np.ndarray:
+        """A luminance frame (H, W) as the detector wants it: resized first, then BGR."""
+        h, w = gray.shape
+        width = min(self.cfg.width, w)
+        if width != w:
+            gray = cv2.resize(gray, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_LINEAR)
+        return cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
+
     def push(self, rgb: np.ndarray) -> list[int]:
         """Add the next frame (RGB); returns frame numbers of cuts found so far (maybe earlier)."""
         return self.push_bgr(self.small(rgb))

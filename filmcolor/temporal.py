@@ -78,8 +78,9 @@ def match_levels(image: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """``image`` (float) with the mean and contrast of ``reference``: fades are not mismatch."""
     (mean_i,), (std_i,) = (v.ravel() for v in cv2.meanStdDev(image))
     (mean_r,), (std_r,) = (v.ravel() for v in cv2.meanStdDev(reference))
-    gain = std_r / std_i if std_i > 1.0 and std_r > 1.0 else 1.0
-    return (image - mean_i) * gain + mean_r
+    gain = float(std_r / std_i) if std_i > 1.0 and std_r > 1.0 else 1.0
+    # Python floats: the result keeps the image's float32 (numpy scalars would make it float64).
+    return (image - float(mean_i)) * gain + float(mean_r)
 
 
 @functools.lru_cache(maxsize=4)
@@ -242,7 +243,7 @@ class FlowBlender:
         index = self._count
         self._count += 1
         small = self._small(luma)
-        bgr = self._cut_detector.small(np.repeat(small[..., None], 3, axis=-1))
+        bgr = self._cut_detector.small_gray(small)
         for cut in self._cut_detector.push_bgr(bgr):
             self._cut(cut, index)
         if index in self.cuts:
