@@ -82,7 +82,9 @@ class RestoreResult:
     decode_errors: int = 0
     preview: Path | None = None
     model_seconds: float = 0.0
+    """CPU seconds of the model (its thread's time: it runs beside the flow work)."""
     temporal_seconds: float = 0.0
+    """CPU seconds of the temporal work (flow, trust, blending, cut detection)."""
     model_frames: int = 0
     cuts: list[int] = field(default_factory=list)
     resumed_from: int = 0

@@ -148,7 +148,9 @@ def trust(
 
 @dataclass
 class StageTimes:
-    """Seconds spent in the model and in the temporal work (flow, warps, cut detection)."""
+    """Seconds spent in the model and in the temporal work (flow, warps, cut detection): CPU time
+    of the thread doing it (``time.thread_time``), so that a busy machine, where threads wait
+    for a core, does not count against a stage."""
 
     model: float = 0.0
     temporal: float = 0.0
@@ -177,9 +179,9 @@ class PerFrameColor:
         """Nothing to stop (the same call as :meth:`FlowBlender.close`)."""
 
     def _run(self) -> list[tuple[Any, np.ndarray]]:
-        started = time.perf_counter()
+        started = time.thread_time()
         chroma = self.model(np.stack([luma for _, luma in self._pending]))
-        self.times.model += time.perf_counter() - started
+        self.times.model += time.thread_time() - started
         self.times.model_frames += len(self._pending)
         done = [(payload, c) for (payload, _), c in zip(self._pending, chroma, strict=True)]
         self._pending = []
@@ -239,7 +241,7 @@ class FlowBlender:
 
     def push(self, payload: Any, luma: np.ndarray) -> list[tuple[Any, np.ndarray]]:
         """Add the next frame (working-size luminance); returns the frames finished, in order."""
-        started = time.perf_counter()
+        started = time.thread_time()
         index = self._count
         self._count += 1
         small = self._small(luma)
@@ -260,7 +262,7 @@ class FlowBlender:
         self._window.append(_Frame(index, payload, luma, small, self._shot, key))
         if key:
             self._submit(self._window[-1])
-        self.times.temporal += time.perf_counter() - started
+        self.times.temporal += time.thread_time() - started
         done = []
         while len(self._window) > self.cfg.radius + self.ahead:
             done.append(self._emit())
@@ -311,12 +313,12 @@ class FlowBlender:
             log.debug("cut at frame %d found after the frame was written", cut)
 
     def _run_model(self, frames: list[_Frame]) -> None:
-        started = time.perf_counter()
+        started = time.thread_time()
         for i in range(0, len(frames), self.batch_size):
             part = frames[i : i + self.batch_size]
             for frame, chroma in zip(part, self.model(np.stack([f.luma for f in part])), strict=True):
                 frame.chroma = chroma
-        self._count_model(time.perf_counter() - started, len(frames))
+        self._count_model(time.thread_time() - started, len(frames))
 
     def _count_model(self, seconds: float, frames: int) -> None:
         with self._times_lock:
@@ -329,9 +331,9 @@ class FlowBlender:
             return
 
         def run(luma: np.ndarray = frame.luma) -> np.ndarray:
-            started = time.perf_counter()
+            started = time.thread_time()
             chroma = self.model(luma[None])[0]
-            self._count_model(time.perf_counter() - started, 1)
+            self._count_model(time.thread_time() - started, 1)
             return chroma
 
         frame.future = self._pool.submit(run)
@@ -351,7 +353,7 @@ class FlowBlender:
         missing = [f for f in held if f.key and f.chroma is None]
         if missing:
             self._run_model(missing)
-        started = time.perf_counter()
+        started = time.thread_time()
         frame = self._window.popleft()
         strength = self.cfg.strength
         neighbours: list[tuple[_Frame, np.ndarray, float]] = []
@@ -365,15 +367,15 @@ class FlowBlender:
                 neighbours.append((ahead, ahead.chroma, FUTURE_WEIGHT * strength * 0.5 ** (distance - 1)))
         result = self._blend(frame, neighbours)
         if result is None:  # not enough carried colour: this frame gets the model after all
-            self.times.temporal += time.perf_counter() - started
+            self.times.temporal += time.thread_time() - started
             self._run_model([frame])
-            started = time.perf_counter()
+            started = time.thread_time()
             frame.key = True
             result = self._blend(frame, neighbours)
         frame.result = result
         frame.flows = {k: v for k, v in frame.flows.items() if k > frame.index}
         self._previous = frame
-        self.times.temporal += time.perf_counter() - started
+        self.times.temporal += time.thread_time() - started
         return frame.payload, result
 
     def _blend(self, frame: _Frame, neighbours: list[tuple[_Frame, np.ndarray, float]]) -> np.ndarray | None:

@@ -14,7 +14,8 @@ For each 720p clip (synthetic lavfi content with audio; the PySceneDetect test v
   ffmpeg, read back, colorized, written to PNG and encoded again (as the seed and most
   colorizers do) on the first --naive-frames frames (the same architecture with its own
   weights: only the speed is compared); restore's ratio to it;
-- the time share of decode, model, temporal blending and encode in a default restore;
+- the time share of decode, model, temporal blending and encode in a default restore (model
+  and temporal as CPU time of their threads: they overlap each other and the encoder);
 - peak resident memory (restore's process plus its ffmpeg children) for a --memory-seconds
   synthetic clip and for one --long-factor times longer: the ratio must stay <= 1.1.
 The clips are 20 s long (a film's throughput, not restore's fixed cost of about half a second
@@ -224,7 +225,8 @@ def main() -> None:
                                      f"{'PASS' if fps / naive_fps >= 5 else 'MISS'}")  # fmt: skip
                     if device == devices[0]:
                         shares[name] = (r, decode_seconds(clip), frames / transcode_fps)
-    print("\nTime shares of a default restore (seconds, and share of its wall time):\n")
+    print("\nTime shares of a default restore (decode and encode: their plain ffmpeg times; model and temporal: "
+          "CPU seconds of the threads doing them; each as a share of restore's wall time):\n")  # fmt: skip
     print("| clip | wall | decode | model | temporal | encode (transcode - decode) |")
     print("|---|---|---|---|---|---|")
     for name, (r, decode, transcode) in shares.items():
