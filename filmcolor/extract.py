@@ -298,15 +298,15 @@ def extract_film(
         reader = SplitFrameReader.before_probe(path, (width, height), small, stage, _ShotSampler(cfg, rate).base_stride)
     try:
         if reader is not None:
-            reader.__enter__()
+            reader.start()
         info = probe(path)
         sampler = _ShotSampler(cfg, float(info.frame_rate))
         small, stage, stage_scale = _stream_sizes(cfg, info.width, info.height)
         if reader is not None and not (reader.confirm(info) and reader.stride == sampler.base_stride):
-            reader.close()  # the guess was wrong (rotation, variable frame rate): start afresh
+            reader.close()  # the guess was wrong (another size, a variable frame rate): start afresh
             reader = None
         if reader is None:
-            reader = SplitFrameReader(info, small, stage, sampler.base_stride).__enter__()
+            reader = SplitFrameReader(info, small, stage, sampler.base_stride).start()
     except BaseException:
         if reader is not None:
             reader.close()

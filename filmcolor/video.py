@@ -758,6 +758,10 @@ class SplitFrameReader:
         return _ffmpeg_base() + ffmpeg.merge_outputs(*outs).compile()[1:]
 
     def __enter__(self) -> SplitFrameReader:
+        return self.start()
+
+    def start(self) -> SplitFrameReader:
+        """Start ffmpeg and the pump threads (what ``with`` does); :meth:`close` stops them."""
         import queue
 
         read_fd, write_fd = os.pipe()

@@ -162,13 +162,13 @@ def test_decoding_starts_before_the_probe_and_a_wrong_guess_is_redone(films: Pat
     assert (probe(rotated).width, probe(rotated).height) == (240, 320)
 
     starts = []
-    real_enter = SplitFrameReader.__enter__
+    real_start = SplitFrameReader.start
 
-    def counting_enter(self):
+    def counting_start(self):
         starts.append(self.info is None)  # True: started from the guess, before the probe
-        return real_enter(self)
+        return real_start(self)
 
-    monkeypatch.setattr(SplitFrameReader, "__enter__", counting_enter)
+    monkeypatch.setattr(SplitFrameReader, "start", counting_start)
     cfg = ExtractConfig(test_fraction=0.0, size=96)
     plain = extract([film], tmp_path / "plain", cfg)
     assert starts == [True] and plain.shots == 3  # the guess was right: one ffmpeg
@@ -182,7 +182,7 @@ def test_decoding_starts_before_the_probe_and_a_wrong_guess_is_redone(films: Pat
 
     starts.clear()
     monkeypatch.undo()
-    monkeypatch.setattr(SplitFrameReader, "__enter__", counting_enter)
+    monkeypatch.setattr(SplitFrameReader, "start", counting_start)
     turned = extract([rotated], tmp_path / "rotated", cfg)
     assert guess_size(rotated) == (240, 320, 25.0)
     assert turned.shots == 3 and starts == [True]
