@@ -5,9 +5,9 @@
 
 For each film: the time of `ffmpeg -i FILM -f null -` (decoding only), the time of
 `filmcolor extract` on it (into a fresh folder), and their ratio. Goal: <= 2x.
-Extract has a fixed cost per film of about half a second (probe, sample pictures for the
-domain and the crop, process starts): it dominates the ratio on clips of a few seconds and
-vanishes on films, so the synthetic film is three minutes long. On a loaded 2-core machine a
+Extract has a fixed cost per film of about a tenth of a second (ffprobe and ffmpeg process
+starts, overlapped; the staging and writing of the kept frames): it weighs on clips of a few
+seconds and vanishes on films, so the synthetic film is three minutes long. On a loaded 2-core machine a
 clip of a few seconds varies by +-15% from run to run: films whose decode takes under 2 s are
 measured --repeat times (decode and extract alternating) and the medians are compared.
 """
