@@ -213,13 +213,18 @@ def _pick_evenly(items: list[Any], count: int) -> list[Any]:
     return [items[int(round(p))] for p in positions]
 
 
+def _base_stride(cfg: ExtractConfig, fps: float) -> int:
+    """Frames between two candidate frames: ``--every`` seconds."""
+    return max(1, round(cfg.every * fps))
+
+
 class _ShotSampler:
     """Keeps candidate frames of the current shot and picks the kept ones at each cut."""
 
     def __init__(self, cfg: ExtractConfig, fps: float) -> None:
         self.cfg = cfg
         self.margin = max(1, round(cfg.margin * fps))
-        self.base_stride = max(1, round(cfg.every * fps))
+        self.base_stride = _base_stride(cfg, fps)
         self.stride = self.base_stride
         self.candidates: list[_Candidate] = []
         self.shot_start = 0
@@ -295,7 +300,7 @@ def extract_film(
     if guess:
         width, height, rate = guess
         small, stage, _ = _stream_sizes(cfg, width, height)
-        reader = SplitFrameReader.before_probe(path, (width, height), small, stage, _ShotSampler(cfg, rate).base_stride)
+        reader = SplitFrameReader.before_probe(path, (width, height), small, stage, _base_stride(cfg, rate))
     try:
         if reader is not None:
             reader.start()

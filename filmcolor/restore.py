@@ -46,7 +46,6 @@ from .video import (
     chroma_size,
     default_codec,
     luma_pixel_format,
-    luma_plane,
     output_pixel_format,
     plan_streams,
     probe,
@@ -467,13 +466,12 @@ class _SegmentRun:
                         written += 1
                     self.bar.update(len(done))
 
-                frame: np.ndarray | None = first
+                y: np.ndarray | None = first  # the reader delivers the Y plane alone
                 pushed = 0
-                while frame is not None:
-                    y = luma_plane(frame, self.pix_fmt, info.height)
+                while y is not None:
                     emit(stage.push(y, self.engine.shrink_plane(y, info.full_range)))
                     pushed += 1
-                    frame = next(frames, None) if pushed < self.job.segment_frames else None
+                    y = next(frames, None) if pushed < self.job.segment_frames else None
                 emit(stage.finish())
                 out.finish()
             except BaseException:

@@ -68,21 +68,21 @@ class CutDetector:
             self._detector = AdaptiveDetector(min_scene_len=cfg.min_scene_len, luma_only=luma_only, **kwargs)
         self._last = -1
 
+    def _resized(self, image: np.ndarray) -> np.ndarray:
+        """``image`` at the configured width (never enlarged)."""
+        h, w = image.shape[:2]
+        width = min(self.cfg.width, w)
+        if width == w:
+            return image
+        return cv2.resize(image, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_LINEAR)
+
     def small(self, rgb: np.ndarray) -> np.ndarray:
         """The frame as the detector wants it: BGR at the configured width."""
-        h, w = rgb.shape[:2]
-        width = min(self.cfg.width, w)
-        height = max(1, round(h * width / w))
-        small = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_LINEAR) if width != w else rgb
-        return np.ascontiguousarray(small[..., ::-1])
+        return np.ascontiguousarray(self._resized(rgb)[..., ::-1])
 
     def small_gray(self, gray: np.ndarray) -> np.ndarray:
         """A luminance frame (H, W) as the detector wants it: resized first, then BGR."""
-        h, w = gray.shape
-        width = min(self.cfg.width, w)
-        if width != w:
-            gray = cv2.resize(gray, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_LINEAR)
-        return cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
+        return cv2.cvtColor(self._resized(gray), cv2.COLOR_GRAY2BGR)
 
     def push(self, rgb: np.ndarray) -> list[int]:
         """Add the next frame (RGB); returns frame numbers of cuts found so far (maybe earlier)."""

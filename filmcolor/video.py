@@ -456,14 +456,6 @@ def luma_pixel_format(info: VideoInfo) -> str:
     return frame_pixel_format(info)
 
 
-def luma_plane(frame: np.ndarray, pix_fmt: str, height: int) -> np.ndarray:
-    """The Y plane (H, W) of a frame read in planar ``pix_fmt``, or read ``luma_only`` (a view,
-    no copy)."""
-    if frame.ndim == 2 and frame.shape[0] == height:
-        return frame
-    return frame[:height] if pix_fmt.endswith("420p") else frame[0]
-
-
 def chroma_size(pix_fmt: str, width: int, height: int) -> tuple[int, int]:
     """(width, height) of the U and V planes of planar ``pix_fmt``."""
     return (width // 2, height // 2) if pix_fmt.endswith("420p") else (width, height)
