@@ -57,6 +57,37 @@ def merge_rgb(luma: np.ndarray, chroma: np.ndarray) -> np.ndarray:
     return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
+# How much each of R, G, B moves per unit of model chroma (Cb, Cr in [-1, 1] are half that in YCbCr).
+_CHROMA_TO_RGB = (_YCC_TO_RGB[:, 1:] * 0.5).astype(np.float32)
+
+
+def fit_gamut(luma: np.ndarray, chroma: np.ndarray) -> np.ndarray:
+    """Shrink chroma toward gray, per pixel, until its RGB colour fits in [0, 1] on this luminance.
+
+    A black or a white pixel can hold no colour, a dark one only a little: chroma beyond that
+    would be clipped by the display, which shifts both the hue and the brightness. Scaling it
+    down instead keeps the hue and leaves the luminance exactly as it was. Colours that fit are
+    unchanged; a gray frame (black, white, titles) stays exactly gray.
+
+    Args:
+        luma: float32 (..., H, W) in [-1, 1].
+        chroma: float32 (..., 2, H, W) in [-1, 1], the same leading shape.
+
+    Returns:
+        float32 chroma of the same shape.
+    """
+    y = (np.asarray(luma, np.float32) + 1.0) * 0.5
+    headroom = 1.0 - y
+    cb, cr = chroma[..., 0, :, :], chroma[..., 1, :, :]
+    scale = np.ones_like(y)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for k_cb, k_cr in _CHROMA_TO_RGB:
+            d = k_cb * cb + k_cr * cr  # this channel's offset from gray
+            # room toward the edge the offset moves to, over the offset (nan for 0/0: fmin skips it)
+            np.fmin(scale, np.where(d > 0, headroom, y) / np.abs(d), out=scale)
+    return (chroma * scale[..., None, :, :]).astype(np.float32, copy=False)
+
+
 def luma_from_plane(y_plane: np.ndarray, full_range: bool) -> np.ndarray:
     """A video's Y plane (uint8) as model luminance in [-1, 1]."""
     y = y_plane.astype(np.float32)

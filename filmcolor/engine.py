@@ -24,7 +24,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .color import luma_from_plane, merge_rgb, split_rgb
+from .color import fit_gamut, luma_from_plane, merge_rgb, split_rgb
 from .errors import EngineError
 
 log = logging.getLogger(__name__)
@@ -252,7 +252,8 @@ class ColorizeEngine:
             luma: float32 (N, H, W) in [-1, 1]; H and W multiples of the contract's size_multiple.
 
         Returns:
-            float32 chroma (N, 2, H, W) in [-1, 1].
+            float32 chroma (N, 2, H, W) in [-1, 1], within the RGB gamut of ``luma``
+            (:func:`~filmcolor.color.fit_gamut`).
         """
         feed = {self.contract.input_name: luma[:, None].astype(self._dtype, copy=False)}
         (out,) = self.session.run([self.contract.output_name], feed)
@@ -261,7 +262,9 @@ class ColorizeEngine:
                 f"model '{self.model_path}' returned {out.shape} for input {luma.shape}; it must "
                 "keep the frame size"
             )
-        return np.clip(out.astype(np.float32, copy=False), -1.0, 1.0)
+        # Colour that this luminance cannot show (a dark or a bright pixel) is scaled back toward
+        # gray rather than left for the display to clip, which would shift hue and brightness.
+        return fit_gamut(luma, np.clip(out.astype(np.float32, copy=False), -1.0, 1.0))
 
     def shrink(self, luma: np.ndarray) -> np.ndarray:
         """Full-resolution luminance (H, W) in [-1, 1] at the model's working size (h, w)."""

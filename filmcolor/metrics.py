@@ -1,6 +1,8 @@
 """Measures of colorization quality and temporal stability, on uint8 RGB frames.
 
-* :func:`psnr`, :func:`ssim`: fidelity to ground truth.
+* :func:`psnr`, :func:`ssim`: fidelity to ground truth; :func:`sequence_psnr`, PSNR of the
+  mean squared error over all frames of a clip (a frame that the gray input matches exactly,
+  such as a title card, does not weigh 100 dB in it).
 * :func:`colourfulness`: Hasler & Suesstrunk (2003); 0 for gray, ~33 "moderately colourful".
 * :func:`cdc`: colour distribution consistency as defined for TCVC (Liu et al. 2021): the
   Jensen-Shannon divergence of per-channel histograms between frames t and t+k, averaged over
@@ -26,6 +28,19 @@ PSNR_CAP = 100.0
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """PSNR in dB of two uint8 images; identical images give ``PSNR_CAP`` (100 dB)."""
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return PSNR_CAP if mse == 0 else min(PSNR_CAP, 10.0 * np.log10(255.0**2 / mse))
+
+
+def sequence_psnr(frames: Sequence[np.ndarray], truth: Sequence[np.ndarray]) -> float:
+    """PSNR in dB of the mean squared error over all frames (capped at ``PSNR_CAP``).
+
+    The mean of per-frame PSNRs lets a few exactly matched frames dominate (each scores the
+    cap); pooling the error first weighs every pixel of the clip the same.
+    """
+    if len(frames) != len(truth) or len(frames) == 0:
+        raise ValueError("sequence_psnr needs two equally long, non-empty sequences of frames")
+    total = sum(float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)) for a, b in zip(frames, truth, strict=True))
+    mse = total / len(frames)
     return PSNR_CAP if mse == 0 else min(PSNR_CAP, 10.0 * np.log10(255.0**2 / mse))
 
 

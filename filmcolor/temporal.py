@@ -46,6 +46,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from .color import fit_gamut
 from .config import SceneConfig, TemporalConfig
 from .scenes import CutDetector
 
@@ -213,13 +214,23 @@ class FlowBlender:
         background: run the model on keyframes in a thread of its own as soon as they are
             known, MODEL_AHEAD frames before their colour is needed (the model releases the
             GIL: it overlaps the flow work). Call :meth:`close` when done.
+        fit: applied to each finished frame's chroma with its luminance; restore uses
+            :func:`~filmcolor.color.fit_gamut` (colour carried onto a darker or a brighter
+            frame may be more than that frame can show). None: the blend as it comes.
     """
 
     def __init__(
-        self, cfg: TemporalConfig, model: Model, fps: Fraction, batch_size: int = 4, background: bool = False
+        self,
+        cfg: TemporalConfig,
+        model: Model,
+        fps: Fraction,
+        batch_size: int = 4,
+        background: bool = False,
+        fit: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
     ) -> None:
         self.cfg = cfg
         self.model = model
+        self.fit = fit
         self.batch_size = batch_size
         self.times = StageTimes()
         self._times_lock = threading.Lock()
@@ -372,6 +383,8 @@ class FlowBlender:
             started = time.thread_time()
             frame.key = True
             result = self._blend(frame, neighbours)
+        if self.fit is not None:  # carried colour may not fit this frame's luminance (a fade)
+            result = self.fit(frame.luma, result)
         frame.result = result
         frame.flows = {k: v for k, v in frame.flows.items() if k > frame.index}
         self._previous = frame
@@ -420,10 +433,14 @@ ColorStage = PerFrameColor | FlowBlender
 def make_color_stage(
     cfg: TemporalConfig, model: Model, fps: Fraction, batch_size: int = 4, background: bool = False
 ) -> ColorStage:
-    """The colour stage restore uses for ``cfg.mode`` (``background``: see :class:`FlowBlender`)."""
+    """The colour stage restore uses for ``cfg.mode`` (``background``: see :class:`FlowBlender`).
+
+    Blended colour is fitted into what each frame's luminance can show, as the model's own
+    colour is (:meth:`~filmcolor.engine.ColorizeEngine.run`).
+    """
     if cfg.mode == "none":
         return PerFrameColor(model, batch_size)
-    return FlowBlender(cfg, model, fps, batch_size, background)
+    return FlowBlender(cfg, model, fps, batch_size, background, fit=fit_gamut)
 
 
 def blend(

@@ -40,13 +40,13 @@ import numpy as np
 from filmcolor.color import merge_rgb, split_rgb
 from filmcolor.config import RestoreConfig, SceneConfig, TemporalConfig
 from filmcolor.engine import ColorizeEngine, default_model_path
-from filmcolor.metrics import cdc, colourfulness, psnr, ssim, warp_error
+from filmcolor.metrics import cdc, colourfulness, psnr, sequence_psnr, ssim, warp_error
 from filmcolor.restore import restore
 from filmcolor.scenes import detect_scenes
 from filmcolor.temporal import blend
 from filmcolor.video import FrameReader, probe
 
-GT_COLUMNS = ["PSNR", "SSIM", "colour", "colour/GT", "CDC", "CDC/GT", "warp", "CDC-c", "warp-c"]
+GT_COLUMNS = ["PSNR", "PSNR-seq", "SSIM", "colour", "colour/GT", "CDC", "CDC/GT", "warp", "CDC-c", "warp-c"]
 BW_COLUMNS = ["colour", "CDC", "warp", "CDC-c", "warp-c", "Y-PSNR"]
 
 
@@ -130,6 +130,7 @@ def read_rgb(path: Path, seconds: float | None = None, size: tuple[int, int] | N
 def gt_metrics(out: list[np.ndarray], truth: list[np.ndarray], sequence: bool, cuts: list[int] = ()) -> dict[str, float]:
     values = {
         "PSNR": float(np.mean([psnr(o, t) for o, t in zip(out, truth, strict=True)])),
+        "PSNR-seq": sequence_psnr(out, truth),
         "SSIM": float(np.mean([ssim(o, t) for o, t in zip(out, truth, strict=True)])),
         "colour": float(np.mean([colourfulness(o) for o in out])),
     }
@@ -367,6 +368,7 @@ def check_goals(tables: list[Table], names: list[str]) -> list[str]:
                 continue
             checks = [
                 ("PSNR above gray", row["PSNR"] > gray.get("PSNR", float("inf"))),
+                ("PSNR-seq above gray", row["PSNR-seq"] > gray.get("PSNR-seq", float("inf"))),
                 ("colourfulness >= 0.5 x GT", row["colour/GT"] >= 0.5),
             ]
             if "CDC/GT" in row:
@@ -391,6 +393,8 @@ def check_temporal_goals(tables: list[Table], name: str) -> list[str]:
         ]
         if "PSNR" in flow:
             checks.append(("PSNR not lower", flow["PSNR"] >= none["PSNR"] - 0.005, flow["PSNR"] - none["PSNR"]))
+            gain = flow["PSNR-seq"] - none["PSNR-seq"]
+            checks.append(("PSNR-seq not lower", gain >= -0.005, gain))
         verdict = ", ".join(f"{'PASS' if ok else 'MISS'} {label} ({change:+.3g})" for label, ok, change in checks)
         lines.append(f"{table.title} / temporal flow vs none: {verdict}")
     return lines

@@ -3,7 +3,9 @@
 import numpy as np
 
 from filmcolor.color import (
+    _CHROMA_TO_RGB,
     chroma_to_planes,
+    fit_gamut,
     luma_from_plane,
     merge_rgb,
     planes_to_chroma,
@@ -51,3 +53,21 @@ def test_yuv_rgb_round_trip():
     for full in (False, True):
         back = yuv_to_rgb(rgb_to_yuv(rgb, full), full)
         assert np.abs(back.astype(int) - rgb).max() <= 3
+
+
+def test_fit_gamut_keeps_colours_that_fit_and_shrinks_the_rest_keeping_hue():
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (2, 30, 40, 3), dtype=np.uint8)
+    luma, chroma = split_rgb(rgb)
+    assert np.abs(fit_gamut(luma, chroma) - chroma).max() < 1e-5  # real colours always fit
+    wild = rng.uniform(-1, 1, chroma.shape).astype(np.float32)
+    fitted = fit_gamut(luma, wild)
+    y = (luma + 1) / 2
+    for k_cb, k_cr in _CHROMA_TO_RGB:  # every channel inside [0, 1] now
+        channel = y + k_cb * fitted[:, 0] + k_cr * fitted[:, 1]
+        assert channel.min() > -1e-5 and channel.max() < 1 + 1e-5
+    scale = np.hypot(fitted[:, 0], fitted[:, 1]) / np.hypot(wild[:, 0], wild[:, 1])
+    assert scale.max() <= 1 + 1e-6 and scale.min() < 0.5  # only shrunk, some a lot
+    assert np.allclose(fitted, wild * scale[:, None], atol=1e-5)  # same direction: same hue
+    ends = np.array([[-1.0, 1.0]], np.float32)[None]  # black and white
+    assert np.abs(fit_gamut(ends, np.full((1, 2, 1, 2), 0.3, np.float32))).max() == 0.0

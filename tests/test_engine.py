@@ -20,13 +20,26 @@ def test_affine_model_gives_exact_chroma(affine_model: Path):
 
 
 def test_luma_dependent_chroma_is_upsampled_in_place(tmp_path: Path):
-    model = make_affine_model(tmp_path / "ramp.onnx", cb=(0.5, 0.0), cr=(0.0, 0.0))
+    model = make_affine_model(tmp_path / "ramp.onnx", cb=(0.2, 0.0), cr=(0.0, 0.0))
     engine = ColorizeEngine(model, device="cpu", size=32)
-    y = np.zeros((1, 64, 128), np.uint8)
-    y[:, :, 64:] = 235  # right half white -> Cb = +0.5 there, left half black -> -0.5
+    y = np.full((1, 64, 128), 60, np.uint8)
+    y[:, :, 64:] = 180  # right half light -> Cb = 0.2 * 0.498, left half dark -> 0.2 * -0.598
     chroma = engine.chroma(y, full_range=False)
-    assert chroma[0, 0, :, :56].mean() == pytest.approx(-0.5, abs=0.01)
-    assert chroma[0, 0, :, 72:].mean() == pytest.approx(0.5, abs=0.01)
+    assert chroma[0, 0, :, :56].mean() == pytest.approx(0.2 * (2 * 44 / 219 - 1), abs=0.005)
+    assert chroma[0, 0, :, 72:].mean() == pytest.approx(0.2 * (2 * 164 / 219 - 1), abs=0.005)
+
+
+def test_black_and_white_get_no_colour(affine_model: Path):
+    """A model's colour on a black or a white pixel would be clipped by the display: it is cut."""
+    engine = ColorizeEngine(affine_model, device="cpu")  # Cb 0.25, Cr 0.5 everywhere
+    y = np.full((1, 40, 60), 16, np.uint8)
+    y[:, 20:] = 235
+    y[:, :, 30:] = 120
+    chroma = engine.chroma(y, full_range=False)
+    assert np.abs(chroma[0, :, :16, :26]).max() == 0.0  # black
+    assert np.abs(chroma[0, :, 24:, :26]).max() == 0.0  # white
+    mid = chroma[0, :, 4:36, 34:]
+    assert np.allclose(mid[0], 0.25, atol=1e-5) and np.allclose(mid[1], 0.5, atol=1e-5)  # fits: kept
 
 
 def test_colorize_rgb_keeps_luminance(affine_model: Path):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from filmcolor.metrics import PSNR_CAP, cdc, colourfulness, psnr, ssim, warp_error
+from filmcolor.metrics import PSNR_CAP, cdc, colourfulness, psnr, sequence_psnr, ssim, warp_error
 
 
 def _texture(seed: int = 0, size=(72, 96)) -> np.ndarray:
@@ -20,6 +20,18 @@ def test_psnr_and_ssim_of_an_image_with_itself():
     assert ssim(image, image) == pytest.approx(1.0)
     noisy = np.clip(image + np.random.default_rng(1).normal(0, 10, image.shape), 0, 255).astype(np.uint8)
     assert 20 < psnr(image, noisy) < 35 and ssim(image, noisy) < 0.95
+
+
+def test_sequence_psnr_pools_the_error_before_the_log():
+    truth = [np.full((8, 8, 3), 100, np.uint8) for _ in range(4)]
+    exact_then_off = [truth[0].copy(), truth[1].copy(), truth[2] + 10, truth[3] + 10]  # MSE 0, 0, 100, 100
+    assert sequence_psnr(truth, truth) == PSNR_CAP
+    assert sequence_psnr(exact_then_off, truth) == pytest.approx(10 * np.log10(255**2 / 50.0))
+    # The mean of per-frame PSNRs lets the two exact frames weigh 100 dB each.
+    per_frame = np.mean([psnr(a, b) for a, b in zip(exact_then_off, truth, strict=True)])
+    assert per_frame == pytest.approx((2 * PSNR_CAP + 2 * 10 * np.log10(255**2 / 100.0)) / 4)
+    with pytest.raises(ValueError):
+        sequence_psnr(truth[:2], truth)
 
 
 def test_colourfulness_of_gray_is_zero():

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import read_planes
+from conftest import make_clip, read_planes
 from onnx_models import make_affine_model
 from test_scenes import make_film
 
@@ -221,6 +221,23 @@ def test_restore_never_carries_colour_across_a_cut(shots: Path, luma_model: Path
         assert np.abs(cb_first - cb_before).mean() > 10, "the shots differ in colour"
         diff = np.abs(a[first, 1:].astype(float) - b[first, 1:].astype(float))
         assert diff.mean() < 1.0, f"frame {first} carries colour of the shot before it"
+
+
+def test_restore_gives_black_and_white_no_colour(clips: Path, affine_model: Path, tmp_path: Path):
+    """The model paints one colour everywhere; what a frame cannot show (black at the end of a
+    fade, carried along the flow from brighter frames) is cut, not left to the display's clipping."""
+    from filmcolor.restore import restore
+
+    source = make_clip(clips / "fade_to_black.mp4", seconds=2.0, audio=False, filters="fade=out:st=1.0:d=0.6")
+    restore(source, tmp_path / "out.mkv", RestoreConfig(model=affine_model, preset="ultrafast"))
+    planes = read_planes(tmp_path / "out.mkv").astype(int)
+    assert len(planes) == 50
+    black = planes[42:]  # after the fade: Y 16 everywhere
+    assert black[:, 0].max() <= 17
+    assert np.abs(black[:, 1:] - 128).max() <= 1, "black frames carry no colour"
+    first = planes[0]
+    mid = (first[0] > 90) & (first[0] < 150)  # mid-gray pixels can show the model's colour
+    assert first[1][mid].mean() > 150 and first[2][mid].mean() > 170
 
 
 def test_restore_options_reach_the_stage(shots: Path, luma_model: Path, tmp_path: Path):
