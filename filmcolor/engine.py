@@ -252,8 +252,8 @@ class ColorizeEngine:
             luma: float32 (N, H, W) in [-1, 1]; H and W multiples of the contract's size_multiple.
 
         Returns:
-            float32 chroma (N, 2, H, W) in [-1, 1], within the RGB gamut of ``luma``
-            (:func:`~filmcolor.color.fit_gamut`).
+            float32 chroma (N, 2, H, W) in [-1, 1], as the model gives it (restore's colour
+            stage fits it into what each frame can show: :func:`~filmcolor.color.fit_gamut`).
         """
         feed = {self.contract.input_name: luma[:, None].astype(self._dtype, copy=False)}
         (out,) = self.session.run([self.contract.output_name], feed)
@@ -262,9 +262,7 @@ class ColorizeEngine:
                 f"model '{self.model_path}' returned {out.shape} for input {luma.shape}; it must "
                 "keep the frame size"
             )
-        # Colour that this luminance cannot show (a dark or a bright pixel) is scaled back toward
-        # gray rather than left for the display to clip, which would shift hue and brightness.
-        return fit_gamut(luma, np.clip(out.astype(np.float32, copy=False), -1.0, 1.0))
+        return np.clip(out.astype(np.float32, copy=False), -1.0, 1.0)
 
     def shrink(self, luma: np.ndarray) -> np.ndarray:
         """Full-resolution luminance (H, W) in [-1, 1] at the model's working size (h, w)."""
@@ -291,9 +289,14 @@ class ColorizeEngine:
         return hwc.transpose(2, 0, 1)
 
     def chroma_for_luma(self, luma: np.ndarray) -> np.ndarray:
-        """Chroma at full resolution for full-resolution luminance (N, H, W) in [-1, 1]."""
+        """Chroma at full resolution for full-resolution luminance (N, H, W) in [-1, 1].
+
+        Colour that a pixel's luminance cannot show is scaled toward gray
+        (:func:`~filmcolor.color.fit_gamut`, at working size), as restore does.
+        """
         n, height, width = luma.shape
-        chroma = self.run(np.stack([self.shrink(f) for f in luma]))
+        small = np.stack([self.shrink(f) for f in luma])
+        chroma = fit_gamut(small, self.run(small))
         return np.stack([self.enlarge(c, height, width) for c in chroma])
 
     def chroma(self, y_planes: np.ndarray, full_range: bool) -> np.ndarray:

@@ -54,6 +54,8 @@ log = logging.getLogger(__name__)
 
 Model = Callable[[np.ndarray], np.ndarray]
 """(N, h, w) float32 luminance in [-1, 1] -> (N, 2, h, w) float32 chroma in [-1, 1]."""
+Fit = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""Luminance, chroma -> the chroma to show (restore: :func:`~filmcolor.color.fit_gamut`)."""
 
 PAST_WEIGHT = 2.0
 """Weight of the previous frame's (already blended) result against the frame's own chroma (1)."""
@@ -161,9 +163,10 @@ class StageTimes:
 class PerFrameColor:
     """``--temporal none``: the model's chroma for every frame, in batches."""
 
-    def __init__(self, model: Model, batch_size: int = 4) -> None:
+    def __init__(self, model: Model, batch_size: int = 4, fit: Fit | None = None) -> None:
         self.model = model
         self.batch_size = batch_size
+        self.fit = fit
         self.times = StageTimes()
         self._pending: list[tuple[Any, np.ndarray]] = []
 
@@ -182,6 +185,8 @@ class PerFrameColor:
     def _run(self) -> list[tuple[Any, np.ndarray]]:
         started = time.thread_time()
         chroma = self.model(np.stack([luma for _, luma in self._pending]))
+        if self.fit is not None:
+            chroma = [self.fit(luma, c) for (_, luma), c in zip(self._pending, chroma, strict=True)]
         self.times.model += time.thread_time() - started
         self.times.model_frames += len(self._pending)
         done = [(payload, c) for (payload, _), c in zip(self._pending, chroma, strict=True)]
@@ -214,9 +219,9 @@ class FlowBlender:
         background: run the model on keyframes in a thread of its own as soon as they are
             known, MODEL_AHEAD frames before their colour is needed (the model releases the
             GIL: it overlaps the flow work). Call :meth:`close` when done.
-        fit: applied to each finished frame's chroma with its luminance; restore uses
-            :func:`~filmcolor.color.fit_gamut` (colour carried onto a darker or a brighter
-            frame may be more than that frame can show). None: the blend as it comes.
+        fit: applied to each finished frame's chroma with its luminance on the way out (the
+            colour carried on to the next frame is the blend before it); restore uses
+            :func:`~filmcolor.color.fit_gamut`. None: the blend as it comes.
     """
 
     def __init__(
@@ -226,7 +231,7 @@ class FlowBlender:
         fps: Fraction,
         batch_size: int = 4,
         background: bool = False,
-        fit: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+        fit: Fit | None = None,
     ) -> None:
         self.cfg = cfg
         self.model = model
@@ -383,11 +388,11 @@ class FlowBlender:
             started = time.thread_time()
             frame.key = True
             result = self._blend(frame, neighbours)
-        if self.fit is not None:  # carried colour may not fit this frame's luminance (a fade)
-            result = self.fit(frame.luma, result)
-        frame.result = result
+        frame.result = result  # carried on as it is: fitting it again on every frame would drain colour
         frame.flows = {k: v for k, v in frame.flows.items() if k > frame.index}
         self._previous = frame
+        if self.fit is not None:
+            result = self.fit(frame.luma, result)
         self.times.temporal += time.thread_time() - started
         return frame.payload, result
 
@@ -435,11 +440,11 @@ def make_color_stage(
 ) -> ColorStage:
     """The colour stage restore uses for ``cfg.mode`` (``background``: see :class:`FlowBlender`).
 
-    Blended colour is fitted into what each frame's luminance can show, as the model's own
-    colour is (:meth:`~filmcolor.engine.ColorizeEngine.run`).
+    Each frame's colour comes out fitted into what its luminance can show
+    (:func:`~filmcolor.color.fit_gamut`).
     """
     if cfg.mode == "none":
-        return PerFrameColor(model, batch_size)
+        return PerFrameColor(model, batch_size, fit=fit_gamut)
     return FlowBlender(cfg, model, fps, batch_size, background, fit=fit_gamut)
 
 

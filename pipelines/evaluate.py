@@ -275,7 +275,7 @@ def main() -> None:
     def gt_set(
         title: str, truth: list[np.ndarray], sequence: bool, run: Callable[[Model], list[np.ndarray]], cuts: list[int] = ()
     ) -> None:
-        table = Table(title, GT_COLUMNS if sequence else GT_COLUMNS[:4])
+        table = Table(title, GT_COLUMNS if sequence else GT_COLUMNS[: GT_COLUMNS.index("colour/GT") + 1])
         table.rows["ground truth"] = truth_row(truth, sequence, cuts)
         for m in models:
             if sequence or not m.sequences_only:
@@ -397,6 +397,14 @@ def check_temporal_goals(tables: list[Table], name: str) -> list[str]:
             checks.append(("PSNR-seq not lower", gain >= -0.005, gain))
         verdict = ", ".join(f"{'PASS' if ok else 'MISS'} {label} ({change:+.3g})" for label, ok, change in checks)
         lines.append(f"{table.title} / temporal flow vs none: {verdict}")
+        truth = table.rows.get("ground truth", {})
+        floors = [
+            f"{key} -30% would be {0.7 * none[key]:.3g}, below the ground truth's own {truth[key]:.3g}"
+            for key in ("CDC", "CDC-c")
+            if truth.get(key) is not None and flow[key] > 0.7 * none[key] and 0.7 * none[key] < truth[key]
+        ]
+        if floors:  # steadier than the real colour footage would mean colour frozen where it changes
+            lines.append(f"{table.title} / floor: " + "; ".join(floors))
     return lines
 
 

@@ -15,6 +15,7 @@ from onnx_models import make_affine_model
 from test_scenes import make_film
 
 from filmcolor.cli import main
+from filmcolor.color import fit_gamut
 from filmcolor.config import RestoreConfig, TemporalConfig
 from filmcolor.temporal import (
     FlowBlender,
@@ -145,6 +146,25 @@ def test_occlusion_does_not_drag_colour():
         revealed = out[t][:, 22:42, x_before : x_now - 1]  # the object was here one frame ago
         assert revealed.mean() < -0.35, f"frame {t}: revealed background took the object's colour"
         assert out[t][:, 24:40, x_now + 3 : x_now + 17].mean() > 0.35, "the object keeps its colour"
+
+
+def test_colour_carried_through_a_dark_moment_comes_back_whole():
+    """Output is fitted into each frame's gamut, but the colour carried on is not: two near-black
+    frames between keyframes do not drain the colour of the frames after them."""
+    light = texture(7, H, W) * 0.8  # Y' within [0.26, 0.74]
+    dark = np.ascontiguousarray((light + 1.0) * 0.1 - 1.0)  # the same picture, nearly black
+    colour = np.empty((2, H, W), np.float32)
+    colour[0], colour[1] = 0.2, 0.3  # G 0.14 below Y': fits every light pixel, no dark one
+    model = LookupModel()
+    for luma in (light, dark):
+        model.add(luma, colour)
+    lumas = [dark if t in (4, 5) else light for t in range(20)]
+    stage = FlowBlender(TemporalConfig(keyframe_interval=10), model, Fraction(25), fit=fit_gamut)
+    out = run_stage(stage, lumas)
+    assert model.calls == 2
+    assert np.abs(out[4]).mean() < 0.5 * np.abs(colour).mean(), "the dark frame shows less colour"
+    for t in (6, 8):
+        assert np.abs(out[t] - colour)[:, 4:-4, 4:-4].mean() < 0.01, f"frame {t} lost colour after the dark frames"
 
 
 def test_trust_is_zero_for_pixels_from_outside_the_frame():
