@@ -39,8 +39,8 @@ def sequence_psnr(frames: Sequence[np.ndarray], truth: Sequence[np.ndarray]) -> 
     """
     if len(frames) != len(truth) or len(frames) == 0:
         raise ValueError("sequence_psnr needs two equally long, non-empty sequences of frames")
-    total = sum(float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)) for a, b in zip(frames, truth, strict=True))
-    mse = total / len(frames)
+    errors = [np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2) for a, b in zip(frames, truth, strict=True)]
+    mse = float(np.mean(errors))
     return PSNR_CAP if mse == 0 else min(PSNR_CAP, 10.0 * np.log10(255.0**2 / mse))
 
 

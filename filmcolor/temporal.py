@@ -185,10 +185,10 @@ class PerFrameColor:
     def _run(self) -> list[tuple[Any, np.ndarray]]:
         started = time.thread_time()
         chroma = self.model(np.stack([luma for _, luma in self._pending]))
-        if self.fit is not None:
-            chroma = [self.fit(luma, c) for (_, luma), c in zip(self._pending, chroma, strict=True)]
         self.times.model += time.thread_time() - started
         self.times.model_frames += len(self._pending)
+        if self.fit is not None:
+            chroma = [self.fit(luma, c) for (_, luma), c in zip(self._pending, chroma, strict=True)]
         done = [(payload, c) for (payload, _), c in zip(self._pending, chroma, strict=True)]
         self._pending = []
         return done
