@@ -205,6 +205,7 @@ class _Frame:
     chroma: np.ndarray | None = None  # the model's chroma (keyframes)
     result: np.ndarray | None = None  # blended chroma
     flows: dict[int, np.ndarray] = field(default_factory=dict)  # index -> flow to that frame
+    trusts: dict[int, np.ndarray] = field(default_factory=dict)  # index -> trust of its warp onto this
     future: Future | None = None  # the model's chroma, being computed in the background
 
 
@@ -268,16 +269,17 @@ class FlowBlender:
             self._shot += 1
         first_in_shot = index == 0 or index in self.cuts
         interval = self.cfg.keyframe_interval
+        frame = _Frame(index, payload, luma, small, self._shot, key=False)
         if interval == 1 or first_in_shot:
-            key = True
+            frame.key = True
         elif interval == 0:
-            key = self._since_key >= self.cfg.max_interval
+            frame.key = self._since_key >= self.cfg.max_interval or not self._carries(frame)
         else:
-            key = self._since_key + 1 >= interval
-        self._since_key = 0 if key else self._since_key + 1
-        self._window.append(_Frame(index, payload, luma, small, self._shot, key))
-        if key:
-            self._submit(self._window[-1])
+            frame.key = self._since_key + 1 >= interval
+        self._since_key = 0 if frame.key else self._since_key + 1
+        self._window.append(frame)
+        if frame.key:
+            self._submit(frame)
         self.times.temporal += time.thread_time() - started
         done = []
         while len(self._window) > self.cfg.radius + self.ahead:
@@ -354,6 +356,24 @@ class FlowBlender:
 
         frame.future = self._pool.submit(run)
 
+    def _carries(self, frame: _Frame) -> bool:
+        """Automatic keyframes: will the previous frame's colour, carried along the flow, cover
+        enough of this one? Asked when the frame arrives, so that where it will not (fast or
+        complex motion) the model starts in the background at once instead of stalling this
+        thread when the frame's turn comes (the blend still checks, with the look-ahead too)."""
+        previous = self._window[-1] if self._window else self._previous
+        if previous is None or previous.shot != frame.shot:
+            return False
+        weight = self._trust_between(frame, previous) * (PAST_WEIGHT * self.cfg.strength)
+        return float(np.mean(weight > COVERAGE_TRUST)) >= MIN_COVERAGE
+
+    def _trust_between(self, frame: _Frame, other: _Frame) -> np.ndarray:
+        if other.index not in frame.trusts:
+            forward = self._flow_between(frame, other)
+            backward = self._flow_between(other, frame)
+            frame.trusts[other.index] = trust(frame.small, other.small, forward, backward)
+        return frame.trusts[other.index]
+
     def _flow_between(self, a: _Frame, b: _Frame) -> np.ndarray:
         if b.index not in a.flows:
             a.flows[b.index] = self._flow(a.small, b.small)
@@ -390,6 +410,7 @@ class FlowBlender:
             result = self._blend(frame, neighbours)
         frame.result = result  # carried on as it is: fitting it again on every frame would drain colour
         frame.flows = {k: v for k, v in frame.flows.items() if k > frame.index}
+        frame.trusts = {}  # only ever needed with this frame as the target
         self._previous = frame
         if self.fit is not None:
             result = self.fit(frame.luma, result)
@@ -407,12 +428,11 @@ class FlowBlender:
         fallback = None
         for other, chroma, weight in neighbours:
             forward = self._flow_between(frame, other)
-            backward = self._flow_between(other, frame)
             small_chroma = cv2.resize(chroma.transpose(1, 2, 0), (sw, sh), interpolation=cv2.INTER_AREA)
             warped = warp(small_chroma, forward)
             if fallback is None:
                 fallback = warped
-            w_map = trust(frame.small, other.small, forward, backward) * weight
+            w_map = self._trust_between(frame, other) * weight
             acc += warped * w_map[..., None]
             total += w_map
         if own is None:

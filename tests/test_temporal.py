@@ -189,6 +189,28 @@ def test_keyframes_run_the_model_on_fewer_frames():
     assert 40 // (auto.max_interval + 1) <= model.calls < 20  # at least every max_interval + 1
 
 
+def test_frames_whose_colour_cannot_be_carried_get_the_model_in_the_background():
+    """Automatic keyframes: a frame that the previous one's colour cannot cover (here every
+    frame: unrelated pictures) is known when it arrives, so its model run starts in the model
+    thread right away instead of stalling restore's own thread when its turn comes."""
+    import threading
+
+    threads: list[str] = []
+
+    def model(batch: np.ndarray) -> np.ndarray:
+        threads.append(threading.current_thread().name)
+        return np.zeros((len(batch), 2, *batch.shape[1:]), np.float32)
+
+    lumas = [texture(100 + t, H, W) for t in range(24)]
+    stage = FlowBlender(TemporalConfig(), model, Fraction(25), background=True)
+    try:
+        out = run_stage(stage, lumas)
+    finally:
+        stage.close()
+    assert len(out) == 24 and len(threads) == 24, "every frame needs the model"
+    assert all(name.startswith("filmcolor-model") for name in threads), threads
+
+
 def test_memory_stays_flat_on_a_long_clip():
     frames = [texture(s, 36, 64) for s in range(8)]
     model = lambda batch: np.zeros((len(batch), 2, *batch.shape[1:]), np.float32)  # noqa: E731
