@@ -25,10 +25,17 @@ import numpy as np
 PSNR_CAP = 100.0
 
 
+def _mse(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+
+
+def _psnr_of_mse(mse: float) -> float:
+    return PSNR_CAP if mse == 0 else min(PSNR_CAP, 10.0 * np.log10(255.0**2 / mse))
+
+
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """PSNR in dB of two uint8 images; identical images give ``PSNR_CAP`` (100 dB)."""
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return PSNR_CAP if mse == 0 else min(PSNR_CAP, 10.0 * np.log10(255.0**2 / mse))
+    return _psnr_of_mse(_mse(a, b))
 
 
 def sequence_psnr(frames: Sequence[np.ndarray], truth: Sequence[np.ndarray]) -> float:
@@ -39,9 +46,7 @@ def sequence_psnr(frames: Sequence[np.ndarray], truth: Sequence[np.ndarray]) -> 
     """
     if len(frames) != len(truth) or len(frames) == 0:
         raise ValueError("sequence_psnr needs two equally long, non-empty sequences of frames")
-    errors = [np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2) for a, b in zip(frames, truth, strict=True)]
-    mse = float(np.mean(errors))
-    return PSNR_CAP if mse == 0 else min(PSNR_CAP, 10.0 * np.log10(255.0**2 / mse))
+    return _psnr_of_mse(float(np.mean([_mse(a, b) for a, b in zip(frames, truth, strict=True)])))
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
