@@ -124,7 +124,7 @@ def run_restore(clip: Path, out: Path, device: str = "cpu", temporal: str = "flo
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def naive_seconds(clip: Path, work: Path, frames: int) -> tuple[float, int] | None:
+def naive_seconds(clip: Path, work: Path, frames: int, device: str = "cpu") -> tuple[float, int] | None:
     """The seed's way: PNG frames out, PyTorch eager one frame at a time, PNG frames in, encode."""
     try:
         import torch
@@ -135,7 +135,7 @@ def naive_seconds(clip: Path, work: Path, frames: int) -> tuple[float, int] | No
     except ImportError:
         return None
     engine = ColorizeEngine(device="cpu")
-    net = build_generator(GeneratorConfig(**engine.contract.generator)).eval()
+    net = build_generator(GeneratorConfig(**engine.contract.generator)).eval().to(device)
     frames_in, frames_out = work / "naive_in", work / "naive_out"
     frames_in.mkdir(exist_ok=True)
     frames_out.mkdir(exist_ok=True)
@@ -149,7 +149,7 @@ def naive_seconds(clip: Path, work: Path, frames: int) -> tuple[float, int] | No
             h, w = ycc.shape[:2]
             sh, sw = working_shape(h, w, engine.size, engine.contract.size_multiple)
             small = cv2.resize(ycc[..., 0], (sw, sh), interpolation=cv2.INTER_AREA)
-            chroma = net(torch.from_numpy(small)[None, None])[0].numpy().transpose(1, 2, 0)
+            chroma = net(torch.from_numpy(small)[None, None].to(device))[0].cpu().numpy().transpose(1, 2, 0)
             chroma = cv2.resize(chroma, (w, h), interpolation=cv2.INTER_LINEAR)
             ycc[..., 1], ycc[..., 2] = chroma[..., 1], chroma[..., 0]
             out = cv2.cvtColor(np.clip((ycc + 1.0) * 127.5, 0, 255).astype(np.uint8), cv2.COLOR_YCrCb2BGR)
@@ -193,17 +193,19 @@ def main() -> None:
                 run = run_restore(clip, work / "restored.mp4", device)
                 defaults.setdefault(device, []).append(run)
         transcode_fps = frames / statistics.median(transcodes)
-        naive = naive_seconds(clip, work, args.naive_frames)
-        naive_fps = naive[1] / naive[0] if naive else None
+        naives = {device: naive_seconds(clip, work, args.naive_frames, device) for device in devices}
         print(f"| {name} | plain ffmpeg transcode (median of {len(transcodes)}: "
               f"{', '.join(f'{t:.1f}' for t in transcodes)} s) | {transcode_fps:.1f} | 1.00 | – | – |")  # fmt: skip
-        if naive_fps:
-            print(f"| {name} | naive (PyTorch eager, PNG files, {naive[1]} frames) | {naive_fps:.2f} | "
-                  f"{naive_fps / transcode_fps:.3f} | 1.0 | all |")  # fmt: skip
+        for device, naive in naives.items():
+            if naive:
+                print(f"| {name} | naive (PyTorch eager, PNG files, {naive[1]} frames) [{device}] | "
+                      f"{naive[1] / naive[0]:.2f} | {naive[1] / naive[0] / transcode_fps:.3f} | 1.0 | all |")  # fmt: skip
         variants = [("restore (defaults: flow, keyframes auto, int8)", "flow", "auto"),
                     ("restore --keyframe-interval 1", "flow", "1"), ("restore --temporal none", "none", "1"),
                     ("restore --temporal none --precision fp32", "none-fp32", "1")]  # fmt: skip
         for device in devices:
+            naive = naives[device]
+            naive_fps = naive[1] / naive[0] if naive else None
             for label, temporal, keyframes in variants:
                 if (temporal, keyframes) == ("flow", "auto"):
                     runs = sorted(defaults[device], key=lambda run: run["seconds"])
@@ -223,8 +225,7 @@ def main() -> None:
                     if naive_fps and device != "cpu":
                         goals.append(f"{name} [{r['device']}]: restore / naive {fps / naive_fps:.1f} (goal >= 5): "
                                      f"{'PASS' if fps / naive_fps >= 5 else 'MISS'}")  # fmt: skip
-                    if device == devices[0]:
-                        shares[name] = (r, decode_seconds(clip), frames / transcode_fps)
+                    shares[f"{name} [{r['device']}]"] = (r, decode_seconds(clip), frames / transcode_fps)
     print("\nTime shares of a default restore (decode and encode: their plain ffmpeg times; model and temporal: "
           "CPU seconds of the threads doing them; each as a share of restore's wall time):\n")  # fmt: skip
     print("| clip | wall | decode | model | temporal | encode (transcode - decode) |")
@@ -237,13 +238,16 @@ def main() -> None:
         share = r["temporal"] / wall
         goals.append(f"{name}: temporal stage {share:.0%} of restore (goal <= 25%): {'PASS' if share <= 0.25 else 'MISS'}")
     if not args.no_memory:
-        short = run_restore(synthetic_clip(work / "short.mp4", args.memory_seconds), work / "restored.mp4")
+        short_clip = synthetic_clip(work / "short.mp4", args.memory_seconds)
         long_clip = synthetic_clip(work / "long.mp4", args.memory_seconds * args.long_factor)
-        long = run_restore(long_clip, work / "restored_long.mp4")
-        ratio = long["rss_mb"] / short["rss_mb"]
-        print(f"\nPeak resident memory (restore + ffmpeg children): {args.memory_seconds:g} s clip "
-              f"{short['rss_mb']:.0f} MB, {args.memory_seconds * args.long_factor:g} s clip {long['rss_mb']:.0f} MB: "
-              f"ratio {ratio:.2f} ({'PASS' if ratio <= 1.1 else 'MISS'} <= 1.1)")  # fmt: skip
+        print()
+        for device in devices:
+            short = run_restore(short_clip, work / "restored.mp4", device)
+            long = run_restore(long_clip, work / "restored_long.mp4", device)
+            ratio = long["rss_mb"] / short["rss_mb"]
+            print(f"Peak resident memory (restore + ffmpeg children) [{long['device']}]: {args.memory_seconds:g} s "
+                  f"clip {short['rss_mb']:.0f} MB, {args.memory_seconds * args.long_factor:g} s clip "
+                  f"{long['rss_mb']:.0f} MB: ratio {ratio:.2f} ({'PASS' if ratio <= 1.1 else 'MISS'} <= 1.1)")  # fmt: skip
     print("\nGoals:\n" + "\n".join(f"- {g}" for g in goals))
 
 
