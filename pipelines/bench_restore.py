@@ -22,7 +22,8 @@ The clips are 20 s long (a film's throughput, not restore's fixed cost of about 
 for probing, the model's first run and the final mux, which weighs 10-15% on a clip of 8 s);
 the transcode and the default restore are run --repeat times, alternating, and their medians
 compared: on a shared 2-core machine single runs vary by +-15%.
-With --device both on a machine with a GPU, the restore rows are measured on CPU and CUDA.
+With --device both on a machine with a GPU, the restore rows, the naive way (PyTorch eager on
+the device), the time shares and the memory check are measured on CPU and on CUDA.
 """
 
 from __future__ import annotations
@@ -193,6 +194,7 @@ def main() -> None:
                 run = run_restore(clip, work / "restored.mp4", device)
                 defaults.setdefault(device, []).append(run)
         transcode_fps = frames / statistics.median(transcodes)
+        decode = decode_seconds(clip)
         naives = {device: naive_seconds(clip, work, args.naive_frames, device) for device in devices}
         print(f"| {name} | plain ffmpeg transcode (median of {len(transcodes)}: "
               f"{', '.join(f'{t:.1f}' for t in transcodes)} s) | {transcode_fps:.1f} | 1.00 | – | – |")  # fmt: skip
@@ -225,7 +227,7 @@ def main() -> None:
                     if naive_fps and device != "cpu":
                         goals.append(f"{name} [{r['device']}]: restore / naive {fps / naive_fps:.1f} (goal >= 5): "
                                      f"{'PASS' if fps / naive_fps >= 5 else 'MISS'}")  # fmt: skip
-                    shares[f"{name} [{r['device']}]"] = (r, decode_seconds(clip), frames / transcode_fps)
+                    shares[f"{name} [{r['device']}]"] = (r, decode, frames / transcode_fps)
     print("\nTime shares of a default restore (decode and encode: their plain ffmpeg times; model and temporal: "
           "CPU seconds of the threads doing them; each as a share of restore's wall time):\n")  # fmt: skip
     print("| clip | wall | decode | model | temporal | encode (transcode - decode) |")
