@@ -109,6 +109,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--init-from", type=Path, help="the teacher's training checkpoint: start from its weights")
+    parser.add_argument("--magnitude-weight", type=float, default=0.0,
+                        help="weight of an L1 term on the chroma's magnitude (saturation) per pixel")  # fmt: skip
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -134,6 +136,11 @@ def main() -> None:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
             chroma = student(luma)
         loss = nnf.l1_loss(chroma.float(), target)
+        if args.magnitude_weight:
+            # L1 alone lets a student that is unsure of a hue fall back toward gray: ask for the
+            # teacher's saturation too.
+            magnitude = lambda c: torch.sqrt((c.float() ** 2).sum(1) + 1e-6)  # noqa: E731
+            loss = loss + args.magnitude_weight * nnf.l1_loss(magnitude(chroma), magnitude(target))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
