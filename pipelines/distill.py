@@ -78,6 +78,11 @@ def init_from_teacher(student: torch.nn.Module, checkpoint: Path) -> list[int]:
     return keep
 
 
+def chroma_magnitude(chroma: torch.Tensor) -> torch.Tensor:
+    """Per-pixel saturation of (N, 2, H, W) chroma."""
+    return torch.sqrt((chroma.float() ** 2).sum(1) + 1e-6)
+
+
 def batches(pairs: list[tuple[np.ndarray, np.ndarray]], size: int, crop: int, rng: np.random.Generator):
     """Random crops (mirrored half the time) of random pictures, forever."""
     while True:
@@ -139,8 +144,7 @@ def main() -> None:
         if args.magnitude_weight:
             # L1 alone lets a student that is unsure of a hue fall back toward gray: ask for the
             # teacher's saturation too.
-            magnitude = lambda c: torch.sqrt((c.float() ** 2).sum(1) + 1e-6)  # noqa: E731
-            loss = loss + args.magnitude_weight * nnf.l1_loss(magnitude(chroma), magnitude(target))
+            loss = loss + args.magnitude_weight * nnf.l1_loss(chroma_magnitude(chroma), chroma_magnitude(target))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -148,7 +152,7 @@ def main() -> None:
         running = loss.item() if step == 1 else 0.98 * running + 0.02 * loss.item()
         if step % 100 == 0 or step == args.steps:
             rate = step / (time.perf_counter() - started)
-            print(f"step {step}/{args.steps}: L1 to the teacher {running:.4f} ({rate:.2f} steps/s)", flush=True)
+            print(f"step {step}/{args.steps}: loss to the teacher {running:.4f} ({rate:.2f} steps/s)", flush=True)
 
     cfg = TrainConfig(generator=gen_cfg, load_size=args.load_size, crop_size=args.crop, batch_size=args.batch_size,
                       steps=args.steps, seed=args.seed)  # fmt: skip
