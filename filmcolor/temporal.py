@@ -15,7 +15,8 @@ order, a few frames later:
   colour. Cuts found online by PySceneDetect on the same small luminance reset the blending:
   no colour crosses a cut. Optionally the model runs on keyframes only and colour is
   carried along the flow between them (``keyframe_interval``), with the model called again
-  where the carried colour does not cover the frame.
+  where the carried colour does not cover the frame, or where the contrast has changed much
+  since the last keyframe (a fade).
 
 Memory is a fixed window (radius + 2 frames at working size, and MODEL_AHEAD more when the
 model runs in a background thread, as in restore), whatever the film's length.
@@ -57,16 +58,22 @@ Model = Callable[[np.ndarray], np.ndarray]
 Fit = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """Luminance, chroma -> the chroma to show (restore: :func:`~filmcolor.color.fit_gamut`)."""
 
-PAST_WEIGHT = 2.0
+PAST_WEIGHT = 4.0
 """Weight of the previous frame's (already blended) result against the frame's own chroma (1)."""
 FUTURE_WEIGHT = 0.75
 """Weight of the next frame's chroma; halved for each further frame of the look-ahead."""
-LUMA_SIGMA = 12.0
-"""Luminance mismatch (0-255 scale, after mean/contrast matching) at which trust falls to 1/e."""
+LUMA_SIGMA = 30.0
+"""Luminance mismatch (0-255 scale, after mean/contrast matching) at which trust falls to 1/e
+(12 trusted grainy old film too little: on the a-bomb test film the model ran on 150 of 360
+frames and its colour flickered more; with 30, 68 frames, chroma CDC -46% against frame by frame;
+see docs/benchmarks.md)."""
 COVERAGE_TRUST = 0.3
 """Automatic keyframes: a pixel counts as covered by carried colour above this total weight."""
 MIN_COVERAGE = 0.85
 """Automatic keyframes: the model runs when carried colour covers less of the frame than this."""
+FADE_RATIO = 0.85
+"""Automatic keyframes: the model runs again when the contrast has changed by more than this
+ratio since the last keyframe (a fade: the model's colour of a dim frame is faint)."""
 MODEL_AHEAD = 8
 """With the model in the background: frames held beyond the look-ahead, so that a keyframe's
 model run (tens of ms on a CPU) overlaps the flow work of the frames before it."""
@@ -94,12 +101,26 @@ def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     return grid_x, grid_y
 
 
-def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """Sample ``image`` (H, W) or (H, W, C) at x + flow(x): a neighbour brought onto this frame."""
+def warp(image: np.ndarray, flow: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+    """Sample ``image`` (H, W) or (H, W, C) at x + flow(x): a neighbour brought onto this frame.
+
+    Colour carried from frame to frame is warped with ``cv2.INTER_CUBIC``: bilinear sampling
+    blurs a little at every step, and over a run of carried frames the colour fades.
+    """
     grid_x, grid_y = _grid(*flow.shape[:2])
     return cv2.remap(
-        image, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        image, grid_x + flow[..., 0], grid_y + flow[..., 1], interpolation, borderMode=cv2.BORDER_REPLICATE
     )
+
+
+def _contrast(small: np.ndarray) -> float:
+    """Standard deviation of a uint8 luminance image."""
+    return float(cv2.meanStdDev(small)[1][0, 0])
+
+
+def _contrast_ratio(a: float, b: float) -> float:
+    """The lower of two contrasts over the higher, in (0, 1]."""
+    return (min(a, b) + 1.0) / (max(a, b) + 1.0)
 
 
 class OpticalFlow:
@@ -141,8 +162,7 @@ def trust(
     weight[(x < -0.5) | (x > w - 0.5) | (y < -0.5) | (y > h - 0.5)] = 0.0
     # A flash (or a frame washed out or blacked out) changes the contrast at once, a fade only a
     # little from frame to frame: below half the contrast of the other, trust fades to zero.
-    contrast_t, contrast_n = float(cv2.meanStdDev(target)[1][0, 0]), float(cv2.meanStdDev(neighbour)[1][0, 0])
-    ratio = (min(contrast_t, contrast_n) + 1.0) / (max(contrast_t, contrast_n) + 1.0)
+    ratio = _contrast_ratio(_contrast(target), _contrast(neighbour))
     if ratio < 0.5:
         weight *= (ratio / 0.5) ** 2
     # Occlusion edges: take the lowest trust nearby, so colour does not bleed across them.
@@ -250,6 +270,7 @@ class FlowBlender:
         self._count = 0
         self._shot = 0
         self._since_key = 0
+        self._key_contrast = 0.0
 
     @property
     def window_frames(self) -> int:
@@ -273,10 +294,12 @@ class FlowBlender:
         if interval == 1 or first_in_shot:
             frame.key = True
         elif interval == 0:
-            frame.key = self._since_key >= self.cfg.max_interval or not self._carries(frame)
+            frame.key = self._since_key >= self.cfg.max_interval or self._faded(frame) or not self._carries(frame)
         else:
             frame.key = self._since_key + 1 >= interval
         self._since_key = 0 if frame.key else self._since_key + 1
+        if frame.key:
+            self._key_contrast = _contrast(small)
         self._window.append(frame)
         if frame.key:
             self._submit(frame)
@@ -356,6 +379,13 @@ class FlowBlender:
 
         frame.future = self._pool.submit(run)
 
+    def _faded(self, frame: _Frame) -> bool:
+        """Automatic keyframes: has the contrast changed much since the last keyframe (a fade)?
+        The model's colour depends on it (faint on a dim frame): colour carried from the start
+        of a fade-in would stay faint; a keyframe every step of contrast brings it back (each
+        one blended with the colour before it, so the colour rises smoothly)."""
+        return _contrast_ratio(_contrast(frame.small), self._key_contrast) < FADE_RATIO
+
     def _carries(self, frame: _Frame) -> bool:
         """Automatic keyframes: will the previous frame's colour, carried along the flow, cover
         enough of this one? Asked when the frame arrives, so that where it will not (fast or
@@ -429,7 +459,7 @@ class FlowBlender:
         for other, chroma, weight in neighbours:
             forward = self._flow_between(frame, other)
             small_chroma = cv2.resize(chroma.transpose(1, 2, 0), (sw, sh), interpolation=cv2.INTER_AREA)
-            warped = warp(small_chroma, forward)
+            warped = warp(small_chroma, forward, cv2.INTER_CUBIC)
             if fallback is None:
                 fallback = warped
             w_map = self._trust_between(frame, other) * weight
@@ -443,7 +473,7 @@ class FlowBlender:
             eps = 1e-3
             blended_small = (acc + eps * fallback) / (total + eps)[..., None]  # type: ignore[operator]
             blended = cv2.resize(blended_small, (w, h), interpolation=cv2.INTER_LINEAR)
-            return np.ascontiguousarray(blended.transpose(2, 0, 1))
+            return np.ascontiguousarray(np.clip(blended, -1.0, 1.0).transpose(2, 0, 1))
         # Blend the neighbours' colour *difference* at flow size, then add it at working size:
         # the frame's own chroma keeps its full detail.
         own_small = cv2.resize(own.transpose(1, 2, 0), (sw, sh), interpolation=cv2.INTER_AREA)

@@ -325,3 +325,26 @@ def test_a_fade_keeps_colour_and_a_flash_does_not_smear():
     assert np.abs(out[10] - (-0.8)).mean() < 0.1, "the flash keeps its own colour"
     for t in (11, 12):
         assert np.abs(out[t] - truths[t])[inner].mean() < 0.05, f"frame {t} took colour from the flash"
+
+
+def test_a_fade_in_gets_its_colour_back_with_automatic_keyframes():
+    """A fade-in from near black: the model's colour of a dim frame is faint. Colour carried
+    from the start of the fade would stay faint for the whole shot; automatic keyframes run the
+    model again as the contrast grows, so the colour comes back."""
+    picture = texture(11, H, W)
+    colour = np.empty((2, H, W), np.float32)
+    colour[0], colour[1] = 0.3, -0.2
+    model = LookupModel()
+    lumas = []
+    for t in range(20):
+        gain = min(1.0, 0.1 + 0.075 * t)  # full brightness from frame 12 on
+        luma = np.ascontiguousarray((picture + 1.0) * gain - 1.0).astype(np.float32)
+        model.add(luma, colour * gain)  # faint colour on a dim frame
+        lumas.append(luma)
+    out = run_stage(FlowBlender(TemporalConfig(), model, Fraction(25)), lumas)
+    assert 4 <= model.calls < 16, f"the model ran on {model.calls} of 20 frames"
+    for t in (13, 15):
+        carried = np.abs(out[t]).mean() / np.abs(colour).mean()
+        # Without the fade's keyframes: 10% (frame 0's colour, carried); each keyframe is blended
+        # with the colour before it, so the colour rises toward the model's over a few keys.
+        assert carried > 0.5, f"frame {t} shows {carried:.0%} of the full colour"
