@@ -15,8 +15,8 @@ order, a few frames later:
   colour. Cuts found online by PySceneDetect on the same small luminance reset the blending:
   no colour crosses a cut. Optionally the model runs on keyframes only and colour is
   carried along the flow between them (``keyframe_interval``), with the model called again
-  where the carried colour does not cover the frame, or where the contrast has changed much
-  since the last keyframe (a fade).
+  where the carried colour does not cover the frame, or where the contrast has risen much
+  since the last keyframe (a fade-in).
 
 Memory is a fixed window (radius + 2 frames at working size, and MODEL_AHEAD more when the
 model runs in a background thread, as in restore), whatever the film's length.
@@ -72,8 +72,9 @@ COVERAGE_TRUST = 0.3
 MIN_COVERAGE = 0.85
 """Automatic keyframes: the model runs when carried colour covers less of the frame than this."""
 FADE_RATIO = 0.85
-"""Automatic keyframes: the model runs again when the contrast has changed by more than this
-ratio since the last keyframe (a fade: the model's colour of a dim frame is faint)."""
+"""Automatic keyframes: the model runs again when the contrast has risen by more than this ratio
+since the last keyframe (a fade-in: the model's colour of a dim frame is faint). Not on a
+fade-out: the colour carried from the brighter frames is the steadier one there."""
 MODEL_AHEAD = 8
 """With the model in the background: frames held beyond the look-ahead, so that a keyframe's
 model run (tens of ms on a CPU) overlaps the flow work of the frames before it."""
@@ -380,11 +381,12 @@ class FlowBlender:
         frame.future = self._pool.submit(run)
 
     def _faded(self, frame: _Frame) -> bool:
-        """Automatic keyframes: has the contrast changed much since the last keyframe (a fade)?
+        """Automatic keyframes: has the contrast risen much since the last keyframe (a fade-in)?
         The model's colour depends on it (faint on a dim frame): colour carried from the start
         of a fade-in would stay faint; a keyframe every step of contrast brings it back (each
         one blended with the colour before it, so the colour rises smoothly)."""
-        return _contrast_ratio(_contrast(frame.small), self._key_contrast) < FADE_RATIO
+        contrast = _contrast(frame.small)
+        return contrast > self._key_contrast and _contrast_ratio(contrast, self._key_contrast) < FADE_RATIO
 
     def _carries(self, frame: _Frame) -> bool:
         """Automatic keyframes: will the previous frame's colour, carried along the flow, cover
