@@ -348,3 +348,9 @@ def test_a_fade_in_gets_its_colour_back_with_automatic_keyframes():
         # Without the fade's keyframes: 10% (frame 0's colour, carried); each keyframe is blended
         # with the colour before it, so the colour rises toward the model's over a few keys.
         assert carried > 0.5, f"frame {t} shows {carried:.0%} of the full colour"
+
+    # A fade-out is no reason for the model: the colour carried from the brighter frames stays.
+    model.calls = 0
+    out = run_stage(FlowBlender(TemporalConfig(), model, Fraction(25)), lumas[::-1][:13])
+    assert model.calls == 1, f"the model ran on {model.calls} frames of a fade-out"
+    assert np.abs(out[-1] - colour).mean() < 0.02, "the fade-out keeps the colour of its first frame"
