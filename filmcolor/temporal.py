@@ -292,15 +292,16 @@ class FlowBlender:
         first_in_shot = index == 0 or index in self.cuts
         interval = self.cfg.keyframe_interval
         frame = _Frame(index, payload, luma, small, self._shot, key=False)
+        contrast = _contrast(small)
         if interval == 1 or first_in_shot:
             frame.key = True
         elif interval == 0:
-            frame.key = self._since_key >= self.cfg.max_interval or self._faded(frame) or not self._carries(frame)
+            frame.key = self._since_key >= self.cfg.max_interval or self._faded(contrast) or not self._carries(frame)
         else:
             frame.key = self._since_key + 1 >= interval
         self._since_key = 0 if frame.key else self._since_key + 1
         if frame.key:
-            self._key_contrast = _contrast(small)
+            self._key_contrast = contrast
         self._window.append(frame)
         if frame.key:
             self._submit(frame)
@@ -380,12 +381,12 @@ class FlowBlender:
 
         frame.future = self._pool.submit(run)
 
-    def _faded(self, frame: _Frame) -> bool:
-        """Automatic keyframes: has the contrast risen much since the last keyframe (a fade-in)?
+    def _faded(self, contrast: float) -> bool:
+        """Automatic keyframes: has the arriving frame's ``contrast`` risen much since the
+        last keyframe (a fade-in)?
         The model's colour depends on it (faint on a dim frame): colour carried from the start
         of a fade-in would stay faint; a keyframe every step of contrast brings it back (each
         one blended with the colour before it, so the colour rises smoothly)."""
-        contrast = _contrast(frame.small)
         return contrast > self._key_contrast and _contrast_ratio(contrast, self._key_contrast) < FADE_RATIO
 
     def _carries(self, frame: _Frame) -> bool:
