@@ -32,7 +32,13 @@ import torch.nn.functional as nnf
 from filmcolor.color import split_rgb
 from filmcolor.config import GeneratorConfig, TrainConfig, config_to_dict
 from filmcolor.models import build_generator
-from filmcolor.train import _load_rgb, cpu_bf16_supported, domain_folders, find_images
+from filmcolor.train import (
+    _load_rgb,
+    cpu_bf16_supported,
+    domain_folders,
+    find_images,
+    save_checkpoint,
+)
 
 
 def teacher_pairs(teacher: Path, data: Path, load_size: int, multiple: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -58,10 +64,10 @@ def init_from_teacher(student: torch.nn.Module, checkpoint: Path) -> list[int]:
     layer but the residual blocks is copied, and of the teacher's blocks an evenly spaced
     selection, the first and the last among them. Returns the teacher blocks kept."""
     from filmcolor.models import ResidualBlock
-    from filmcolor.train import load_checkpoint
+    from filmcolor.train import generator_config_of, load_checkpoint
 
     state = load_checkpoint(checkpoint)
-    teacher = build_generator(GeneratorConfig(**state["config"]["generator"]), "colorizer")
+    teacher = build_generator(generator_config_of(state), "colorizer")
     teacher.load_state_dict(state["networks"]["colorizer"])
     t_layers, s_layers = list(teacher.net), list(student.net)
     t_blocks = [i for i, m in enumerate(t_layers) if isinstance(m, ResidualBlock)]
@@ -164,8 +170,7 @@ def main() -> None:
         "distilled_from": {"teacher": str(args.teacher), "l1": running, "pictures": len(pairs)},
     }
     path = args.out / "checkpoints" / "last.pt"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(state, path)
+    save_checkpoint(path, state)  # atomic, like the trainer's
     (args.out / "distill.json").write_text(json.dumps({**vars(args), "l1": running}, default=str, indent=1))
     print(f"wrote {path} ({time.perf_counter() - started:.0f} s of training)")
 
