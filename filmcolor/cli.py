@@ -125,6 +125,7 @@ Examples:
   filmcolor restore film.mp4 out.mp4 --model runs/films/g.onnx --device cuda --crf 16
   filmcolor restore film.mp4 every.mp4 --keyframe-interval 1   # the model on every frame
   filmcolor restore film.mp4 raw.mp4 --temporal none
+  filmcolor restore film.mp4 vivid.mp4 --saturation 1.3   # stronger colour
   filmcolor restore film.mkv film_color.mkv --resume      # after Ctrl-C, a crash or kill -9
 
 Audio, subtitles and other streams are copied bit-exact; a stream the output container
@@ -145,6 +146,7 @@ cannot hold is re-encoded (and said so). The output appears only when it is comp
 @click.option("--preview", type=click.Path(path_type=Path), help="Write a before/after sheet of four frames (PNG).")
 @click.option("--threads", type=int, default=0, help="onnxruntime threads (0 = half the cores; the rest decode and encode).")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "int8"]), default="auto", show_default=True, help="auto: the model's int8 version on a CPU when it has one (faster), fp32 on a GPU.")
+@click.option("--saturation", type=float, default=1.0, show_default=True, help="Colour strength: 1 = the model's calibrated colour, 0 = black and white, 1.3 = stronger.")
 @click.option("--temporal", type=click.Choice(["flow", "none"]), default="flow", show_default=True, help="flow: blend colour with the neighbouring frames along the motion, reset at cuts; none: frame by frame.")
 @click.option("--temporal-strength", type=float, default=1.0, show_default=True, help="Weight of the neighbours' colour (0 = none, up to 2).")
 @click.option("--keyframe-interval", default="auto", show_default=True, help="Run the model on every N-th frame and carry colour along the motion between (1 = every frame); 'auto' picks keyframes where the carried colour runs out.")
@@ -367,6 +369,39 @@ def quantize(ctx: click.Context, model: Path, footage: tuple[Path, ...], out: Pa
 
             raise UsageError(f"calibration footage '{missing[0]}' does not exist; check the --footage path")
         quantize_model(model, list(footage), out, count)
+
+    run_guarded(ctx, body)
+
+
+@main.command(
+    epilog="""\b
+Examples:
+  filmcolor calibrate films.onnx --photos data/films/B
+  filmcolor calibrate films.onnx --photos holiday_photos/ --target 0.5
+  filmcolor restore film.mp4 out.mp4 --model films.onnx      # uses the calibrated strength
+
+Colour photos are made gray and colorized; the factor on the model's chroma that gives
+TARGET x the photos' colourfulness is stored in MODEL (and in MODEL_int8.onnx when it
+exists). Use photos that are not the ones you evaluate on, e.g. the training set's colour side.
+"""
+)
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--photos", required=True, multiple=True, type=click.Path(path_type=Path), help="Colour pictures or folders of them (repeat the flag for more).")
+@click.option("--target", type=float, default=0.6, show_default=True, help="Colourfulness of the results as a share of the photos' own.")
+@click.option("--limit", type=int, default=200, show_default=True, help="Photos to use at most, spread over those found.")
+@click.pass_context
+def calibrate(ctx: click.Context, model: Path, photos: tuple[Path, ...], target: float, limit: int) -> None:
+    """Set how strongly MODEL colours: a gain on its chroma, measured on colour photos."""
+    _setup_logging(ctx.obj.get("verbose", False), False)
+
+    def body() -> None:
+        from .calibrate import calibrate_model
+
+        if not model.is_file():
+            from .errors import UsageError
+
+            raise UsageError(f"model '{model}' does not exist; give an .onnx file made by 'filmcolor export'")
+        calibrate_model(model, list(photos), target, limit)
 
     run_guarded(ctx, body)
 

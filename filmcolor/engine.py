@@ -52,6 +52,10 @@ class ModelContract:
     """The generator's shape (GeneratorConfig as a dict), for the record."""
     trained_steps: int | None = None
     """Training steps behind the weights, for the record."""
+    chroma_gain: float = 1.0
+    """Factor on the network's chroma, set by ``filmcolor calibrate`` (see filmcolor.calibrate)."""
+    calibration: dict[str, Any] | None = None
+    """How ``chroma_gain`` was chosen, for the record."""
 
     def to_json(self) -> str:
         """The contract as the JSON string stored in the model file."""
@@ -67,6 +71,8 @@ class ModelContract:
                 "size_multiple": self.size_multiple,
                 "generator": self.generator,
                 "trained_steps": self.trained_steps,
+                "chroma_gain": self.chroma_gain,
+                "calibration": self.calibration,
             }
         )
 
@@ -87,6 +93,12 @@ class ModelContract:
                 f"model '{where}' expects {raw.get('layout')} {raw.get('color_space')}, not NCHW "
                 f"{COLOR_SPACE}; re-export it with 'filmcolor export'"
             )
+        gain = raw.get("chroma_gain", 1.0)
+        if not isinstance(gain, int | float) or not 0.0 < gain < 100.0:
+            raise EngineError(
+                f"model '{where}' has chroma_gain {gain!r} in its contract; it must be a number "
+                "above 0: recalibrate it with 'filmcolor calibrate'"
+            )
         return cls(
             input_name=str(raw.get("input", "luma")),
             output_name=str(raw.get("output", "chroma")),
@@ -94,6 +106,8 @@ class ModelContract:
             size_multiple=int(raw.get("size_multiple", 4)),
             generator=raw.get("generator"),
             trained_steps=raw.get("trained_steps"),
+            chroma_gain=float(gain),
+            calibration=raw.get("calibration"),
         )
 
 
@@ -148,6 +162,9 @@ class ColorizeEngine:
         precision: 'fp32' (the file as given), 'int8' (its ``NAME_int8.onnx`` sibling, made by
             ``filmcolor quantize``) or 'auto' (the int8 sibling on a CPU when it exists, about
             1.8x faster there; the file as given on a GPU).
+        saturation: colour strength, a factor on the model's calibrated chroma (1 = as
+            calibrated, 0 = black and white). The model's chroma is multiplied by
+            ``contract.chroma_gain * saturation`` (:attr:`gain`).
     """
 
     def __init__(
@@ -157,8 +174,12 @@ class ColorizeEngine:
         size: int | None = None,
         threads: int = 0,
         precision: str = "fp32",
+        saturation: float = 1.0,
     ) -> None:
         import onnxruntime as ort
+
+        if not 0.0 <= saturation <= 10.0:
+            raise EngineError(f"--saturation must be between 0 and 10, got {saturation}")
 
         self.model_path = Path(model) if model is not None else default_model_path()
         if precision not in ("auto", "fp32", "int8"):
@@ -201,6 +222,8 @@ class ColorizeEngine:
         self.contract = ModelContract.from_json(meta[CONTRACT_KEY], self.model_path)
         self._check_tensors()
         self.size = size or self.contract.working_size
+        self.gain = self.contract.chroma_gain * saturation
+        """What the network's chroma is multiplied by (calibrated gain x saturation)."""
 
     def _open(self, ort: Any, options: Any, device: str) -> Any:
         providers = ["CPUExecutionProvider"]
@@ -252,8 +275,10 @@ class ColorizeEngine:
             luma: float32 (N, H, W) in [-1, 1]; H and W multiples of the contract's size_multiple.
 
         Returns:
-            float32 chroma (N, 2, H, W) in [-1, 1], as the model gives it (restore's colour
-            stage fits it into what each frame can show: :func:`~filmcolor.color.fit_gamut`).
+            float32 chroma (N, 2, H, W) in [-1, 1]: the network's, times :attr:`gain` (the
+            calibrated colour strength; 1 for a model straight from ``filmcolor export``), clipped.
+            Restore's colour stage then fits it into what each frame can show
+            (:func:`~filmcolor.color.fit_gamut`).
         """
         feed = {self.contract.input_name: luma[:, None].astype(self._dtype, copy=False)}
         (out,) = self.session.run([self.contract.output_name], feed)
@@ -262,7 +287,10 @@ class ColorizeEngine:
                 f"model '{self.model_path}' returned {out.shape} for input {luma.shape}; it must "
                 "keep the frame size"
             )
-        return np.clip(out.astype(np.float32, copy=False), -1.0, 1.0)
+        out = out.astype(np.float32, copy=False)
+        if self.gain != 1.0:
+            out = out * np.float32(self.gain)
+        return np.clip(out, -1.0, 1.0)
 
     def shrink(self, luma: np.ndarray) -> np.ndarray:
         """Full-resolution luminance (H, W) in [-1, 1] at the model's working size (h, w)."""

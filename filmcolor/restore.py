@@ -212,7 +212,7 @@ def restore(
     check_paths(source, output, cfg.overwrite)
     if preview is not None:
         check_paths(source, preview, True)
-    engine = ColorizeEngine(cfg.model, cfg.device, cfg.size, cfg.threads, cfg.precision)
+    engine = ColorizeEngine(cfg.model, cfg.device, cfg.size, cfg.threads, cfg.precision, cfg.saturation)
     settings = EncoderSettings(cfg.codec or default_codec(output), cfg.crf, cfg.preset)
     check_output(output, settings, output_pixel_format(info.width, info.height, info.full_range))
     plan = plan_streams(info, output)
@@ -360,7 +360,7 @@ def _fingerprint(
     model = engine.model_path.stat()
     parts = {
         "source": [str(source.resolve()), stat.st_size, stat.st_mtime_ns],
-        "model": [str(engine.model_path.resolve()), model.st_size, model.st_mtime_ns, engine.size],
+        "model": [str(engine.model_path.resolve()), model.st_size, model.st_mtime_ns, engine.size, engine.gain],
         "output": output.suffix.lower(),
         "settings": [settings.codec, settings.crf, settings.preset],
         "restore": [cfg.start, cfg.duration, cfg.segment_seconds, cfg.batch_size, repr(cfg.temporal)],
