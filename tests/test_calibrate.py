@@ -15,7 +15,7 @@ from onnx_models import make_affine_model
 from filmcolor.calibrate import calibrate_model, find_gain
 from filmcolor.cli import main
 from filmcolor.config import RestoreConfig
-from filmcolor.engine import ColorizeEngine, ModelContract, int8_path
+from filmcolor.engine import ColorizeEngine, ModelContract, default_model_path, int8_path
 from filmcolor.errors import EngineError, UsageError
 from filmcolor.metrics import colourfulness
 from filmcolor.restore import restore
@@ -109,6 +109,13 @@ def test_calibrate_cli_reports_and_refuses_bad_input(tmp_path: Path):
     result = CliRunner().invoke(main, ["calibrate", str(gray), "--photos", str(photos)])
     assert result.exit_code == 2 and "cannot reach 0.60" in result.output
     assert gray.read_bytes() == before  # nothing written on failure
+
+
+def test_shipped_model_carries_one_calibrated_gain():
+    floating = ColorizeEngine(default_model_path(), device="cpu", precision="fp32")
+    quantized = ColorizeEngine(default_model_path(), device="cpu", precision="int8")
+    assert floating.contract.chroma_gain == quantized.contract.chroma_gain
+    assert floating.contract.calibration is not None and floating.contract.calibration["photos"] >= 100
 
 
 @pytest.mark.slow
