@@ -2,7 +2,7 @@
 
 A generator trained with the supervised L1 chroma term paints what it is sure of and pulls
 the colours it is unsure of toward their average: its chroma tends to point the right way
-but falls short in strength (the lighter it is trained, the paler). ``calibrate_model``
+but falls short in strength. ``calibrate_model``
 measures that on colour photographs made gray: it colorizes them once, then finds by
 bisection the factor on the chroma at which the results' mean colourfulness (Hasler &
 Suesstrunk) is ``target`` times the photographs' own, with each pixel's colour fitted into
@@ -13,7 +13,7 @@ when there is one; :class:`~filmcolor.engine.ColorizeEngine` applies it, and res
 colour photos that are not the ones you evaluate on). Needs the ``onnx`` package
 (``pip install 'filmcolor[train]'``), not torch. Example::
 
-    report = calibrate_model(Path("films.onnx"), [Path("data/films/B")], target=0.6)
+    report = calibrate_model(Path("films.onnx"), [Path("data/films/trainB")], target=0.6)
     print(report.gain, report.ratio_before, report.psnr_gray, report.psnr_after)
 """
 
@@ -32,10 +32,10 @@ from .color import fit_gamut, merge_rgb, split_rgb
 from .engine import CONTRACT_KEY, ColorizeEngine, int8_path
 from .errors import ExportError, UsageError
 from .metrics import colourfulness, psnr
+from .quantize import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 PHOTO_SIZE = 256
 """Short side the photographs are measured at (colour is low-frequency; keeps it quick)."""
 GAIN_RANGE = (0.05, 8.0)

@@ -376,7 +376,7 @@ def quantize(ctx: click.Context, model: Path, footage: tuple[Path, ...], out: Pa
 @main.command(
     epilog="""\b
 Examples:
-  filmcolor calibrate films.onnx --photos data/films/B
+  filmcolor calibrate films.onnx --photos data/films/trainB
   filmcolor calibrate films.onnx --photos holiday_photos/ --target 0.5
   filmcolor restore film.mp4 out.mp4 --model films.onnx      # uses the calibrated strength
 

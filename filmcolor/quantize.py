@@ -27,7 +27,8 @@ from .video import FrameReader, probe
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+"""Pictures (read by OpenCV) among calibration sources; films are everything else."""
 
 
 @dataclass(frozen=True)
