@@ -17,7 +17,11 @@ For each 720p clip (synthetic lavfi content with audio; the PySceneDetect test v
 - the time share of decode, model, temporal blending and encode in a default restore (model
   and temporal as CPU time of their threads: they overlap each other and the encoder);
 - peak resident memory (restore's process plus its ffmpeg children) for a --memory-seconds
-  synthetic clip and for one --long-factor times longer: the ratio must stay <= 1.1.
+  synthetic clip and for one --long-factor times longer: the ratio must stay <= 1.1;
+- the ceiling of restore's own work (--ceiling yes|only): restore with a free model (one 1x1
+  convolution) and x264 ultrafast against an ultrafast transcode, with and without the
+  temporal stage: what reading, shrinking, flow, blending and writing allow when the model and
+  the encoder cost little, as on a GPU machine with many cores (the GPU goal is 0.9x).
 The clips are 20 s long (a film's throughput, not restore's fixed cost of about half a second
 for probing, the model's first run and the final mux, which weighs 10-15% on a clip of 8 s);
 the transcode and the default restore are run --repeat times, alternating, and their medians
@@ -78,9 +82,9 @@ def frame_count(path: Path) -> int:
     return int(out.stdout.strip().split(",")[0])
 
 
-def transcode_seconds(clip: Path, out: Path) -> float:
+def transcode_seconds(clip: Path, out: Path, preset: str = "medium") -> float:
     start = time.perf_counter()
-    ffmpeg("-i", str(clip), "-map", "0", "-c:v", "libx264", "-crf", "18", "-preset", "medium",
+    ffmpeg("-i", str(clip), "-map", "0", "-c:v", "libx264", "-crf", "18", "-preset", preset,
            "-pix_fmt", "yuv420p", "-c:a", "copy", str(out))  # fmt: skip
     return time.perf_counter() - start
 
@@ -99,14 +103,17 @@ def decode_seconds(clip: Path) -> float:
 
 def restore_child(args: list[str]) -> None:
     """Runs in a child process: one restore, then its numbers as JSON on stdout."""
-    clip, out, device, temporal, keyframes = args
+    clip, out, device, temporal, keyframes, model, preset = args
     from filmcolor.config import RestoreConfig, TemporalConfig
     from filmcolor.restore import restore
 
     interval = 0 if keyframes == "auto" else int(keyframes)
     precision = "fp32" if temporal.endswith("-fp32") else "auto"
     temporal_cfg = TemporalConfig(mode=temporal.removesuffix("-fp32"), keyframe_interval=interval)
-    cfg = RestoreConfig(device=device, overwrite=True, temporal=temporal_cfg, precision=precision)
+    cfg = RestoreConfig(
+        model=None if model == "-" else Path(model), device=device, overwrite=True, temporal=temporal_cfg,
+        precision=precision, preset=preset,
+    )  # fmt: skip
     result = restore(Path(clip), Path(out), cfg)
     print(json.dumps({
         "seconds": result.seconds, "frames": result.frames, "device": result.device,
@@ -115,14 +122,61 @@ def restore_child(args: list[str]) -> None:
     }))  # fmt: skip
 
 
-def run_restore(clip: Path, out: Path, device: str = "cpu", temporal: str = "flow", keyframes: str = "auto") -> dict:
+def run_restore(
+    clip: Path, out: Path, device: str = "cpu", temporal: str = "flow", keyframes: str = "auto",
+    model: Path | None = None, preset: str = "medium",
+) -> dict:  # fmt: skip
     done = subprocess.run(
-        [sys.executable, __file__, "--child", str(clip), str(out), device, temporal, keyframes],
+        [sys.executable, __file__, "--child", str(clip), str(out), device, temporal, keyframes,
+         str(model) if model else "-", preset],
         capture_output=True, text=True,
     )  # fmt: skip
     if done.returncode != 0:
         raise SystemExit(f"restore failed on {clip}: {done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def free_model(path: Path) -> Path:
+    """A generator that costs nothing: one 1x1 convolution (constant colour), the default
+    model's contract (working size), so restore does all its own work around it."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from filmcolor.engine import ColorizeEngine
+
+    contract = ColorizeEngine(device="cpu").contract
+    weight, bias = np.zeros((2, 1, 1, 1), np.float32), np.array([0.1, -0.1], np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["luma", "w", "b"], ["chroma"], kernel_shape=[1, 1])], "free",
+        [helper.make_tensor_value_info("luma", TensorProto.FLOAT, ["N", 1, "H", "W"])],
+        [helper.make_tensor_value_info("chroma", TensorProto.FLOAT, ["N", 2, "H", "W"])],
+        [numpy_helper.from_array(weight, "w"), numpy_helper.from_array(bias, "b")],
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    helper.set_model_props(model, {"filmcolor": contract.to_json()})
+    onnx.save(model, str(path))
+    return path
+
+
+def ceiling(clips: dict[str, Path], work: Path, repeat: int) -> None:
+    """Restore with a free model and x264 ultrafast against an ultrafast transcode: how fast
+    restore's own per-frame work (reading, shrinking, flow, blending, writing) lets it go
+    when the model and the encoder cost little, as on a GPU machine with many cores."""
+    model = free_model(work / "free.onnx")
+    print("\nCeiling of restore's own work (a free model: one 1x1 convolution; x264 ultrafast for both; "
+          f"medians of {repeat}):\n")  # fmt: skip
+    print("| clip | transcode fps | restore --temporal flow fps (x transcode) | restore --temporal none fps (x transcode) |")
+    print("|---|---|---|---|")
+    for name, clip in clips.items():
+        frames = frame_count(clip)
+        transcode = statistics.median(transcode_seconds(clip, work / "t.mp4", "ultrafast") for _ in range(repeat))
+        cells = []
+        for temporal, keyframes in (("flow", "auto"), ("none", "1")):
+            runs = [run_restore(clip, work / "r.mp4", "cpu", temporal, keyframes, model, "ultrafast") for _ in range(repeat)]
+            fps = frames / statistics.median(r["seconds"] for r in runs)
+            cells.append(f"{fps:.0f} ({fps * transcode / frames:.2f})")
+        print(f"| {name} | {frames / transcode:.0f} | " + " | ".join(cells) + " |", flush=True)
 
 
 def naive_seconds(clip: Path, work: Path, frames: int, device: str = "cpu") -> tuple[float, int] | None:
@@ -172,6 +226,8 @@ def main() -> None:
     parser.add_argument("--long-factor", type=int, default=8)
     parser.add_argument("--device", choices=["cpu", "cuda", "both"], default="cpu")
     parser.add_argument("--no-memory", action="store_true", help="skip the long clip")
+    parser.add_argument("--ceiling", choices=["yes", "no", "only"], default="yes",
+                        help="also (or only) measure restore with a free model and x264 ultrafast")
     args = parser.parse_args()
     devices = ["cpu", "cuda"] if args.device == "both" else [args.device]
     work = Path(tempfile.mkdtemp(prefix="filmcolor-bench-"))
@@ -180,6 +236,9 @@ def main() -> None:
         clips["real 720p (cuts video, gray)"] = real
     print(f"machine: {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores; "
           f"clips {args.seconds:g} s, work folder {work}\n")  # fmt: skip
+    if args.ceiling == "only":
+        ceiling(clips, work, args.repeat)
+        return
     print("| clip | run | fps | x transcode | x naive | model frames |")
     print("|---|---|---|---|---|---|")
     shares = {}
@@ -250,6 +309,8 @@ def main() -> None:
             print(f"Peak resident memory (restore + ffmpeg children) [{long['device']}]: {args.memory_seconds:g} s "
                   f"clip {short['rss_mb']:.0f} MB, {args.memory_seconds * args.long_factor:g} s clip "
                   f"{long['rss_mb']:.0f} MB: ratio {ratio:.2f} ({'PASS' if ratio <= 1.1 else 'MISS'} <= 1.1)")  # fmt: skip
+    if args.ceiling == "yes":
+        ceiling(clips, work, args.repeat)
     print("\nGoals:\n" + "\n".join(f"- {g}" for g in goals))
 
 
