@@ -2,6 +2,7 @@
 
     python pipelines/evaluate.py                       # the default model, all sets
     python pipelines/evaluate.py --model my.onnx --limit 50 --markdown table.md --pictures docs/images
+    python pipelines/evaluate.py --model my.onnx --saturation 1.6 --sets reds,bsds,cuts   # stronger colour
 
 Ground-truth sets (colour footage made gray, restored, compared with the original):
   reds      REDS street scene, 21 frames 320x180 (frame sequence)
@@ -58,6 +59,7 @@ class Model:
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
     sequences_only: bool = False  # a temporal variant: rows on frame sequences only
     precision: str = "auto"  # restore's default: the int8 sibling on this CPU when there is one
+    saturation: float = 1.0  # restore's --saturation (a factor on the model's calibrated colour)
 
     def colorize(self, frames: np.ndarray) -> np.ndarray:
         """Single pictures, each on its own."""
@@ -77,7 +79,7 @@ class Model:
         return merge_rgb(luma, chroma)
 
     def restore_config(self, **kwargs: object) -> RestoreConfig:
-        return RestoreConfig(model=self.path, device="cpu", preset="veryfast", overwrite=True, temporal=self.temporal, precision=self.precision, **kwargs)  # type: ignore[arg-type]
+        return RestoreConfig(model=self.path, device="cpu", preset="veryfast", overwrite=True, temporal=self.temporal, precision=self.precision, saturation=self.saturation, **kwargs)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -245,6 +247,7 @@ def main() -> None:
     parser.add_argument("--sets", default="reds,bsds,cuts,bunny,chaplin,abomb", help="comma-separated; 'none' for pictures only")
     parser.add_argument("--no-untrained", action="store_true")
     parser.add_argument("--no-temporal-variants", action="store_true", help="skip the /none and /key-auto rows")
+    parser.add_argument("--saturation", type=float, default=1.0, help="restore's --saturation for every model row (1 = each model's calibrated colour)")
     parser.add_argument("--markdown", type=Path, help="also write the tables here")
     parser.add_argument("--pictures", type=Path, help="write before/after sheets of real B&W footage here")
     args = parser.parse_args()
@@ -268,7 +271,8 @@ def main() -> None:
     for m in models:
         if m.path is not None:
             key = (m.path, m.precision)
-            engines.setdefault(key, ColorizeEngine(m.path, device="cpu", precision=m.precision))
+            m.saturation = args.saturation
+            engines.setdefault(key, ColorizeEngine(m.path, device="cpu", precision=m.precision, saturation=args.saturation))
             m.engine = engines[key]
     tables: list[Table] = []
 
