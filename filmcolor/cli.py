@@ -127,6 +127,7 @@ Examples:
   filmcolor restore film.mp4 raw.mp4 --temporal none
   filmcolor restore film.mp4 vivid.mp4 --saturation 1.3   # stronger colour
   filmcolor restore film.mkv film_color.mkv --resume      # after Ctrl-C, a crash or kill -9
+  filmcolor restore film.mp4 out.mp4 --device cuda --jobs 4   # 4 segments at once (many cores)
 
 Audio, subtitles and other streams are copied bit-exact; a stream the output container
 cannot hold is re-encoded (and said so). The output appears only when it is complete.
@@ -150,6 +151,7 @@ cannot hold is re-encoded (and said so). The output appears only when it is comp
 @click.option("--temporal", type=click.Choice(["flow", "none"]), default="flow", show_default=True, help="flow: blend colour with the neighbouring frames along the motion, reset at cuts; none: frame by frame.")
 @click.option("--temporal-strength", type=float, default=1.0, show_default=True, help="Weight of the neighbours' colour (0 = none, up to 2).")
 @click.option("--keyframe-interval", default="auto", show_default=True, help="Run the model on every N-th frame and carry colour along the motion between (1 = every frame); 'auto' picks keyframes where the carried colour runs out.")
+@click.option("--jobs", type=int, default=1, show_default=True, help="Segments restored at once, each in its own process: for machines with many cores or a GPU.")
 @click.option("--segment-seconds", type=float, default=60.0, show_default=True, help="Length of the pieces the film is written in (the unit --resume continues from).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted restore of OUTPUT from its last finished segment (and keep the finished segments if this run stops too).")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")

@@ -301,6 +301,8 @@ class RestoreConfig:
     """'auto' (the model's int8 sibling on a CPU when there is one), 'fp32' or 'int8'."""
     saturation: float = 1.0
     """Colour strength: a factor on the model's calibrated chroma (0 = black and white)."""
+    jobs: int = 1
+    """Segments restored at once, each in its own worker process (many-core and GPU machines)."""
     resume: bool = False
     """Continue an interrupted restore of the same output from its last finished segment, and
     keep the finished segments if this run is interrupted too."""
@@ -318,6 +320,8 @@ class RestoreConfig:
             raise UsageError("the segment length must be > 0 seconds")
         if self.precision not in ("auto", "fp32", "int8"):
             raise UsageError(f"--precision must be auto, fp32 or int8, got {self.precision!r}")
+        if not 1 <= self.jobs <= 64:
+            raise UsageError(f"--jobs must be between 1 and 64, got {self.jobs}")
         if not 0.0 <= self.saturation <= 10.0:
             raise UsageError(f"--saturation must be between 0 and 10 (1 = the model's own), got {self.saturation}")
         if self.start is not None and self.start < 0:

@@ -232,13 +232,16 @@ def restore(
     tmp = temporary_path(output)
     work = work_folder(output)
     job = _open_job(work, _fingerprint(source, output, cfg, engine, settings, info), cfg, info)
-    done_before = sum(job.segments)
+    done_before = resumed_from = sum(job.segments)
     bar = progress(expected) if progress else Progress()
     if done_before:
         log.info("resuming '%s' after %d finished frames (%d segments)", output, done_before, len(job.segments))
         bar.update(done_before)
     run = _SegmentRun(cfg, info, engine, settings, work, job, sampler, bar)
     try:
+        if cfg.jobs > 1:
+            _parallel_segments(run, source, expected, preview is not None)
+        done_before = sum(job.segments)  # the sequential reader goes on from here (to the end)
         fps = float(info.frame_rate)
         read_start = (cfg.start or 0.0) + ((done_before - 0.5) / fps if done_before else 0.0)
         read_duration = None
@@ -312,8 +315,103 @@ def restore(
         temporal_seconds=run.times.temporal,
         model_frames=run.times.model_frames,
         cuts=run.cuts,
-        resumed_from=done_before,
+        resumed_from=resumed_from,
     )
+
+
+def _parallel_segments(run: _SegmentRun, source: Path, expected: int | None, with_preview: bool) -> None:
+    """``--jobs N``: the film's segments restored N at a time in worker processes.
+
+    Each segment has its own colour stage anyway (the unit of --resume), so segments in
+    parallel give the same film as one after the other; each worker has its own reader
+    (seeking to the segment's first frame, as --resume does), model and encoder. Finished
+    segments are recorded in film order. Used for a whole film with a constant frame rate
+    and a known length; anything left after the planned segments (a length declared short)
+    is restored by the sequential reader that follows.
+    """
+    cfg, info, job = run.cfg, run.info, run.job
+    size = job.segment_frames
+    reasons = [
+        (cfg.start is not None or cfg.duration is not None, "--start/--duration"),
+        (info.variable_frame_rate, "a variable frame rate"),
+        (not expected, "an unknown length"),
+        (with_preview, "--preview"),
+        (any(n != size for n in job.segments), "a finished last segment"),
+    ]
+    why = [text for bad, text in reasons if bad]
+    if why:
+        log.info("--jobs %d: restoring one segment at a time (%s)", cfg.jobs, ", ".join(why))
+        return
+    first, last = len(job.segments), -(-int(expected) // size)
+    if last - first < 2:
+        return
+    import concurrent.futures
+    import concurrent.futures.process
+    import dataclasses
+    import multiprocessing
+
+    # Each worker gets its share of the model threads (the rest decode and encode).
+    threads = cfg.threads or max(1, (os.cpu_count() or 2) // (2 * cfg.jobs))
+    worker_cfg = dataclasses.replace(cfg, threads=threads)
+    # spawn, not fork: this process already runs onnxruntime and reader threads.
+    pool = concurrent.futures.ProcessPoolExecutor(cfg.jobs, mp_context=multiprocessing.get_context("spawn"))
+    futures = [
+        pool.submit(_segment_job, source, worker_cfg, info, run.settings, run.work, number, size)
+        for number in range(first, last)
+    ]
+    try:
+        for number, future in zip(range(first, last), futures, strict=True):
+            try:
+                written, full, times, cuts = future.result()
+            except concurrent.futures.process.BrokenProcessPool as err:
+                raise VideoWriteError(
+                    f"a --jobs worker process stopped while restoring segment {number + 1} of '{source}' "
+                    "(out of memory, or killed); rerun with fewer --jobs, or --jobs 1 "
+                    "(from Python, call restore under 'if __name__ == \"__main__\":')"
+                ) from err
+            if written:
+                run.finished(written)
+                run.bar.update(written)
+                run.times.model += times.model
+                run.times.temporal += times.temporal
+                run.times.model_frames += times.model_frames
+                run.cuts += [number * size + c for c in cuts]
+            if not full:
+                break
+    except BaseException:
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()
+        raise
+    finally:
+        for future in futures:
+            future.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _segment_job(
+    source: Path, cfg: RestoreConfig, info: VideoInfo, settings: EncoderSettings, work: Path, number: int, size: int
+) -> tuple[int, bool, StageTimes, list[int]]:
+    """One segment in a worker process (``--jobs``): its own reader, model and encoder."""
+    import signal
+
+    # Stopped by restore (it terminates its workers when it is interrupted or fails): unwind,
+    # so that this worker's ffmpeg processes and its partial segment are cleaned up.
+    signal.signal(signal.SIGTERM, _interrupted)
+    engine = ColorizeEngine(cfg.model, cfg.device, cfg.size, cfg.threads, cfg.precision, cfg.saturation)
+    run = _SegmentRun(cfg, info, engine, settings, work, _Job("", size), None, Progress())
+    offset = number * size
+    start = (offset - 0.5) / float(info.frame_rate) if offset else None
+    with FrameReader(info, pix_fmt=run.pix_fmt, start=start, luma_only=True) as reader:
+        frames = Prefetch(reader)
+        try:
+            written, full = run.segment(iter(frames), number, offset)
+        finally:
+            frames.close()
+    return written, full, run.times, [c - offset for c in run.cuts]
+
+
+def _interrupted(signum: int, frame: object) -> None:  # noqa: ARG001 - signal handler signature
+    raise KeyboardInterrupt
 
 
 def work_folder(output: Path) -> Path:
@@ -421,7 +519,7 @@ class _SegmentRun:
         # even (only the Y plane is read; the U, V planes written are the model's).
         self.pix_fmt = luma_pixel_format(info)
         self.uv_size = chroma_size(self.pix_fmt, info.width, info.height)
-        self.frames = 0  # frames finished in this run
+        self.frames = 0  # frames this run's sequential reader finished
         self.times = StageTimes()
         self.cuts: list[int] = []
 
@@ -434,17 +532,27 @@ class _SegmentRun:
             pending = iter(frames_in)
             more = True
             while more:
-                more = self._segment(pending)
+                written, more = self.segment(pending, len(self.job.segments), sum(self.job.segments))
+                if written:
+                    self.finished(written)
+                    self.frames += written
         finally:
             frames_in.close()
 
-    def _segment(self, frames: Iterator[np.ndarray]) -> bool:
-        """Write the next segment; False when there were no frames left."""
+    def finished(self, written: int) -> None:
+        """Record the next finished segment in the job (what --resume continues after)."""
+        self.job.segments.append(written)
+        self.job.save(self.work)
+
+    def segment(self, frames: Iterator[np.ndarray], number: int, offset: int) -> tuple[int, bool]:
+        """Write segment ``number`` (film frames from ``offset``) from ``frames``.
+
+        Returns the frames written and whether the segment is full (more may follow).
+        """
         first = next(frames, None)
         if first is None:
-            return False
-        info, number = self.info, len(self.job.segments)
-        offset = sum(self.job.segments)
+            return 0, False
+        info = self.info
         final = self.work / _segment_name(number)
         partial = self.work / f".part_{_segment_name(number)}"
         stage = make_color_stage(
@@ -482,11 +590,8 @@ class _SegmentRun:
         if writer.frames_written != written or written != pushed:
             raise VideoWriteError(f"wrote {writer.frames_written} of {pushed} frames to '{partial}'")
         os.replace(partial, final)
-        self.job.segments.append(written)
-        self.job.save(self.work)
-        self.frames += written
         self.times.model += stage.times.model
         self.times.temporal += stage.times.temporal
         self.times.model_frames += stage.times.model_frames
         self.cuts += [offset + c for c in getattr(stage, "cuts", [])]
-        return pushed == self.job.segment_frames
+        return written, pushed == self.job.segment_frames

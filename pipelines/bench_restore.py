@@ -21,7 +21,9 @@ For each 720p clip (synthetic lavfi content with audio; the PySceneDetect test v
 - the ceiling of restore's own work (--ceiling yes|only): restore with a free model (one 1x1
   convolution) and x264 ultrafast against an ultrafast transcode, with and without the
   temporal stage: what reading, shrinking, flow, blending and writing allow when the model and
-  the encoder cost little, as on a GPU machine with many cores (the GPU goal is 0.9x).
+  the encoder cost little, as on a GPU machine with many cores (the GPU goal is 0.9x);
+- with --jobs N, restore --jobs N (the film's segments, 4 s each here, in N worker processes)
+  as one more row of each table: the lever for machines with many cores.
 The clips are 20 s long (a film's throughput, not restore's fixed cost of about half a second
 for probing, the model's first run and the final mux, which weighs 10-15% on a clip of 8 s);
 the transcode and the default restore are run --repeat times, alternating, and their medians
@@ -45,6 +47,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+JOBS_SEGMENT_SECONDS = 4.0
+"""Segment length for the --jobs rows: a 20 s clip in 5 segments, so that several run at once."""
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
@@ -103,7 +107,7 @@ def decode_seconds(clip: Path) -> float:
 
 def restore_child(args: list[str]) -> None:
     """Runs in a child process: one restore, then its numbers as JSON on stdout."""
-    clip, out, device, temporal, keyframes, model, preset = args
+    clip, out, device, temporal, keyframes, model, preset, jobs = args
     from filmcolor.config import RestoreConfig, TemporalConfig
     from filmcolor.restore import restore
 
@@ -112,7 +116,8 @@ def restore_child(args: list[str]) -> None:
     temporal_cfg = TemporalConfig(mode=temporal.removesuffix("-fp32"), keyframe_interval=interval)
     cfg = RestoreConfig(
         model=None if model == "-" else Path(model), device=device, overwrite=True, temporal=temporal_cfg,
-        precision=precision, preset=preset,
+        precision=precision, preset=preset, jobs=int(jobs),
+        segment_seconds=JOBS_SEGMENT_SECONDS if int(jobs) > 1 else 60.0,
     )  # fmt: skip
     result = restore(Path(clip), Path(out), cfg)
     print(json.dumps({
@@ -124,11 +129,11 @@ def restore_child(args: list[str]) -> None:
 
 def run_restore(
     clip: Path, out: Path, device: str = "cpu", temporal: str = "flow", keyframes: str = "auto",
-    model: Path | None = None, preset: str = "medium",
+    model: Path | None = None, preset: str = "medium", jobs: int = 1,
 ) -> dict:  # fmt: skip
     done = subprocess.run(
         [sys.executable, __file__, "--child", str(clip), str(out), device, temporal, keyframes,
-         str(model) if model else "-", preset],
+         str(model) if model else "-", preset, str(jobs)],
         capture_output=True, text=True,
     )  # fmt: skip
     if done.returncode != 0:
@@ -159,21 +164,23 @@ def free_model(path: Path) -> Path:
     return path
 
 
-def ceiling(clips: dict[str, Path], work: Path, repeat: int) -> None:
+def ceiling(clips: dict[str, Path], work: Path, repeat: int, jobs: int = 0) -> None:
     """Restore with a free model and x264 ultrafast against an ultrafast transcode: how fast
     restore's own per-frame work (reading, shrinking, flow, blending, writing) lets it go
     when the model and the encoder cost little, as on a GPU machine with many cores."""
     model = free_model(work / "free.onnx")
     print("\nCeiling of restore's own work (a free model: one 1x1 convolution; x264 ultrafast for both; "
           f"medians of {repeat}):\n")  # fmt: skip
-    print("| clip | transcode fps | restore --temporal flow fps (x transcode) | restore --temporal none fps (x transcode) |")
-    print("|---|---|---|---|")
+    runs_of = [("flow", "auto", 1), ("none", "1", 1)] + ([("flow", "auto", jobs)] if jobs > 1 else [])
+    heads = ["restore --temporal flow", "restore --temporal none"] + ([f"restore --jobs {jobs}"] if jobs > 1 else [])
+    print("| clip | transcode fps | " + " | ".join(f"{h} fps (x transcode)" for h in heads) + " |")
+    print("|---|---|" + "---|" * len(heads))
     for name, clip in clips.items():
         frames = frame_count(clip)
         transcode = statistics.median(transcode_seconds(clip, work / "t.mp4", "ultrafast") for _ in range(repeat))
         cells = []
-        for temporal, keyframes in (("flow", "auto"), ("none", "1")):
-            runs = [run_restore(clip, work / "r.mp4", "cpu", temporal, keyframes, model, "ultrafast") for _ in range(repeat)]
+        for temporal, keyframes, n in runs_of:
+            runs = [run_restore(clip, work / "r.mp4", "cpu", temporal, keyframes, model, "ultrafast", n) for _ in range(repeat)]
             fps = frames / statistics.median(r["seconds"] for r in runs)
             cells.append(f"{fps:.0f} ({fps * transcode / frames:.2f})")
         print(f"| {name} | {frames / transcode:.0f} | " + " | ".join(cells) + " |", flush=True)
@@ -226,6 +233,7 @@ def main() -> None:
     parser.add_argument("--long-factor", type=int, default=8)
     parser.add_argument("--device", choices=["cpu", "cuda", "both"], default="cpu")
     parser.add_argument("--no-memory", action="store_true", help="skip the long clip")
+    parser.add_argument("--jobs", type=int, default=0, help="also measure restore --jobs N (segments of 4 s in parallel processes)")
     parser.add_argument("--ceiling", choices=["yes", "no", "only"], default="yes",
                         help="also (or only) measure restore with a free model and x264 ultrafast")
     args = parser.parse_args()
@@ -237,7 +245,7 @@ def main() -> None:
     print(f"machine: {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores; "
           f"clips {args.seconds:g} s, work folder {work}\n")  # fmt: skip
     if args.ceiling == "only":
-        ceiling(clips, work, args.repeat)
+        ceiling(clips, work, args.repeat, args.jobs)
         return
     print("| clip | run | fps | x transcode | x naive | model frames |")
     print("|---|---|---|---|---|---|")
@@ -264,6 +272,8 @@ def main() -> None:
         variants = [("restore (defaults: flow, keyframes auto, int8)", "flow", "auto"),
                     ("restore --keyframe-interval 1", "flow", "1"), ("restore --temporal none", "none", "1"),
                     ("restore --temporal none --precision fp32", "none-fp32", "1")]  # fmt: skip
+        if args.jobs > 1:
+            variants.append((f"restore --jobs {args.jobs} (segments of {JOBS_SEGMENT_SECONDS:g} s)", "flow", f"jobs{args.jobs}"))
         for device in devices:
             naive = naives[device]
             naive_fps = naive[1] / naive[0] if naive else None
@@ -272,6 +282,8 @@ def main() -> None:
                     runs = sorted(defaults[device], key=lambda run: run["seconds"])
                     r = runs[len(runs) // 2]  # the median run
                     label += f" (median of {len(runs)}: " + ", ".join(f"{x['seconds']:.1f}" for x in defaults[device]) + " s)"
+                elif keyframes.startswith("jobs"):
+                    r = run_restore(clip, work / "restored.mp4", device, temporal, "auto", jobs=args.jobs)
                 else:
                     r = run_restore(clip, work / "restored.mp4", device, temporal, keyframes)
                 fps = r["frames"] / r["seconds"]
@@ -310,7 +322,7 @@ def main() -> None:
                   f"clip {short['rss_mb']:.0f} MB, {args.memory_seconds * args.long_factor:g} s clip "
                   f"{long['rss_mb']:.0f} MB: ratio {ratio:.2f} ({'PASS' if ratio <= 1.1 else 'MISS'} <= 1.1)")  # fmt: skip
     if args.ceiling == "yes":
-        ceiling(clips, work, args.repeat)
+        ceiling(clips, work, args.repeat, args.jobs)
     print("\nGoals:\n" + "\n".join(f"- {g}" for g in goals))
 
 

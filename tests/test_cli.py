@@ -216,3 +216,64 @@ def test_resume_with_other_settings_starts_over(clips: Path, tmp_path: Path, aff
     assert result.resumed_from == 0 and result.frames == 50
     assert "starting over" in caplog.text
     assert not work.exists()
+
+
+def _descendants(pid: int) -> list[str]:
+    """Pids of every process below ``pid`` (workers and their ffmpeg processes)."""
+    done = subprocess.run(["ps", "-eo", "pid,ppid"], capture_output=True, text=True)
+    children: dict[str, list[str]] = {}
+    for line in done.stdout.splitlines()[1:]:
+        child, parent = line.split()
+        children.setdefault(parent, []).append(child)
+    found, todo = [], [str(pid)]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def test_jobs_restore_segments_in_parallel_into_the_same_film(clips: Path, tmp_path: Path, affine_model: Path):
+    source = make_clip(clips / "jobs.mp4", seconds=6, size="160x96")
+    before = sha256(source)
+    common = ["--model", str(affine_model), "--segment-seconds", "1", "--preset", "ultrafast", "-q"]
+    one, four = tmp_path / "one.mp4", tmp_path / "four.mp4"
+    for out, jobs in ((one, "1"), (four, "4")):
+        done = subprocess.run([*FILMCOLOR, "restore", str(source), str(out), *common, "--jobs", jobs],
+                              capture_output=True, text=True)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    assert decoded_frames(four) == decoded_frames(source) == 150
+    assert md5_of_stream(four) == md5_of_stream(source), "audio bit-exact"
+    # Each segment starts a fresh colour stage either way: the same frames, to the bit.
+    assert np.array_equal(read_planes(one), read_planes(four))
+    assert sha256(source) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["four.mp4", "one.mp4"]
+
+
+def test_jobs_interrupted_leave_nothing(clips: Path, tmp_path: Path, affine_model: Path):
+    source = make_clip(clips / "jobs_long.mp4", seconds=40, size="320x240")
+    out = tmp_path / "out.mp4"
+    proc = subprocess.Popen(
+        [*FILMCOLOR, "restore", str(source), str(out), "--model", str(affine_model), "--preset", "veryslow",
+         "--segment-seconds", "5", "--jobs", "2", "-q"],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    work = tmp_path / ".out.filmcolor-work"
+    deadline = time.time() + 60
+    while len(list(work.glob(".part_seg_*.mkv"))) < 2 and time.time() < deadline:
+        time.sleep(0.1)
+    assert len(list(work.glob(".part_seg_*.mkv"))) == 2, "two workers did not start writing"
+    below = _descendants(proc.pid)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], "no output, no temporary file, no work folder"
+    time.sleep(0.5)
+    # Dead processes that only wait to be reaped (zombies: this sandbox's PID 1 does not reap
+    # orphans, such as multiprocessing's resource tracker) do not count.
+    stats = [Path(f"/proc/{pid}/stat") for pid in below]
+    alive = [st.read_text()[:60] for st in stats if st.exists() and st.read_text().split(") ")[-1][:1] != "Z"]
+    assert below and not alive, f"no worker or ffmpeg left: {alive}"
+    result = CliRunner().invoke(main, ["restore", str(source), str(out), "--jobs", "0"])
+    _one_error_line(result, "--jobs")
