@@ -15,6 +15,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -354,7 +355,9 @@ def _parallel_segments(run: _SegmentRun, source: Path, expected: int | None, wit
     threads = cfg.threads or max(1, (os.cpu_count() or 2) // (2 * cfg.jobs))
     worker_cfg = dataclasses.replace(cfg, threads=threads)
     # spawn, not fork: this process already runs onnxruntime and reader threads.
-    pool = concurrent.futures.ProcessPoolExecutor(cfg.jobs, mp_context=multiprocessing.get_context("spawn"))
+    pool = concurrent.futures.ProcessPoolExecutor(
+        cfg.jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_setup
+    )
     futures = [
         pool.submit(_segment_job, source, worker_cfg, info, run.settings, run.work, number, size)
         for number in range(first, last)
@@ -392,11 +395,19 @@ def _segment_job(
     source: Path, cfg: RestoreConfig, info: VideoInfo, settings: EncoderSettings, work: Path, number: int, size: int
 ) -> tuple[int, bool, StageTimes, list[int]]:
     """One segment in a worker process (``--jobs``): its own reader, model and encoder."""
-    import signal
+    global _IN_SEGMENT
+    _IN_SEGMENT = True
+    try:
+        return _restore_segment(source, cfg, info, settings, work, number, size)
+    except KeyboardInterrupt:
+        os._exit(130)  # stopped by restore (or its death): cleaned up, nobody waits for a result
+    finally:
+        _IN_SEGMENT = False
 
-    # Stopped by restore (it terminates its workers when it is interrupted or fails): unwind,
-    # so that this worker's ffmpeg processes and its partial segment are cleaned up.
-    signal.signal(signal.SIGTERM, _interrupted)
+
+def _restore_segment(
+    source: Path, cfg: RestoreConfig, info: VideoInfo, settings: EncoderSettings, work: Path, number: int, size: int
+) -> tuple[int, bool, StageTimes, list[int]]:
     engine = ColorizeEngine(cfg.model, cfg.device, cfg.size, cfg.threads, cfg.precision, cfg.saturation)
     run = _SegmentRun(cfg, info, engine, settings, work, _Job("", size), None, Progress())
     offset = number * size
@@ -410,8 +421,27 @@ def _segment_job(
     return written, full, run.times, [c - offset for c in run.cuts]
 
 
+_IN_SEGMENT = False
+"""In a --jobs worker: True while it restores a segment (SIGTERM then unwinds it)."""
+
+
 def _interrupted(signum: int, frame: object) -> None:  # noqa: ARG001 - signal handler signature
-    raise KeyboardInterrupt
+    if _IN_SEGMENT:
+        raise KeyboardInterrupt  # unwinds the segment: ffmpeg stopped, partial file removed
+    os._exit(130)  # idle: nothing to clean up
+
+
+def _worker_setup() -> None:
+    """In each --jobs worker: SIGTERM unwinds (ffmpeg stopped, partial segment removed), and
+    it comes when restore's process dies, even by kill -9 (Linux), so that no worker goes on
+    writing a segment that a --resume run is about to write again."""
+    import ctypes
+    import signal
+
+    signal.signal(signal.SIGTERM, _interrupted)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches restore, which stops the workers
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def work_folder(output: Path) -> Path:

@@ -270,10 +270,45 @@ def test_jobs_interrupted_leave_nothing(clips: Path, tmp_path: Path, affine_mode
     assert "interrupted" in stderr and "Traceback" not in stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == [], "no output, no temporary file, no work folder"
     time.sleep(0.5)
-    # Dead processes that only wait to be reaped (zombies: this sandbox's PID 1 does not reap
-    # orphans, such as multiprocessing's resource tracker) do not count.
-    stats = [Path(f"/proc/{pid}/stat") for pid in below]
-    alive = [st.read_text()[:60] for st in stats if st.exists() and st.read_text().split(") ")[-1][:1] != "Z"]
+    alive = _running(below)
     assert below and not alive, f"no worker or ffmpeg left: {alive}"
     result = CliRunner().invoke(main, ["restore", str(source), str(out), "--jobs", "0"])
     _one_error_line(result, "--jobs")
+
+
+def test_jobs_workers_stop_when_restore_is_killed(clips: Path, tmp_path: Path, affine_model: Path):
+    source = make_clip(clips / "jobs_kill.mp4", seconds=20, size="320x240")
+    out = tmp_path / "out.mp4"
+    args = [*FILMCOLOR, "restore", str(source), str(out), "--model", str(affine_model), "--preset", "veryslow",
+            "--segment-seconds", "4", "--jobs", "2", "--resume", "-q"]  # fmt: skip
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
+    work = tmp_path / ".out.filmcolor-work"
+    deadline = time.time() + 60
+    while len(list(work.glob(".part_seg_*.mkv"))) < 2 and time.time() < deadline:
+        time.sleep(0.1)
+    below = _descendants(proc.pid)
+    proc.kill()  # kill -9: restore itself has no chance to stop its workers
+    proc.communicate(timeout=30)
+    deadline = time.time() + 20
+    while time.time() < deadline and _running(below):
+        time.sleep(0.2)
+    assert below and not _running(below), "the workers and their ffmpeg processes stop with restore"
+    assert not out.exists()
+    done = subprocess.run(args, capture_output=True, text=True)  # --resume: goes on from the finished segments
+    assert done.returncode == 0, done.stderr
+    assert decoded_frames(out) == decoded_frames(source) == 500
+    assert md5_of_stream(out) == md5_of_stream(source), "audio bit-exact"
+    assert not work.exists()
+
+
+def _running(pids: list[str]) -> list[str]:
+    """The processes of ``pids`` still running (zombies, dead and waiting to be reaped, do not count)."""
+    alive = []
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        if stat.rsplit(") ", 1)[-1][:1] != "Z":
+            alive.append(stat[:60])
+    return alive
