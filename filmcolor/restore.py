@@ -408,7 +408,11 @@ def _segment_job(
 def _restore_segment(
     source: Path, cfg: RestoreConfig, info: VideoInfo, settings: EncoderSettings, work: Path, number: int, size: int
 ) -> tuple[int, bool, StageTimes, list[int]]:
-    engine = ColorizeEngine(cfg.model, cfg.device, cfg.size, cfg.threads, cfg.precision, cfg.saturation)
+    key = (cfg.model, cfg.device, cfg.size, cfg.threads, cfg.precision, cfg.saturation)
+    if key not in _WORKER_ENGINES:  # one model session per worker, kept for its next segments
+        _WORKER_ENGINES.clear()
+        _WORKER_ENGINES[key] = ColorizeEngine(*key)
+    engine = _WORKER_ENGINES[key]
     run = _SegmentRun(cfg, info, engine, settings, work, _Job("", size), None, Progress())
     offset = number * size
     start = (offset - 0.5) / float(info.frame_rate) if offset else None
@@ -423,16 +427,18 @@ def _restore_segment(
 
 _IN_SEGMENT = False
 """In a --jobs worker: True while it restores a segment (SIGTERM then unwinds it)."""
+_WORKER_ENGINES: dict[tuple, ColorizeEngine] = {}
+"""In a --jobs worker: its model session."""
 
 
 def _interrupted(signum: int, frame: object) -> None:  # noqa: ARG001 - signal handler signature
     if _IN_SEGMENT:
-        raise KeyboardInterrupt  # unwinds the segment: ffmpeg stopped, partial file removed
+        raise KeyboardInterrupt  # unwinds the segment: its ffmpeg processes are stopped
     os._exit(130)  # idle: nothing to clean up
 
 
 def _worker_setup() -> None:
-    """In each --jobs worker: SIGTERM unwinds (ffmpeg stopped, partial segment removed), and
+    """In each --jobs worker: SIGTERM unwinds the segment (its ffmpeg processes stopped), and
     it comes when restore's process dies, even by kill -9 (Linux), so that no worker goes on
     writing a segment that a --resume run is about to write again."""
     import ctypes
