@@ -113,10 +113,16 @@ class _Measure:
         return merge_rgb(luma, np.zeros((1, 2, *luma.shape[1:]), np.float32))[0]
 
     def ratio(self, gain: float) -> float:
-        return float(np.mean([colourfulness(o) for o in self.results(gain)])) / max(self.truth, 1e-9)
+        """Mean colourfulness of the results over the photos' own."""
+        return self.scores(gain)[0]
 
-    def psnr(self, gain: float) -> float:
-        return float(np.mean([psnr(o, rgb) for o, (rgb, *_) in zip(self.results(gain), self.items, strict=True)]))
+    def scores(self, gain: float, with_psnr: bool = False) -> tuple[float, float]:
+        """(colourfulness ratio, mean PSNR against the photos, or nan) from one pass of results."""
+        out = self.results(gain)
+        ratio = float(np.mean([colourfulness(o) for o in out])) / max(self.truth, 1e-9)
+        if not with_psnr:
+            return ratio, float("nan")
+        return ratio, float(np.mean([psnr(o, rgb) for o, (rgb, *_) in zip(out, self.items, strict=True)]))
 
 
 def find_gain(ratio_of: Callable[[float], float], target: float, iterations: int = 24) -> float:
@@ -181,14 +187,16 @@ def calibrate_model(model: Path, photos: list[Path], target: float = 0.6, limit:
     measure = _Measure(engine, colour)
     gain = find_gain(measure.ratio, target)
     gray = float(np.mean([psnr(measure.gray(i), rgb) for i, (rgb, *_) in enumerate(measure.items)]))
-    record = {"target": target, "photos": len(colour), "ratio_at_gain_1": round(measure.ratio(1.0), 4)}
+    ratio_before, psnr_before = measure.scores(before, with_psnr=True)
+    ratio_after, psnr_after = measure.scores(gain, with_psnr=True)
+    ratio_one = ratio_before if before == 1.0 else measure.ratio(1.0)
+    record = {"target": target, "photos": len(colour), "ratio_at_gain_1": round(ratio_one, 4)}
     written = [model] + ([int8_path(model)] if int8_path(model).is_file() else [])
     for path in written:
         write_gain(path, gain, record)
     report = CalibrationReport(
-        gain=gain, target=target, photos=len(colour), ratio_before=measure.ratio(before),
-        ratio_after=measure.ratio(gain), psnr_gray=gray, psnr_before=measure.psnr(before),
-        psnr_after=measure.psnr(gain), written=written,
+        gain=gain, target=target, photos=len(colour), ratio_before=ratio_before, ratio_after=ratio_after,
+        psnr_gray=gray, psnr_before=psnr_before, psnr_after=psnr_after, written=written,
     )  # fmt: skip
     log.info(
         "chroma gain %.3f (was %.3f) written to %s: colourfulness %.2f -> %.2f of the %d photos' own; "

@@ -375,10 +375,8 @@ def _parallel_segments(run: _SegmentRun, source: Path, expected: int | None, wit
             if written:
                 run.finished(written)
                 run.bar.update(written)
-                run.times.model += times.model
-                run.times.temporal += times.temporal
-                run.times.model_frames += times.model_frames
-                run.cuts += [number * size + c for c in cuts]
+                run.times.add(times)
+                run.cuts += cuts
             if not full:
                 break
     except BaseException:
@@ -422,7 +420,7 @@ def _restore_segment(
             written, full = run.segment(iter(frames), number, offset)
         finally:
             frames.close()
-    return written, full, run.times, [c - offset for c in run.cuts]
+    return written, full, run.times, run.cuts
 
 
 _IN_SEGMENT = False
@@ -626,8 +624,6 @@ class _SegmentRun:
         if writer.frames_written != written or written != pushed:
             raise VideoWriteError(f"wrote {writer.frames_written} of {pushed} frames to '{partial}'")
         os.replace(partial, final)
-        self.times.model += stage.times.model
-        self.times.temporal += stage.times.temporal
-        self.times.model_frames += stage.times.model_frames
+        self.times.add(stage.times)
         self.cuts += [offset + c for c in getattr(stage, "cuts", [])]
         return written, pushed == self.job.segment_frames

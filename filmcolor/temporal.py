@@ -180,6 +180,12 @@ class StageTimes:
     temporal: float = 0.0
     model_frames: int = 0
 
+    def add(self, other: StageTimes) -> None:
+        """Count ``other``'s time and model frames in too (one segment's, into a restore's)."""
+        self.model += other.model
+        self.temporal += other.temporal
+        self.model_frames += other.model_frames
+
 
 class PerFrameColor:
     """``--temporal none``: the model's chroma for every frame, in batches."""

@@ -272,7 +272,8 @@ def main() -> None:
         if m.path is not None:
             key = (m.path, m.precision)
             m.saturation = args.saturation
-            engines.setdefault(key, ColorizeEngine(m.path, device="cpu", precision=m.precision, saturation=args.saturation))
+            if key not in engines:  # one session per model file and precision (setdefault would open one each time)
+                engines[key] = ColorizeEngine(m.path, device="cpu", precision=m.precision, saturation=args.saturation)
             m.engine = engines[key]
     tables: list[Table] = []
 
