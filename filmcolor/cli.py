@@ -145,14 +145,14 @@ cannot hold is re-encoded (and said so). The output appears only when it is comp
 @click.option("--start", type=float, help="Start at this second (try a piece of the film).")
 @click.option("--duration", type=float, help="Restore only this many seconds.")
 @click.option("--preview", type=click.Path(path_type=Path), help="Write a before/after sheet of four frames (PNG).")
-@click.option("--threads", type=int, default=0, help="onnxruntime threads (0 = half the cores; the rest decode and encode).")
+@click.option("--threads", type=int, default=0, help="onnxruntime threads (0 = half the cores on a CPU, the rest decode and encode; 1 with the model on a GPU).")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "int8"]), default="auto", show_default=True, help="auto: the model's int8 version on a CPU when it has one (faster), fp32 on a GPU.")
 @click.option("--saturation", type=float, default=1.0, show_default=True, help="Colour strength: 1 = the model's calibrated colour, 0 = black and white, 1.3 = stronger.")
 @click.option("--temporal", type=click.Choice(["flow", "none"]), default="flow", show_default=True, help="flow: blend colour with the neighbouring frames along the motion, reset at cuts; none: frame by frame.")
 @click.option("--temporal-strength", type=float, default=1.0, show_default=True, help="Weight of the neighbours' colour (0 = none, up to 2).")
 @click.option("--keyframe-interval", default="auto", show_default=True, help="Run the model on every N-th frame and carry colour along the motion between (1 = every frame); 'auto' picks keyframes where the carried colour runs out.")
-@click.option("--jobs", type=int, default=1, show_default=True, help="Segments restored at once, each in its own process: for machines with many cores or a GPU.")
-@click.option("--segment-seconds", type=float, default=60.0, show_default=True, help="Length of the pieces the film is written in (the unit --resume continues from).")
+@click.option("--jobs", default="auto", show_default=True, help="Segments restored at once, each in its own process; auto: one per 4 cores from 8 cores up (many-core and GPU machines), else 1.")
+@click.option("--segment-seconds", type=float, help="Length of the pieces the film is written in, the unit --resume continues from (default 60; shorter with several --jobs on a short film).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted restore of OUTPUT from its last finished segment (and keep the finished segments if this run stops too).")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, errors only.")
@@ -176,6 +176,7 @@ def restore(
         from .restore import restore as run_restore
 
         interval = _keyframe_interval(keyframe_interval)
+        options["jobs"] = _jobs(options["jobs"])
         if temporal == "none" and keyframe_interval.strip().lower() == "auto":
             interval = 1  # frame by frame: the model on every frame
         temporal_cfg = TemporalConfig(mode=temporal, strength=temporal_strength, keyframe_interval=interval)
@@ -195,6 +196,21 @@ def restore(
             log.info("before/after preview: '%s'", result.preview)
 
     run_guarded(ctx, body)
+
+
+def _jobs(text: str) -> int:
+    """--jobs: 'auto' (0) or a number of processes."""
+    from .errors import UsageError
+
+    if text.strip().lower() == "auto":
+        return 0
+    try:
+        jobs = int(text)
+    except ValueError:
+        raise UsageError(f"--jobs must be auto or a number of processes (1-64), got {text!r}") from None
+    if jobs < 1:
+        raise UsageError(f"--jobs must be auto or between 1 and 64, got {jobs}")
+    return jobs
 
 
 def _keyframe_interval(text: str) -> int:

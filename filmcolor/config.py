@@ -294,7 +294,8 @@ class RestoreConfig:
     overwrite: bool = False
     """Replace an existing output file."""
     threads: int = 0
-    """onnxruntime intra-op threads (0 = half the cores; ffmpeg encodes beside the model)."""
+    """onnxruntime intra-op threads (0 = half the cores on a CPU, ffmpeg encoding beside the
+    model; 1 with the model on a GPU)."""
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
     """Blending of colour between neighbouring frames, reset at cuts."""
     precision: str = "auto"
@@ -302,12 +303,14 @@ class RestoreConfig:
     saturation: float = 1.0
     """Colour strength: a factor on the model's calibrated chroma (0 = black and white)."""
     jobs: int = 1
-    """Segments restored at once, each in its own worker process (many-core and GPU machines)."""
+    """Segments restored at once, each in its own worker process (many-core and GPU machines);
+    0 = auto (the CLI's default): one process per 4 cores from 8 cores up, at most 8."""
     resume: bool = False
     """Continue an interrupted restore of the same output from its last finished segment, and
     keep the finished segments if this run is interrupted too."""
-    segment_seconds: float = 60.0
-    """Length of the pieces a restore is written in (the unit of --resume)."""
+    segment_seconds: float | None = None
+    """Length of the pieces a restore is written in (the unit of --resume); None = auto: 60 s,
+    shorter with jobs > 1 so that each process gets about four (2 s at least)."""
 
     def __post_init__(self) -> None:
         if self.device not in ("auto", "cpu", "cuda"):
@@ -316,12 +319,12 @@ class RestoreConfig:
             raise UsageError(f"--size {self.size} is too small; use at least 16 (default 256)")
         if self.batch_size < 1:
             raise UsageError("--batch-size must be >= 1")
-        if self.segment_seconds <= 0:
+        if self.segment_seconds is not None and self.segment_seconds <= 0:
             raise UsageError("the segment length must be > 0 seconds")
         if self.precision not in ("auto", "fp32", "int8"):
             raise UsageError(f"--precision must be auto, fp32 or int8, got {self.precision!r}")
-        if not 1 <= self.jobs <= 64:
-            raise UsageError(f"--jobs must be between 1 and 64, got {self.jobs}")
+        if not 0 <= self.jobs <= 64:
+            raise UsageError(f"--jobs must be auto or between 1 and 64, got {self.jobs}")
         if not 0.0 <= self.saturation <= 10.0:
             raise UsageError(f"--saturation must be between 0 and 10 (1 = the model's own), got {self.saturation}")
         if self.start is not None and self.start < 0:

@@ -24,7 +24,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -229,6 +229,7 @@ def restore(
             float(info.frame_rate),
         )
     expected = _expected_frames(info, cfg)
+    cfg = _plan_jobs(cfg, info, expected, preview is not None, engine.device)
     sampler = _PreviewSampler(expected) if preview is not None else None
     tmp = temporary_path(output)
     work = work_folder(output)
@@ -320,6 +321,47 @@ def restore(
     )
 
 
+def auto_jobs(device: str = "cpu") -> int:
+    """``--jobs auto``: on a CPU, one segment process per 4 cores from 8 cores up (at most 8),
+    else 1; with the model on a GPU, 1.
+
+    Each process runs its own decoder, colour stage, model and encoder. On a 16-core machine
+    4 processes restored 13-17% faster than one with the model on the CPU, but 9-19% slower
+    with it on the GPU, where one process already keeps the CPU busy with its encoder
+    (docs/benchmarks.md).
+    """
+    if device == "cuda":
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return 1 if cores < 8 else min(8, cores // 4)
+
+
+def _plan_jobs(
+    cfg: RestoreConfig, info: VideoInfo, expected: int | None, with_preview: bool, device: str = "cpu"
+) -> RestoreConfig:
+    """Resolves ``jobs=0`` (auto) and ``segment_seconds=None`` (auto) for this film.
+
+    Segments are 60 s; with several processes on a film too short to give each about four of
+    them they shrink (2 s at least), so that the processes share the work evenly.
+    """
+    jobs = cfg.jobs or auto_jobs(device)
+    parallel = (
+        jobs > 1 and bool(expected) and cfg.start is None and cfg.duration is None
+        and not info.variable_frame_rate and not with_preview
+    )  # fmt: skip
+    if cfg.jobs == 0 and not parallel:
+        jobs = 1  # auto: quietly one process where segments cannot run in parallel
+    seconds = cfg.segment_seconds
+    if seconds is None:
+        seconds = 60.0
+        if parallel:
+            film = int(expected or 0) / float(info.frame_rate)
+            seconds = min(60.0, max(2.0, round(film / (4 * jobs) * 2) / 2))
+    if jobs > 1:
+        log.info("restoring in %d processes, segments of %g s (--jobs, --segment-seconds)", jobs, seconds)
+    return replace(cfg, jobs=jobs, segment_seconds=seconds)
+
+
 def _parallel_segments(run: _SegmentRun, source: Path, expected: int | None, with_preview: bool) -> None:
     """``--jobs N``: the film's segments restored N at a time in worker processes.
 
@@ -348,12 +390,12 @@ def _parallel_segments(run: _SegmentRun, source: Path, expected: int | None, wit
         return
     import concurrent.futures
     import concurrent.futures.process
-    import dataclasses
     import multiprocessing
 
-    # Each worker gets its share of the model threads (the rest decode and encode).
-    threads = cfg.threads or max(1, (os.cpu_count() or 2) // (2 * cfg.jobs))
-    worker_cfg = dataclasses.replace(cfg, threads=threads)
+    # On a CPU each worker gets its share of the model threads (the rest decode and encode);
+    # on a GPU the engine's own default (one).
+    threads = cfg.threads or (max(1, (os.cpu_count() or 2) // (2 * cfg.jobs)) if run.engine.device == "cpu" else 0)
+    worker_cfg = replace(cfg, threads=threads)
     # spawn, not fork: this process already runs onnxruntime and reader threads.
     pool = concurrent.futures.ProcessPoolExecutor(
         cfg.jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_setup

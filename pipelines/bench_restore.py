@@ -8,7 +8,7 @@ For each 720p clip (synthetic lavfi content with audio; the PySceneDetect test v
 - `transcode`: plain ffmpeg decode + encode with restore's encoder settings (libx264 CRF 18,
   preset medium, audio copied), no model: the physical limit of the pipeline (ratio 1.0);
 - `restore` with default settings (temporal blending with automatic keyframes, the int8 model
-  on a CPU), and without the levers as variants (--keyframe-interval 1, --temporal none, and
+  on a CPU, --jobs auto: segments in parallel processes on machines of 8 cores or more), and without the levers as variants (--keyframe-interval 1, --temporal none, and
   --precision fp32), each as fps and ratio to the transcode;
 - `naive`: the same model in PyTorch eager, one frame at a time, frames written to PNG files by
   ffmpeg, read back, colorized, written to PNG and encoded again (as the seed and most
@@ -22,8 +22,9 @@ For each 720p clip (synthetic lavfi content with audio; the PySceneDetect test v
   convolution) and x264 ultrafast against an ultrafast transcode, with and without the
   temporal stage: what reading, shrinking, flow, blending and writing allow when the model and
   the encoder cost little, as on a GPU machine with many cores (the GPU goal is 0.9x);
-- with --jobs N, restore --jobs N (the film's segments, 4 s each here, in N worker processes)
-  as one more row of each table: the lever for machines with many cores.
+- with --jobs N, restore --jobs N (the film's segments in N worker processes) as one more row
+  of each table; where --jobs auto is more than 1, a restore --jobs 1 row beside it;
+  --rows default keeps only these rows (a short run on a lent GPU machine).
 The clips are 20 s long (a film's throughput, not restore's fixed cost of about half a second
 for probing, the model's first run and the final mux, which weighs 10-15% on a clip of 8 s);
 the transcode and the default restore are run --repeat times, alternating, and their medians
@@ -47,8 +48,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-JOBS_SEGMENT_SECONDS = 4.0
-"""Segment length for the --jobs rows: a 20 s clip in 5 segments, so that several run at once."""
+from filmcolor.restore import auto_jobs
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
@@ -117,7 +118,7 @@ def restore_child(args: list[str]) -> None:
     cfg = RestoreConfig(
         model=None if model == "-" else Path(model), device=device, overwrite=True, temporal=temporal_cfg,
         precision=precision, preset=preset, jobs=int(jobs),
-        segment_seconds=JOBS_SEGMENT_SECONDS if int(jobs) > 1 else 60.0,
+        segment_seconds=None,
     )  # fmt: skip
     result = restore(Path(clip), Path(out), cfg)
     print(json.dumps({
@@ -129,7 +130,7 @@ def restore_child(args: list[str]) -> None:
 
 def run_restore(
     clip: Path, out: Path, device: str = "cpu", temporal: str = "flow", keyframes: str = "auto",
-    model: Path | None = None, preset: str = "medium", jobs: int = 1,
+    model: Path | None = None, preset: str = "medium", jobs: int = 0,
 ) -> dict:  # fmt: skip
     done = subprocess.run(
         [sys.executable, __file__, "--child", str(clip), str(out), device, temporal, keyframes,
@@ -234,6 +235,8 @@ def main() -> None:
     parser.add_argument("--device", choices=["cpu", "cuda", "both"], default="cpu")
     parser.add_argument("--no-memory", action="store_true", help="skip the long clip")
     parser.add_argument("--jobs", type=int, default=0, help="also measure restore --jobs N (segments of 4 s in parallel processes)")
+    parser.add_argument("--rows", choices=["all", "default"], default="all",
+                        help="default: only the default restore (and --jobs rows) beside the transcode and the naive way")
     parser.add_argument("--ceiling", choices=["yes", "no", "only"], default="yes",
                         help="also (or only) measure restore with a free model and x264 ultrafast")
     args = parser.parse_args()
@@ -269,12 +272,14 @@ def main() -> None:
             if naive:
                 print(f"| {name} | naive (PyTorch eager, PNG files, {naive[1]} frames) [{device}] | "
                       f"{naive[1] / naive[0]:.2f} | {naive[1] / naive[0] / transcode_fps:.3f} | 1.0 | all |")  # fmt: skip
-        variants = [("restore (defaults: flow, keyframes auto, int8)", "flow", "auto"),
-                    ("restore --keyframe-interval 1", "flow", "1"), ("restore --temporal none", "none", "1"),
-                    ("restore --temporal none --precision fp32", "none-fp32", "1")]  # fmt: skip
-        if args.jobs > 1:
-            variants.append((f"restore --jobs {args.jobs} (segments of {JOBS_SEGMENT_SECONDS:g} s)", "flow", f"jobs{args.jobs}"))
         for device in devices:
+            auto = auto_jobs(device)
+            variants = [(f"restore (defaults: flow, keyframes auto, int8 on cpu, jobs auto = {auto})", "flow", "auto")]
+            if args.rows == "all":
+                variants += [("restore --keyframe-interval 1", "flow", "1"), ("restore --temporal none", "none", "1"),
+                             ("restore --temporal none --precision fp32", "none-fp32", "1")]  # fmt: skip
+            for jobs in sorted({args.jobs, 1} - {0, auto}):
+                variants.append((f"restore --jobs {jobs}", "flow", f"jobs{jobs}"))
             naive = naives[device]
             naive_fps = naive[1] / naive[0] if naive else None
             for label, temporal, keyframes in variants:
@@ -283,7 +288,7 @@ def main() -> None:
                     r = runs[len(runs) // 2]  # the median run
                     label += f" (median of {len(runs)}: " + ", ".join(f"{x['seconds']:.1f}" for x in defaults[device]) + " s)"
                 elif keyframes.startswith("jobs"):
-                    r = run_restore(clip, work / "restored.mp4", device, temporal, "auto", jobs=args.jobs)
+                    r = run_restore(clip, work / "restored.mp4", device, temporal, "auto", jobs=int(keyframes[4:]))
                 else:
                     r = run_restore(clip, work / "restored.mp4", device, temporal, keyframes)
                 fps = r["frames"] / r["seconds"]

@@ -244,3 +244,34 @@ def test_done_when_chaplin_default_model(shared_data: Path, tmp_path: Path):
     assert y_psnr(src[:, 0], dst[:, 0]) >= 40
     score = float(np.mean([colourfulness(yuv_to_rgb(f, False)) for f in dst[::10]]))
     assert score >= 8, f"colourfulness {score:.1f} < 8"
+
+
+def test_jobs_auto_and_segment_length_plan(gray_clip: Path, affine_model: Path, monkeypatch: pytest.MonkeyPatch):
+    from dataclasses import replace
+
+    import filmcolor.restore as restore_module
+
+    info = scan_timing(probe(gray_clip))
+    plan = restore_module._plan_jobs
+    cfg = _cfg(affine_model, jobs=0)
+    monkeypatch.setattr(restore_module.os, "sched_getaffinity", lambda pid: set(range(2)))
+    assert restore_module.auto_jobs() == 1
+    assert (plan(cfg, info, 500, False).jobs, plan(cfg, info, 500, False).segment_seconds) == (1, 60.0)
+    monkeypatch.setattr(restore_module.os, "sched_getaffinity", lambda pid: set(range(16)))
+    assert restore_module.auto_jobs() == 4
+    assert restore_module.auto_jobs("cuda") == 1  # a GPU machine: one process keeps its CPU busy
+    assert plan(cfg, info, 500, False, "cuda").jobs == 1
+    monkeypatch.setattr(restore_module.os, "sched_getaffinity", lambda pid: set(range(96)))
+    assert restore_module.auto_jobs() == 8
+    fps = float(info.frame_rate)
+    # 8 processes on a 2-minute film: 16 segments of 3.75 s -> 4 s (half seconds); at least 2 s.
+    two_minutes = plan(cfg, info, round(120 * fps), False)
+    assert (two_minutes.jobs, two_minutes.segment_seconds) == (8, 4.0)
+    assert plan(cfg, info, round(10 * fps), False).segment_seconds == 2.0
+    assert plan(cfg, info, round(90 * 60 * fps), False).segment_seconds == 60.0  # a feature film
+    # Where segments cannot run in parallel, auto is one process with 60 s segments.
+    for cut in (plan(replace(cfg, start=1.0), info, 500, False), plan(cfg, info, None, False), plan(cfg, info, 500, True)):
+        assert (cut.jobs, cut.segment_seconds) == (1, 60.0)
+    # Explicit choices are kept.
+    assert plan(_cfg(affine_model, jobs=3, segment_seconds=7.0), info, 500, False).segment_seconds == 7.0
+    assert plan(_cfg(affine_model), info, 500, False).jobs == 1  # the Python API's default
