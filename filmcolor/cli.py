@@ -175,8 +175,8 @@ def restore(
         from .config import RestoreConfig, TemporalConfig
         from .restore import restore as run_restore
 
-        interval = _keyframe_interval(keyframe_interval)
-        options["jobs"] = _jobs(options["jobs"])
+        interval = _auto_or_count(keyframe_interval, "--keyframe-interval", "a whole number >= 1")
+        options["jobs"] = _auto_or_count(options["jobs"], "--jobs", "a number of processes from 1 to 64")
         if temporal == "none" and keyframe_interval.strip().lower() == "auto":
             interval = 1  # frame by frame: the model on every frame
         temporal_cfg = TemporalConfig(mode=temporal, strength=temporal_strength, keyframe_interval=interval)
@@ -198,23 +198,8 @@ def restore(
     run_guarded(ctx, body)
 
 
-def _jobs(text: str) -> int:
-    """--jobs: 'auto' (0) or a number of processes."""
-    from .errors import UsageError
-
-    if text.strip().lower() == "auto":
-        return 0
-    try:
-        jobs = int(text)
-    except ValueError:
-        raise UsageError(f"--jobs must be auto or a number of processes (1-64), got {text!r}") from None
-    if jobs < 1:
-        raise UsageError(f"--jobs must be auto or between 1 and 64, got {jobs}")
-    return jobs
-
-
-def _keyframe_interval(text: str) -> int:
-    """--keyframe-interval: 'auto' (0) or a whole number >= 1."""
+def _auto_or_count(text: str, option: str, what: str) -> int:
+    """An option that takes 'auto' (0) or a whole number >= 1 (--jobs, --keyframe-interval)."""
     if text.strip().lower() == "auto":
         return 0
     try:
@@ -224,7 +209,7 @@ def _keyframe_interval(text: str) -> int:
     if value < 1:
         from .errors import UsageError
 
-        raise UsageError(f"--keyframe-interval must be 'auto' or a whole number >= 1, got {text!r}")
+        raise UsageError(f"{option} must be 'auto' or {what}, got {text!r}")
     return value
 
 

@@ -324,7 +324,7 @@ class RestoreConfig:
         if self.precision not in ("auto", "fp32", "int8"):
             raise UsageError(f"--precision must be auto, fp32 or int8, got {self.precision!r}")
         if not 0 <= self.jobs <= 64:
-            raise UsageError(f"--jobs must be auto or between 1 and 64, got {self.jobs}")
+            raise UsageError(f"--jobs must be 'auto' or a number of processes from 1 to 64, got {self.jobs}")
         if not 0.0 <= self.saturation <= 10.0:
             raise UsageError(f"--saturation must be between 0 and 10 (1 = the model's own), got {self.saturation}")
         if self.start is not None and self.start < 0:
