@@ -151,7 +151,7 @@ cannot hold is re-encoded (and said so). The output appears only when it is comp
 @click.option("--temporal", type=click.Choice(["flow", "none"]), default="flow", show_default=True, help="flow: blend colour with the neighbouring frames along the motion, reset at cuts; none: frame by frame.")
 @click.option("--temporal-strength", type=float, default=1.0, show_default=True, help="Weight of the neighbours' colour (0 = none, up to 2).")
 @click.option("--keyframe-interval", default="auto", show_default=True, help="Run the model on every N-th frame and carry colour along the motion between (1 = every frame); 'auto' picks keyframes where the carried colour runs out.")
-@click.option("--jobs", default="auto", show_default=True, help="Segments restored at once, each in its own process; auto: one per 4 cores from 8 cores up (many-core and GPU machines), else 1.")
+@click.option("--jobs", default="auto", show_default=True, help="Segments restored at once, each in its own process; auto: one per 4 cores on a CPU of 8 cores or more (at most 8), else 1 (and 1 with the model on a GPU).")
 @click.option("--segment-seconds", type=float, help="Length of the pieces the film is written in, the unit --resume continues from (default 60; shorter with several --jobs on a short film).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted restore of OUTPUT from its last finished segment (and keep the finished segments if this run stops too).")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")

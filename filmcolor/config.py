@@ -304,7 +304,8 @@ class RestoreConfig:
     """Colour strength: a factor on the model's calibrated chroma (0 = black and white)."""
     jobs: int = 1
     """Segments restored at once, each in its own worker process (many-core and GPU machines);
-    0 = auto (the CLI's default): one process per 4 cores from 8 cores up, at most 8."""
+    0 = auto (the CLI's default): one process per 4 cores from 8 cores up, at most 8, and one
+    with the model on a GPU."""
     resume: bool = False
     """Continue an interrupted restore of the same output from its last finished segment, and
     keep the finished segments if this run is interrupted too."""

@@ -357,7 +357,7 @@ def _plan_jobs(
         if parallel:
             film = int(expected or 0) / float(info.frame_rate)
             seconds = min(60.0, max(2.0, round(film / (4 * jobs) * 2) / 2))
-    if jobs > 1:
+    if parallel:
         log.info("restoring in %d processes, segments of %g s (--jobs, --segment-seconds)", jobs, seconds)
     return replace(cfg, jobs=jobs, segment_seconds=seconds)
 
