@@ -10,8 +10,9 @@ For each 720p clip (synthetic lavfi content with audio; the PySceneDetect test v
 - the same transcode of restore's (colour) output: x264 spends more on colour than on the gray
   input, so this is the limit of any colorizer with this encoder, and restore's ratio to it;
 - `restore` with default settings (temporal blending with automatic keyframes, the int8 model
-  on a CPU, --jobs auto: segments in parallel processes on machines of 8 cores or more), and without the levers as variants (--keyframe-interval 1, --temporal none, and
-  --precision fp32), each as fps and ratio to the transcode;
+  on a CPU, --jobs auto: segments in parallel processes on CPUs of 8 cores or more, one with
+  the model on a GPU), and without the levers as variants (--keyframe-interval 1, --temporal
+  none, and --precision fp32), each as fps and ratio to the transcode;
 - `naive`: the same model in PyTorch eager, one frame at a time, frames written to PNG files by
   ffmpeg, read back, colorized, written to PNG and encoded again (as the seed and most
   colorizers do) on the first --naive-frames frames (the same architecture with its own
@@ -236,7 +237,7 @@ def main() -> None:
     parser.add_argument("--long-factor", type=int, default=8)
     parser.add_argument("--device", choices=["cpu", "cuda", "both"], default="cpu")
     parser.add_argument("--no-memory", action="store_true", help="skip the long clip")
-    parser.add_argument("--jobs", type=int, default=0, help="also measure restore --jobs N (segments of 4 s in parallel processes)")
+    parser.add_argument("--jobs", type=int, default=0, help="also measure restore --jobs N (segments in N parallel processes)")
     parser.add_argument("--rows", choices=["all", "default"], default="all",
                         help="default: only the default restore (and --jobs rows) beside the transcode and the naive way")
     parser.add_argument("--ceiling", choices=["yes", "no", "only"], default="yes",
