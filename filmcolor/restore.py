@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -229,6 +230,7 @@ def restore(
             float(info.frame_rate),
         )
     expected = _expected_frames(info, cfg)
+    jobs_auto = cfg.jobs == 0
     cfg = _plan_jobs(cfg, info, expected, preview is not None, engine.device)
     sampler = _PreviewSampler(expected) if preview is not None else None
     tmp = temporary_path(output)
@@ -242,7 +244,7 @@ def restore(
     run = _SegmentRun(cfg, info, engine, settings, work, job, sampler, bar)
     try:
         if cfg.jobs > 1:
-            _parallel_segments(run, source, expected, preview is not None)
+            _parallel_segments(run, source, expected, preview is not None, fallback=jobs_auto)
         done_before = sum(job.segments)  # the sequential reader goes on from here (to the end)
         fps = float(info.frame_rate)
         read_start = (cfg.start or 0.0) + ((done_before - 0.5) / fps if done_before else 0.0)
@@ -362,7 +364,9 @@ def _plan_jobs(
     return replace(cfg, jobs=jobs, segment_seconds=seconds)
 
 
-def _parallel_segments(run: _SegmentRun, source: Path, expected: int | None, with_preview: bool) -> None:
+def _parallel_segments(
+    run: _SegmentRun, source: Path, expected: int | None, with_preview: bool, fallback: bool = False
+) -> None:
     """``--jobs N``: the film's segments restored N at a time in worker processes.
 
     Each segment has its own colour stage anyway (the unit of --resume), so segments in
@@ -370,7 +374,9 @@ def _parallel_segments(run: _SegmentRun, source: Path, expected: int | None, wit
     (seeking to the segment's first frame, as --resume does), model and encoder. Finished
     segments are recorded in film order. Used for a whole film with a constant frame rate
     and a known length; anything left after the planned segments (a length declared short)
-    is restored by the sequential reader that follows.
+    is restored by the sequential reader that follows. With ``fallback`` (``--jobs auto``),
+    worker processes that cannot start or that stop leave the rest of the film to that
+    sequential reader, with a warning, instead of failing the restore.
     """
     cfg, info, job = run.cfg, run.info, run.job
     size = job.segment_frames
@@ -397,9 +403,17 @@ def _parallel_segments(run: _SegmentRun, source: Path, expected: int | None, wit
     threads = cfg.threads or (max(1, (os.cpu_count() or 2) // (2 * cfg.jobs)) if run.engine.device == "cpu" else 0)
     worker_cfg = replace(cfg, threads=threads)
     # spawn, not fork: this process already runs onnxruntime and reader threads.
-    pool = concurrent.futures.ProcessPoolExecutor(
-        cfg.jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_setup
-    )
+    try:
+        pool = concurrent.futures.ProcessPoolExecutor(
+            cfg.jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_setup
+        )
+    except (OSError, NotImplementedError) as err:
+        if not fallback:
+            raise VideoWriteError(
+                f"--jobs {cfg.jobs}: worker processes cannot be started here ({err}); use --jobs 1"
+            ) from err
+        log.warning("--jobs auto: worker processes cannot be started here (%s); one segment at a time", err)
+        return
     futures = [
         pool.submit(_segment_job, source, worker_cfg, info, run.settings, run.work, number, size)
         for number in range(first, last)
@@ -409,6 +423,13 @@ def _parallel_segments(run: _SegmentRun, source: Path, expected: int | None, wit
             try:
                 written, full, times, cuts = future.result()
             except concurrent.futures.process.BrokenProcessPool as err:
+                if fallback:
+                    log.warning(
+                        "--jobs auto: a worker process stopped at segment %d (out of memory, or killed); "
+                        "going on one segment at a time", number + 1,
+                    )  # fmt: skip
+                    _stop_workers(pool)
+                    return
                 raise VideoWriteError(
                     f"a --jobs worker process stopped while restoring segment {number + 1} of '{source}' "
                     "(out of memory, or killed); rerun with fewer --jobs, or --jobs 1 "
@@ -422,13 +443,18 @@ def _parallel_segments(run: _SegmentRun, source: Path, expected: int | None, wit
             if not full:
                 break
     except BaseException:
-        for process in list(getattr(pool, "_processes", {}).values()):
-            process.terminate()
+        _stop_workers(pool)
         raise
     finally:
         for future in futures:
             future.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _stop_workers(pool: Any) -> None:
+    """Terminates a pool's worker processes (they may be in the middle of a segment)."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
 
 
 def _segment_job(

@@ -275,3 +275,46 @@ def test_jobs_auto_and_segment_length_plan(gray_clip: Path, affine_model: Path, 
     # Explicit choices are kept.
     assert plan(_cfg(affine_model, jobs=3, segment_seconds=7.0), info, 500, False).segment_seconds == 7.0
     assert plan(_cfg(affine_model), info, 500, False).jobs == 1  # the Python API's default
+
+
+@pytest.mark.parametrize("failure", ["no processes", "a worker killed"])
+def test_jobs_auto_goes_on_in_one_process_when_workers_fail(
+    clips: Path, affine_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog, failure: str
+):
+    import concurrent.futures
+    import concurrent.futures.process
+
+    import filmcolor.restore as restore_module
+
+    class NoProcesses:
+        def __init__(self, *args, **kwargs):
+            raise OSError(38, "Function not implemented")
+
+    class KilledWorker:  # every segment's worker dies (as under the OOM killer)
+        _processes: dict = {}
+
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def submit(self, *args, **kwargs):
+            future = concurrent.futures.Future()
+            future.set_exception(concurrent.futures.process.BrokenProcessPool("killed"))
+            return future
+
+        def shutdown(self, **kwargs):
+            pass
+
+    source = make_clip(clips / "auto_jobs.mp4", seconds=4)
+    pool = NoProcesses if failure == "no processes" else KilledWorker
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", pool)
+    monkeypatch.setattr(restore_module, "auto_jobs", lambda device="cpu": 2)
+    out = tmp_path / "auto.mp4"
+    with caplog.at_level("WARNING", logger="filmcolor"):
+        result = restore(source, out, _cfg(affine_model, jobs=0, segment_seconds=1.0))
+    assert "--jobs auto" in caplog.text and "one segment at a time" in caplog.text
+    assert result.frames == decoded_frames(out) == decoded_frames(source) == 100
+    assert md5_of_stream(out) == md5_of_stream(source), "audio bit-exact"
+    # Asked for explicitly, the same failure is an error (and leaves nothing).
+    with pytest.raises(VideoWriteError, match="--jobs"):
+        restore(source, tmp_path / "two.mp4", _cfg(affine_model, jobs=2, segment_seconds=1.0))
+    assert _leftovers(tmp_path) == []
