@@ -293,8 +293,8 @@ def test_jobs_auto_goes_on_in_one_process_when_workers_fail(
     class KilledWorker:  # every segment's worker dies (as under the OOM killer)
         _processes: dict = {}
 
-        def __init__(self, *args, **kwargs):
-            pass
+        def __init__(self, workers, **kwargs):
+            self.workers = workers
 
         def submit(self, *args, **kwargs):
             future = concurrent.futures.Future()
@@ -302,7 +302,7 @@ def test_jobs_auto_goes_on_in_one_process_when_workers_fail(
             return future
 
         def shutdown(self, **kwargs):
-            pass
+            self.workers = 0
 
     source = make_clip(clips / "auto_jobs.mp4", seconds=4)
     pool = NoProcesses if failure == "no processes" else KilledWorker
