@@ -182,13 +182,12 @@ class ColorizeEngine:
             raise EngineError(f"--saturation must be between 0 and 10, got {saturation}")
 
         self.model_path = Path(model) if model is not None else default_model_path()
+        cuda = self._wants_cuda(ort, device)
         if precision not in ("auto", "fp32", "int8"):
             raise EngineError(f"--precision must be auto, fp32 or int8, got {precision!r}")
         if precision != "fp32":
             quantized = int8_path(self.model_path)
-            on_gpu = device == "cuda" or (
-                device == "auto" and gpu_present() and "CUDAExecutionProvider" in ort.get_available_providers()
-            )
+            on_gpu = cuda or device == "cuda"  # (--device cuda without the provider is refused below)
             if quantized.is_file() and (precision == "int8" or not on_gpu):
                 self.model_path = quantized
             elif precision == "int8":
@@ -212,13 +211,12 @@ class ColorizeEngine:
         # CPU threads waiting on it took cores from the encoder (restore 22% faster on a
         # 16-core GPU machine with one).
         half = max(1, (os.cpu_count() or 2) // 2)
-        options.intra_op_num_threads = threads or (1 if self._wants_cuda(ort, device) else half)
+        options.intra_op_num_threads = threads or (1 if cuda else half)
         options.log_severity_level = 3
-        self.session = self._open(ort, options, device)
-        on_cuda = self.session.get_providers()[0] == "CUDAExecutionProvider"
-        if not on_cuda and options.intra_op_num_threads != (threads or half):
+        self.session = self._open(ort, options, device, cuda)
+        if cuda and not threads and self.session.get_providers()[0] != "CUDAExecutionProvider":
             options.intra_op_num_threads = half  # the GPU could not be used after all
-            self.session = self._open(ort, options, device)
+            self.session = self._open(ort, options, device, cuda)
         self.device = "cuda" if self.session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
         meta = self.session.get_modelmeta().custom_metadata_map
         if CONTRACT_KEY not in meta:
@@ -234,12 +232,13 @@ class ColorizeEngine:
 
     @staticmethod
     def _wants_cuda(ort: Any, device: str) -> bool:
+        """Whether a CUDA session is tried: --device cuda, or auto with a GPU, and the provider."""
         want_cuda = device == "cuda" or (device == "auto" and gpu_present())
         return want_cuda and "CUDAExecutionProvider" in ort.get_available_providers()
 
-    def _open(self, ort: Any, options: Any, device: str) -> Any:
+    def _open(self, ort: Any, options: Any, device: str, cuda: bool) -> Any:
         providers = ["CPUExecutionProvider"]
-        if self._wants_cuda(ort, device):
+        if cuda:
             providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
         # Keep the CUDA loader's error lines away from the user while we find out.
         ort.set_default_logger_severity(4)

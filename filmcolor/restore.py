@@ -244,7 +244,7 @@ def restore(
     run = _SegmentRun(cfg, info, engine, settings, work, job, sampler, bar)
     try:
         if cfg.jobs > 1:
-            _parallel_segments(run, source, expected, preview is not None, fallback=jobs_auto)
+            _parallel_segments(run, source, expected, fallback=jobs_auto)
         done_before = sum(job.segments)  # the sequential reader goes on from here (to the end)
         fps = float(info.frame_rate)
         read_start = (cfg.start or 0.0) + ((done_before - 0.5) / fps if done_before else 0.0)
@@ -343,16 +343,24 @@ def _plan_jobs(
 ) -> RestoreConfig:
     """Resolves ``jobs=0`` (auto) and ``segment_seconds=None`` (auto) for this film.
 
-    Segments are 60 s; with several processes on a film too short to give each about four of
-    them they shrink (2 s at least), so that the processes share the work evenly.
+    Segments run in parallel only for a whole film with a constant frame rate and a known
+    length, without a preview; otherwise jobs is 1. Segments are 60 s; with several
+    processes on a film too short to give each about four of them they shrink (2 s at least),
+    so that the processes share the work evenly.
     """
     jobs = cfg.jobs or auto_jobs(device)
-    parallel = (
-        jobs > 1 and bool(expected) and cfg.start is None and cfg.duration is None
-        and not info.variable_frame_rate and not with_preview
-    )  # fmt: skip
-    if cfg.jobs == 0 and not parallel:
-        jobs = 1  # auto: quietly one process where segments cannot run in parallel
+    reasons = [
+        (cfg.start is not None or cfg.duration is not None, "--start/--duration"),
+        (info.variable_frame_rate, "a variable frame rate"),
+        (not expected, "an unknown length"),
+        (with_preview, "--preview"),
+    ]
+    why = [text for bad, text in reasons if bad]
+    parallel = jobs > 1 and not why
+    if jobs > 1 and why and cfg.jobs:  # auto goes quietly to one process
+        log.info("--jobs %d: restoring one segment at a time (%s)", jobs, ", ".join(why))
+    if not parallel:
+        jobs = 1
     seconds = cfg.segment_seconds
     if seconds is None:
         seconds = 60.0
@@ -364,32 +372,24 @@ def _plan_jobs(
     return replace(cfg, jobs=jobs, segment_seconds=seconds)
 
 
-def _parallel_segments(
-    run: _SegmentRun, source: Path, expected: int | None, with_preview: bool, fallback: bool = False
-) -> None:
+def _parallel_segments(run: _SegmentRun, source: Path, expected: int | None, fallback: bool = False) -> None:
     """``--jobs N``: the film's segments restored N at a time in worker processes.
 
     Each segment has its own colour stage anyway (the unit of --resume), so segments in
     parallel give the same film as one after the other; each worker has its own reader
     (seeking to the segment's first frame, as --resume does), model and encoder. Finished
-    segments are recorded in film order. Used for a whole film with a constant frame rate
-    and a known length; anything left after the planned segments (a length declared short)
-    is restored by the sequential reader that follows. With ``fallback`` (``--jobs auto``),
+    segments are recorded in film order. Called when :func:`_plan_jobs` planned several
+    processes; anything left after the planned segments (a length declared short) is restored
+    by the sequential reader that follows. With ``fallback`` (``--jobs auto``),
     worker processes that cannot start or that stop leave the rest of the film to that
     sequential reader, with a warning, instead of failing the restore.
     """
     cfg, info, job = run.cfg, run.info, run.job
     size = job.segment_frames
-    reasons = [
-        (cfg.start is not None or cfg.duration is not None, "--start/--duration"),
-        (info.variable_frame_rate, "a variable frame rate"),
-        (not expected, "an unknown length"),
-        (with_preview, "--preview"),
-        (any(n != size for n in job.segments), "a finished last segment"),
-    ]
-    why = [text for bad, text in reasons if bad]
-    if why:
-        log.info("--jobs %d: restoring one segment at a time (%s)", cfg.jobs, ", ".join(why))
+    if not expected:
+        return  # _plan_jobs plans processes only for a known length
+    if any(n != size for n in job.segments):
+        log.info("--jobs %d: the film's last segment is already finished (--resume)", cfg.jobs)
         return
     first, last = len(job.segments), -(-int(expected) // size)
     if last - first < 2:
