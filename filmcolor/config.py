@@ -99,6 +99,10 @@ class TrainConfig:
     """Supervised chroma L1 on domain B's own luminance; only when A is desaturated B."""
     lambda_gan: float = 1.0
     """Weight of both adversarial losses."""
+    degrade: float = 0.0
+    """Share of the supervised term's inputs shown as old film would show them (grain, blur,
+    faded contrast, dust and scratches on the luminance; the target chroma stays the photo's
+    own): teaches G to colour through damage instead of colouring the grain itself. 0 = off."""
     gan_start: int = 0
     """Step where the adversarial losses switch on (a supervised warm-up before it)."""
     cycle_start: int = 0
@@ -143,6 +147,8 @@ class TrainConfig:
             raise UsageError(f"load_size {self.load_size} is smaller than crop_size {self.crop_size}")
         if self.gan_loss not in ("lsgan", "vanilla"):
             raise UsageError(f"gan_loss must be 'lsgan' or 'vanilla', got {self.gan_loss!r}")
+        if not 0.0 <= self.degrade <= 1.0:
+            raise UsageError(f"degrade must be within 0..1 (a share of the samples), got {self.degrade}")
         if self.cycle_start > 0 and self.lambda_supervised <= 0:
             raise UsageError("cycle_start > 0 needs lambda_supervised > 0 (nothing trains before it)")
         if self.device not in ("auto", "cpu", "cuda"):

@@ -10,7 +10,8 @@ for the mapping of G, F, D_X, D_Y to the code's names.
 * colorizer G(a) gives chroma; the fake colour frame is ``cat(a, G(a))`` (restore's contract).
 * decolorizer F(b) gives luminance; the identity term asks F(cat(a, 0)) = a.
 * optional supervised term (``lambda_supervised``): G(luma(b)) = chroma(b), for data sets
-  where A is made from B by desaturation (the seed's flowers experiment).
+  where A is made from B by desaturation (the seed's flowers experiment); with ``degrade``
+  a share of those luminances is first worn like old film (:func:`degrade_luma`).
 
 Every sample is drawn from a generator seeded by (seed, sample number), so a run resumed
 from a checkpoint sees exactly the data it would have seen uninterrupted. Example::
@@ -28,6 +29,7 @@ import math
 import os
 import random
 import signal
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -158,22 +160,59 @@ class UnpairedFrames(Dataset):
         luma_a, _ = split_rgb(picked[0])
         luma_b, chroma_b = split_rgb(picked[1])
         b = np.concatenate([luma_b[None], chroma_b], axis=0)
-        return {
+        item = {
             "a": torch.from_numpy(np.ascontiguousarray(luma_a[None])),
             "b": torch.from_numpy(np.ascontiguousarray(b)),
             "skipped": skipped,
         }
+        if self.cfg.degrade > 0:  # what the supervised term colours: sometimes a worn version of b's luminance
+            worn = degrade_luma(luma_b, rng) if rng.random() < self.cfg.degrade else luma_b
+            item["b_luma"] = torch.from_numpy(np.ascontiguousarray(worn[None], dtype=np.float32))
+        return item
+
+
+def degrade_luma(luma: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Luminance (H, W) in [-1, 1] as a worn print of old film would show it.
+
+    Each of these is drawn on its own: faded or harsh contrast and a lifted or crushed black
+    level, soft focus, film grain (fine or clumped), dust specks and vertical scratches.
+    Returns a new float32 array in [-1, 1].
+    """
+    y = (luma.astype(np.float32) + 1.0) * 0.5
+    h, w = y.shape
+    if rng.random() < 0.7:  # contrast, black level, gamma of a faded or duped print
+        y = np.clip(y * rng.uniform(0.7, 1.15) + rng.uniform(-0.08, 0.12), 0.0, 1.0) ** rng.uniform(0.75, 1.35)
+    if rng.random() < 0.5:  # soft focus
+        y = cv2.GaussianBlur(y, (0, 0), rng.uniform(0.4, 1.4))
+    if rng.random() < 0.8:  # grain: white noise, sometimes clumped by a blur
+        grain = rng.standard_normal((h, w)).astype(np.float32)
+        if rng.random() < 0.5:
+            grain = cv2.GaussianBlur(grain, (0, 0), rng.uniform(0.6, 1.5))
+            grain /= max(float(grain.std()), 1e-6)
+        y = y + grain * rng.uniform(0.01, 0.06) * (0.5 + y)  # stronger in the highlights, as on a print
+    if rng.random() < 0.4:  # dust specks, dark or bright
+        for _ in range(int(rng.integers(1, 12))):
+            cx, cy = int(rng.integers(w)), int(rng.integers(h))
+            cv2.circle(y, (cx, cy), int(rng.integers(1, 3)), float(rng.choice([0.02, 0.95])), -1)
+    if rng.random() < 0.3:  # vertical scratches
+        for _ in range(int(rng.integers(1, 4))):
+            x = int(rng.integers(w))
+            y[:, x] = np.clip(y[:, x] + rng.choice([-1.0, 1.0]) * rng.uniform(0.1, 0.4), 0.0, 1.0)
+    return np.clip(y, 0.0, 1.0) * 2.0 - 1.0
 
 
 def _collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     for item in items:
         if "error" in item:
             return {"error": item["error"]}
-    return {
+    batch = {
         "a": torch.stack([i["a"] for i in items]),
         "b": torch.stack([i["b"] for i in items]),
         "skipped": sum(i["skipped"] for i in items),
     }
+    if "b_luma" in items[0]:
+        batch["b_luma"] = torch.stack([i["b_luma"] for i in items])
+    return batch
 
 
 class ImagePool:
@@ -488,7 +527,8 @@ class _Trainer:
             if use_cycle or use_gan:
                 colorizer_in.append(real_a)
             if supervised:
-                colorizer_in.append(real_b[:, :1])
+                worn = batch.get("b_luma")
+                colorizer_in.append(real_b[:, :1] if worn is None else worn.to(self.device, non_blocking=True))
             chroma = list(nets.colorizer(torch.cat(colorizer_in)).split(n)) if colorizer_in else []
             if use_cycle or use_gan:
                 fake_b = torch.cat([real_a, chroma.pop(0)], dim=1)
@@ -587,6 +627,10 @@ class _Trainer:
             net.train()
 
 
+def _stop_on_sigterm(signum: int, frame: Any) -> None:  # noqa: ARG001 - signal handler signature
+    raise KeyboardInterrupt
+
+
 def train(
     cfg: TrainConfig,
     data: Path,
@@ -624,6 +668,11 @@ def train(
     skipped = 0
     tick, tick_step = time.perf_counter(), trainer.step
     previous = signal.getsignal(signal.SIGTERM)
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM (timeout, a scheduler, the end of a lent machine) stops like Ctrl-C: the
+        # step reached is saved. The CLI's own handler raises an exception this loop would
+        # not catch, so it is replaced while training runs.
+        signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         if trainer.step < stop:
             for batch in trainer.loader():

@@ -93,6 +93,43 @@ def test_warm_up_trains_only_the_colorizer(data: Path, tmp_path: Path):
     assert changed == {"colorizer"}
 
 
+def test_degrade_wears_the_supervised_input_only(data: Path):
+    """degrade = 0.5: about half the samples' supervised luminance is worn (grain, blur, contrast,
+    dust, scratches), the rest is b's own; b itself (the chroma target) is never touched; a
+    sample is the same every time it is drawn (resume stays exact)."""
+    from filmcolor.errors import UsageError
+    from filmcolor.train import UnpairedFrames, degrade_luma, domain_folders, find_images
+
+    folder_a, folder_b = domain_folders(data)
+    plain = UnpairedFrames(find_images(folder_a), find_images(folder_b), _cfg(), 64)
+    worn = UnpairedFrames(find_images(folder_a), find_images(folder_b), _cfg(degrade=0.5), 64)
+    changed = 0
+    for i in range(64):
+        p, w = plain[i], worn[i]
+        assert "b_luma" not in p
+        assert torch.equal(p["a"], w["a"]) and torch.equal(p["b"], w["b"])
+        assert w["b_luma"].shape == w["b"][:1].shape and w["b_luma"].dtype == torch.float32
+        assert float(w["b_luma"].abs().max()) <= 1.0
+        assert torch.equal(w["b_luma"], worn[i]["b_luma"])
+        changed += not torch.equal(w["b_luma"], w["b"][:1])
+    assert 16 <= changed <= 48, changed
+    flat = np.zeros((32, 32), np.float32)
+    outs = [degrade_luma(flat, np.random.default_rng(s)) for s in range(20)]
+    assert all(o.shape == flat.shape and o.dtype == np.float32 and np.abs(o).max() <= 1 for o in outs)
+    assert np.mean([o.std() for o in outs]) > 0.01  # grain, dust, scratches on a flat gray
+    with pytest.raises(UsageError, match="degrade"):
+        _cfg(degrade=1.5)
+
+
+def test_training_with_degrade_runs_and_resumes_exactly(data: Path, tmp_path: Path):
+    cfg = _cfg(seed=4, degrade=0.7, lambda_supervised=5.0)
+    train(cfg, data, tmp_path / "straight", max_steps=4)
+    train(cfg, data, tmp_path / "split", max_steps=2)
+    train(cfg, data, tmp_path / "split", max_steps=4, resume=True)
+    a, b = _weights(tmp_path / "straight"), _weights(tmp_path / "split")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_checkpoint_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     path = tmp_path / "checkpoints" / "last.pt"
     save_checkpoint(path, {"networks": {}, "config": {}, "step": 1})
@@ -170,7 +207,10 @@ def test_torchrun_two_processes_on_cpu(data: Path, tmp_path: Path):
     assert load_checkpoint(run)["step"] == 3
 
 
-def test_ctrl_c_saves_a_checkpoint_and_resume_continues(data: Path, tmp_path: Path):
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_or_sigterm_saves_a_checkpoint_and_resume_continues(data: Path, tmp_path: Path, sig: str):
+    """SIGTERM too (what `timeout`, a batch scheduler or a lent machine's end sends): it once
+    stopped training with no checkpoint at the step reached."""
     import re
     import signal
     import subprocess
@@ -185,7 +225,7 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_continues(data: Path, tmp_path: Pa
     while not list((run / "tb").glob("events.*")) and time.time() < deadline:
         time.sleep(0.2)
     time.sleep(1.0)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(getattr(signal, sig))
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     step = int(re.search(r"interrupted at step (\d+)", stderr).group(1))
