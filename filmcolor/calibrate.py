@@ -28,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .color import fit_gamut, merge_rgb, split_rgb
+from .color import fit_colour, merge_rgb, split_rgb
 from .engine import CONTRACT_KEY, ColorizeEngine, int8_path
 from .errors import ExportError, UsageError
 from .metrics import colourfulness, psnr
@@ -102,7 +102,7 @@ class _Measure:
     def results(self, gain: float) -> list[np.ndarray]:
         out = []
         for rgb, luma, small, raw in self.items:
-            chroma = fit_gamut(small, np.clip(raw * np.float32(gain), -1.0, 1.0))
+            chroma = fit_colour(small, np.clip(raw * np.float32(gain), -1.0, 1.0))
             full = ColorizeEngine.enlarge(chroma, *rgb.shape[:2])
             out.append(merge_rgb(luma, full[None])[0])
         return out

@@ -67,7 +67,7 @@ def fit_gamut(luma: np.ndarray, chroma: np.ndarray) -> np.ndarray:
     A black or a white pixel can hold no colour, a dark one only a little: chroma beyond that
     would be clipped by the display, which shifts both the hue and the brightness. Scaling it
     down instead keeps the hue and leaves the luminance exactly as it was. Colours that fit are
-    unchanged; a gray frame (black, white, titles) stays exactly gray.
+    unchanged; a gray frame (black, white) stays exactly gray (title cards: :func:`fit_colour`).
 
     Args:
         luma: float32 (..., H, W) in [-1, 1].
@@ -86,6 +86,43 @@ def fit_gamut(luma: np.ndarray, chroma: np.ndarray) -> np.ndarray:
             # room toward the edge the offset moves to, over the offset (nan for 0/0: fmin skips it)
             np.fmin(scale, np.where(d > 0, headroom, y) / np.abs(d), out=scale)
     return (chroma * scale[..., None, :, :]).astype(np.float32, copy=False)
+
+
+# A title card (light text on black) or a fade is a frame almost all black: it keeps no colour.
+# Its colour fades out over a ramp of the black share, so a dark scene near the edge cannot
+# flicker between colour and gray from one frame to the next.
+TITLE_BLACK = 0.08
+"""Luminance (0..1) counted as black."""
+TITLE_RAMP = (0.85, 0.95)
+"""Share of black pixels: full colour at or below the first, none at or above the second."""
+
+
+def title_fade(luma: np.ndarray) -> np.ndarray:
+    """How much colour each frame keeps (1 = all, 0 = none) by its share of black pixels.
+
+    Args:
+        luma: float32 (..., H, W) in [-1, 1].
+
+    Returns:
+        float32 (...,) in [0, 1]: 0 for a title card or a black frame, 1 for a normal picture.
+    """
+    y = (np.asarray(luma, np.float32) + 1.0) * 0.5
+    black = (y < TITLE_BLACK).mean(axis=(-2, -1))
+    low, high = TITLE_RAMP
+    return np.clip((high - black) / (high - low), 0.0, 1.0).astype(np.float32)
+
+
+def fit_colour(luma: np.ndarray, chroma: np.ndarray) -> np.ndarray:
+    """The colour a frame shows: :func:`fit_gamut` per pixel, then none on title cards and
+    black frames (:func:`title_fade`), whose text the model would otherwise tint.
+
+    Args and returns as :func:`fit_gamut`.
+    """
+    fade = title_fade(luma)
+    fitted = fit_gamut(luma, chroma)
+    if np.all(fade == 1.0):
+        return fitted
+    return (fitted * fade[..., None, None, None]).astype(np.float32, copy=False)
 
 
 def luma_from_plane(y_plane: np.ndarray, full_range: bool) -> np.ndarray:

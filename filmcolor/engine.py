@@ -24,7 +24,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .color import fit_gamut, luma_from_plane, merge_rgb, split_rgb
+from .color import fit_colour, luma_from_plane, merge_rgb, split_rgb
 from .errors import EngineError
 
 log = logging.getLogger(__name__)
@@ -288,7 +288,7 @@ class ColorizeEngine:
             float32 chroma (N, 2, H, W) in [-1, 1]: the network's, times :attr:`gain` (the
             calibrated colour strength; 1 for a model straight from ``filmcolor export``), clipped.
             Restore's colour stage then fits it into what each frame can show
-            (:func:`~filmcolor.color.fit_gamut`).
+            (:func:`~filmcolor.color.fit_colour`).
         """
         feed = {self.contract.input_name: luma[:, None].astype(self._dtype, copy=False)}
         (out,) = self.session.run([self.contract.output_name], feed)
@@ -330,11 +330,12 @@ class ColorizeEngine:
         """Chroma at full resolution for full-resolution luminance (N, H, W) in [-1, 1].
 
         Colour that a pixel's luminance cannot show is scaled toward gray
-        (:func:`~filmcolor.color.fit_gamut`, at working size), as restore does.
+        and title cards stay gray (:func:`~filmcolor.color.fit_colour`, at working size), as
+        restore does.
         """
         n, height, width = luma.shape
         small = np.stack([self.shrink(f) for f in luma])
-        chroma = fit_gamut(small, self.run(small))
+        chroma = fit_colour(small, self.run(small))
         return np.stack([self.enlarge(c, height, width) for c in chroma])
 
     def chroma(self, y_planes: np.ndarray, full_range: bool) -> np.ndarray:

@@ -1,7 +1,8 @@
 """int8 models for CPUs: onnxruntime static quantisation calibrated on real footage.
 
 A generator exported with ``filmcolor export`` is quantised (weights int8 per channel,
-activations uint8, QOperator format: fused integer kernels that use VNNI where the CPU has it)
+activations uint8, QOperator format: fused integer kernels that use VNNI where the CPU has it;
+the first and the last convolution stay float, see :func:`float_ends`)
 with calibration frames sampled evenly from films or pictures at the model's working size.
 The contract is kept, so restore runs the result unchanged; restore picks ``NAME_int8.onnx``
 beside ``NAME.onnx`` by itself on a CPU (``--precision auto``). Needs the ``onnx`` package
@@ -68,6 +69,21 @@ def calibration_frames(engine: ColorizeEngine, sources: list[Path], count: int =
     return np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in frames[:count]])
 
 
+def float_ends(model: Path) -> list[str]:
+    """The first and the last convolution, which stay float in the int8 copy (of a network of
+    three or more).
+
+    The input's luminance and the output's chroma are where 256 levels show: on 50 colour
+    photos the default model's int8 copy differed from the float one by 0.027 (mean |chroma|
+    difference) with every convolution quantised and by 0.005 with these two kept float, for
+    about 13% more time per frame (session 9; still about twice as fast as float).
+    """
+    import onnx
+
+    convs = [node.name for node in onnx.load(str(model)).graph.node if node.op_type == "Conv"]
+    return [convs[0], convs[-1]] if len(convs) > 2 else []  # else nothing would be left to quantise
+
+
 def quantize_model(model: Path, footage: list[Path], out: Path | None = None, count: int = 32) -> QuantizeReport:
     """Write an int8 copy of ``model`` calibrated on ``footage`` (films or pictures).
 
@@ -109,7 +125,7 @@ def quantize_model(model: Path, footage: list[Path], out: Path | None = None, co
             quantize_static(
                 str(prepared), str(partial), Frames(), quant_format=QuantFormat.QOperator,
                 activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
-                calibrate_method=CalibrationMethod.MinMax,
+                calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=float_ends(prepared),
             )  # fmt: skip
             quantized = ColorizeEngine(partial, device="cpu")
             diff = np.abs(quantized.run(frames) - engine.run(frames))

@@ -47,7 +47,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .color import fit_gamut
+from .color import fit_colour
 from .config import SceneConfig, TemporalConfig
 from .scenes import CutDetector
 
@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 Model = Callable[[np.ndarray], np.ndarray]
 """(N, h, w) float32 luminance in [-1, 1] -> (N, 2, h, w) float32 chroma in [-1, 1]."""
 Fit = Callable[[np.ndarray, np.ndarray], np.ndarray]
-"""Luminance, chroma -> the chroma to show (restore: :func:`~filmcolor.color.fit_gamut`)."""
+"""Luminance, chroma -> the chroma to show (restore: :func:`~filmcolor.color.fit_colour`)."""
 
 PAST_WEIGHT = 4.0
 """Weight of the previous frame's (already blended) result against the frame's own chroma (1)."""
@@ -249,7 +249,7 @@ class FlowBlender:
             GIL: it overlaps the flow work). Call :meth:`close` when done.
         fit: applied to each finished frame's chroma with its luminance on the way out (the
             colour carried on to the next frame is the blend before it); restore uses
-            :func:`~filmcolor.color.fit_gamut`. None: the blend as it comes.
+            :func:`~filmcolor.color.fit_colour`. None: the blend as it comes.
     """
 
     def __init__(
@@ -500,11 +500,11 @@ def make_color_stage(
     """The colour stage restore uses for ``cfg.mode`` (``background``: see :class:`FlowBlender`).
 
     Each frame's colour comes out fitted into what its luminance can show
-    (:func:`~filmcolor.color.fit_gamut`).
+    and none on title cards (:func:`~filmcolor.color.fit_colour`).
     """
     if cfg.mode == "none":
-        return PerFrameColor(model, batch_size, fit=fit_gamut)
-    return FlowBlender(cfg, model, fps, batch_size, background, fit=fit_gamut)
+        return PerFrameColor(model, batch_size, fit=fit_colour)
+    return FlowBlender(cfg, model, fps, batch_size, background, fit=fit_colour)
 
 
 def blend(

@@ -5,7 +5,9 @@ import numpy as np
 from filmcolor.color import (
     _CHROMA_TO_RGB,
     chroma_to_planes,
+    fit_colour,
     fit_gamut,
+    title_fade,
     luma_from_plane,
     merge_rgb,
     planes_to_chroma,
@@ -71,3 +73,23 @@ def test_fit_gamut_keeps_colours_that_fit_and_shrinks_the_rest_keeping_hue():
     assert np.allclose(fitted, wild * scale[:, None], atol=1e-5)  # same direction: same hue
     ends = np.array([[-1.0, 1.0]], np.float32)[None]  # black and white
     assert np.abs(fit_gamut(ends, np.full((1, 2, 1, 2), 0.3, np.float32))).max() == 0.0
+
+
+def test_title_cards_and_black_frames_keep_no_colour_and_pictures_keep_theirs():
+    """A card of light text on black (the text is mid-gray, where fit_gamut alone lets colour
+    stay) comes out exactly gray; a normal picture keeps its colour; between, a ramp."""
+    card = np.full((60, 80), -1.0, np.float32)
+    card[40:43, 10:70] = 0.2  # a line of text, 3.75 % of the frame
+    picture = np.linspace(-1, 1, 60 * 80, dtype=np.float32).reshape(60, 80)
+    chroma = np.full((2, 60, 80), 0.2, np.float32)
+    assert title_fade(card) == 0.0 and title_fade(picture) == 1.0
+    assert np.abs(fit_gamut(card, chroma)).max() > 0.1  # the text alone could hold colour
+    assert np.abs(fit_colour(card, chroma)).max() == 0.0
+    np.testing.assert_array_equal(fit_colour(picture, chroma), fit_gamut(picture, chroma))
+    # a batch: each frame on its own; a frame 90 % black keeps half its colour (the ramp)
+    dim = np.full((60, 80), 0.0, np.float32)
+    dim[: 54] = -1.0  # 90 % black
+    batch = np.stack([card, picture, dim])
+    np.testing.assert_allclose(title_fade(batch), [0.0, 1.0, 0.5], atol=1e-6)
+    out = fit_colour(batch, np.repeat(chroma[None], 3, axis=0))
+    np.testing.assert_allclose(out[2], fit_gamut(dim, chroma) * 0.5, atol=1e-6)

@@ -71,3 +71,20 @@ def test_quantize_cli_errors(tmp_path: Path, clip: Path):
     done = runner.invoke(main, ["quantize", str(copy), "--footage", str(clip), "--frames", "4"])
     assert done.exit_code == 0, done.output
     assert int8_path(copy).is_file()
+
+
+def test_the_first_and_last_convolution_stay_float(tmp_path: Path, clip: Path):
+    """The shipped generator: its int8 copy keeps the two end convolutions float (the input's
+    luminance, the output's chroma) and every other one integer."""
+    import shutil
+
+    from filmcolor.engine import default_model_path
+
+    model = tmp_path / "g.onnx"
+    shutil.copy(default_model_path(), model)
+    report = quantize_model(model, [clip], count=4)
+    nodes = onnx.load(str(report.path)).graph.node
+    convs = [n.op_type for n in nodes if n.op_type in ("Conv", "QLinearConv")]
+    assert convs[0] == convs[-1] == "Conv" and set(convs[1:-1]) == {"QLinearConv"}, convs
+    assert len(convs) == sum(n.op_type == "Conv" for n in onnx.load(str(model)).graph.node)
+    assert report.mean_abs_diff < 0.03

@@ -220,13 +220,22 @@ def test_ctrl_c_or_sigterm_saves_a_checkpoint_and_resume_continues(data: Path, t
     sets = [f"--set={k}={v}" for k, v in TINY.items()]
     run = tmp_path / "run"
     cmd = [sys.executable, "-m", "filmcolor.cli", "train", "--data", str(data), "--out", str(run), "-q", *sets]
-    proc = subprocess.Popen([*cmd, "--max-steps", "100000", "--steps", "100000"], stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-X", "faulthandler", *cmd[1:], "--max-steps", "100000", "--steps", "100000"],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
     deadline = time.time() + 60
     while not list((run / "tb").glob("events.*")) and time.time() < deadline:
         time.sleep(0.2)
     time.sleep(1.0)
     proc.send_signal(getattr(signal, sig))
-    _, stderr = proc.communicate(timeout=60)
+    try:
+        _, stderr = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:  # say where it hung (seen once, under a doubly loaded CPU):
+        # -X faulthandler makes the child print every thread's stack on SIGABRT
+        proc.send_signal(signal.SIGABRT)
+        _, stderr = proc.communicate(timeout=30)
+        pytest.fail(f"train did not stop within 120 s of {sig}:\n{stderr[-3000:]}")
     assert proc.returncode == 130, stderr
     step = int(re.search(r"interrupted at step (\d+)", stderr).group(1))
     assert step > 0 and load_checkpoint(run)["step"] == step and "Traceback" not in stderr
