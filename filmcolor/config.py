@@ -99,6 +99,10 @@ class TrainConfig:
     """Supervised chroma L1 on domain B's own luminance; only when A is desaturated B."""
     lambda_gan: float = 1.0
     """Weight of both adversarial losses."""
+    init_from: str = ""
+    """A run folder or checkpoint file whose networks start this run (fine-tuning a trained
+    model further: fresh optimisers and schedule from step 0); the networks must have this
+    config's shapes. Networks the checkpoint lacks start fresh. Not used with --resume."""
     degrade: float = 0.0
     """Share of the supervised term's inputs shown as old film would show them (grain, blur,
     faded contrast, dust and scratches on the luminance; the target chroma stays the photo's

@@ -416,6 +416,8 @@ class _Trainer:
         self.step = 0
         if resume:
             self._resume()
+        elif cfg.init_from:
+            self._init_from(Path(cfg.init_from))
         self.train_nets = self.nets
         if self.world > 1:
             ddp = torch.nn.parallel.DistributedDataParallel
@@ -455,6 +457,23 @@ class _Trainer:
         if self.rank == 0:
             save_checkpoint(self.checkpoint_file, self.state())
         return self.checkpoint_file
+
+    def _init_from(self, source: Path) -> None:
+        """Start from the networks of another run (``init_from``): weights only."""
+        state = load_checkpoint(source)
+        saved = train_config_from_dict(state["config"], str(source))
+        if saved.generator != self.cfg.generator or saved.discriminator != self.cfg.discriminator:
+            raise CheckpointError(
+                f"init_from: the networks in '{source}' ({saved.generator}, {saved.discriminator}) "
+                f"differ from this config's ({self.cfg.generator}, {self.cfg.discriminator}); set "
+                "[generator] and [discriminator] to match"
+            )
+        loaded = []
+        for name, net in self.nets.named().items():
+            if name in state["networks"]:
+                net.load_state_dict(state["networks"][name])  # a half-precision copy is cast
+                loaded.append(name)
+        log.info("started from the %s of '%s' (step %d)", ", ".join(loaded), source, int(state["step"]))
 
     def _resume(self) -> None:
         if not self.checkpoint_file.is_file():
@@ -627,8 +646,36 @@ class _Trainer:
             net.train()
 
 
-def _stop_on_sigterm(signum: int, frame: Any) -> None:  # noqa: ARG001 - signal handler signature
-    raise KeyboardInterrupt
+class _StopSignals:
+    """Ctrl-C and SIGTERM (timeout, a scheduler, a lent machine taken back) while training.
+
+    In one process the first signal asks the loop to stop after the current step, a second
+    stops at once; either way the step reached is saved. Stopping between steps, not inside
+    one, keeps TensorBoard's writer thread consistent: an interrupt raised inside its queue's
+    ``put`` can leave ``close()`` waiting forever (a test hung once after SIGTERM under heavy
+    load). With several processes (torchrun) every signal stops at once, since the ranks must
+    not leave at different steps. Outside the main thread nothing is installed.
+    """
+
+    def __init__(self, at_once: bool) -> None:
+        self.at_once = at_once
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:  # noqa: ARG002 - signal handler signature
+        if self.at_once or self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self) -> _StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
 
 def train(
@@ -667,15 +714,11 @@ def train(
     interrupted = False
     skipped = 0
     tick, tick_step = time.perf_counter(), trainer.step
-    previous = signal.getsignal(signal.SIGTERM)
-    if threading.current_thread() is threading.main_thread():
-        # SIGTERM (timeout, a scheduler, the end of a lent machine) stops like Ctrl-C: the
-        # step reached is saved. The CLI's own handler raises an exception this loop would
-        # not catch, so it is replaced while training runs.
-        signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    # The CLI's own SIGTERM handler raises an exception this loop would not catch: both
+    # signals are handled here while training runs (see _StopSignals).
     try:
-        if trainer.step < stop:
-            for batch in trainer.loader():
+        with _StopSignals(at_once=trainer.world > 1) as signals:
+            for batch in trainer.loader() if trainer.step < stop else ():
                 if "error" in batch:
                     raise CheckpointError(batch["error"])
                 skipped += batch["skipped"]
@@ -699,10 +742,12 @@ def train(
                     trainer.save()
                 if step >= stop:
                     break
+                if signals.requested:
+                    interrupted = True
+                    break
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        signal.signal(signal.SIGTERM, previous)
         if bar is not None:
             bar.close()
     path = trainer.save()

@@ -130,6 +130,28 @@ def test_training_with_degrade_runs_and_resumes_exactly(data: Path, tmp_path: Pa
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_init_from_starts_with_another_runs_networks(data: Path, tmp_path: Path):
+    """init_from: a run starts from a trained run's weights (all four, or only those a slim
+    half-precision copy holds) at step 0; networks of another shape are refused by name."""
+    train(_cfg(seed=5), data, tmp_path / "a", max_steps=3)
+    first = _weights(tmp_path / "a")
+    train(_cfg(seed=6, lr=0.0, init_from=str(tmp_path / "a")), data, tmp_path / "b", max_steps=1)
+    assert load_checkpoint(tmp_path / "b")["step"] == 1
+    second = _weights(tmp_path / "b")
+    assert all(torch.equal(first[k], second[k]) for k in first if k.split(".")[-1] != "num_batches_tracked")
+    state = load_checkpoint(tmp_path / "a")
+    slim = {"format": 1, "step": 3, "config": state["config"],
+            "networks": {"colorizer": {k: v.half() for k, v in state["networks"]["colorizer"].items()}}}  # fmt: skip
+    torch.save(slim, tmp_path / "slim.pt")
+    train(_cfg(seed=6, lr=0.0, init_from=str(tmp_path / "slim.pt")), data, tmp_path / "c", max_steps=1)
+    third = _weights(tmp_path / "c")
+    for key in (k for k in first if first[k].ndim == 4):  # convolution kernels: random at the start
+        same = torch.allclose(first[key].float(), third[key].float(), atol=1e-4)
+        assert same == key.startswith("colorizer."), key
+    with pytest.raises(CheckpointError, match="init_from"):
+        train(_cfg(init_from=str(tmp_path / "a"), **{"generator.filters": 8}), data, tmp_path / "d", max_steps=1)
+
+
 def test_checkpoint_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     path = tmp_path / "checkpoints" / "last.pt"
     save_checkpoint(path, {"networks": {}, "config": {}, "step": 1})
