@@ -7,12 +7,12 @@ from filmcolor.color import (
     chroma_to_planes,
     fit_colour,
     fit_gamut,
-    title_fade,
     luma_from_plane,
     merge_rgb,
     planes_to_chroma,
     rgb_to_yuv,
     split_rgb,
+    title_fade,
     yuv_to_rgb,
 )
 from filmcolor.metrics import colourfulness
