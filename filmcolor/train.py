@@ -458,16 +458,20 @@ class _Trainer:
             save_checkpoint(self.checkpoint_file, self.state())
         return self.checkpoint_file
 
-    def _init_from(self, source: Path) -> None:
-        """Start from the networks of another run (``init_from``): weights only."""
+    def _load_matching(self, source: Path, what: str, fix: str) -> dict[str, Any]:
+        """A checkpoint whose networks have this config's shapes (else one line naming both)."""
         state = load_checkpoint(source)
         saved = train_config_from_dict(state["config"], str(source))
         if saved.generator != self.cfg.generator or saved.discriminator != self.cfg.discriminator:
             raise CheckpointError(
-                f"init_from: the networks in '{source}' ({saved.generator}, {saved.discriminator}) "
-                f"differ from this config's ({self.cfg.generator}, {self.cfg.discriminator}); set "
-                "[generator] and [discriminator] to match"
+                f"{what}: the networks in '{source}' ({saved.generator}, {saved.discriminator}) "
+                f"differ from the config's ({self.cfg.generator}, {self.cfg.discriminator}); {fix}"
             )
+        return state
+
+    def _init_from(self, source: Path) -> None:
+        """Start from the networks of another run (``init_from``): weights only."""
+        state = self._load_matching(source, "init_from", "set [generator] and [discriminator] to match")
         loaded = []
         for name, net in self.nets.named().items():
             if name in state["networks"]:
@@ -480,13 +484,7 @@ class _Trainer:
             raise CheckpointError(
                 f"--resume: no checkpoint in '{self.run_dir}'; start without --resume"
             )
-        state = load_checkpoint(self.checkpoint_file)
-        saved = train_config_from_dict(state["config"], str(self.checkpoint_file))
-        if saved.generator != self.cfg.generator or saved.discriminator != self.cfg.discriminator:
-            raise CheckpointError(
-                f"--resume: the networks in '{self.checkpoint_file}' ({saved.generator}) differ "
-                f"from the config ({self.cfg.generator}); use the run's own config.toml"
-            )
+        state = self._load_matching(self.checkpoint_file, "--resume", "use the run's own config.toml")
         for name, net in self.nets.named().items():
             net.load_state_dict(state["networks"][name])
         self.opt_g.load_state_dict(state["optimizers"]["g"])
