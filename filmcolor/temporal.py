@@ -116,10 +116,18 @@ def warp(image: np.ndarray, flow: np.ndarray, interpolation: int = cv2.INTER_LIN
     Colour carried from frame to frame is warped with ``cv2.INTER_CUBIC``: bilinear sampling
     blurs a little at every step, and over a run of carried frames the colour fades.
     """
+    return remap(image, flow_maps(flow), interpolation)
+
+
+def flow_maps(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each pixel samples from (x + flow(x)): made once, used by several :func:`remap`."""
     grid_x, grid_y = _grid(*flow.shape[:2])
-    return cv2.remap(
-        image, grid_x + flow[..., 0], grid_y + flow[..., 1], interpolation, borderMode=cv2.BORDER_REPLICATE
-    )
+    return grid_x + flow[..., 0], grid_y + flow[..., 1]
+
+
+def remap(image: np.ndarray, maps: tuple[np.ndarray, np.ndarray], interpolation: int) -> np.ndarray:
+    """:func:`warp` with the sampling maps of :func:`flow_maps`."""
+    return cv2.remap(image, maps[0], maps[1], interpolation, borderMode=cv2.BORDER_REPLICATE)
 
 
 def _contrast(small: np.ndarray) -> float:
@@ -475,15 +483,15 @@ class FlowBlender:
         strength = np.zeros((sh, sw), np.float32)  # the same weighted sum of |chroma|
         fallback = None
         for other, chroma, weight in neighbours:
-            forward = self._flow_between(frame, other)
+            maps = flow_maps(self._flow_between(frame, other))
             small_chroma = cv2.resize(chroma.transpose(1, 2, 0), (sw, sh), interpolation=cv2.INTER_AREA)
-            warped = warp(small_chroma, forward, cv2.INTER_CUBIC)
+            warped = remap(small_chroma, maps, cv2.INTER_CUBIC)
             if fallback is None:
                 fallback = warped
             w_map = self._trust_between(frame, other) * weight
             acc += warped * w_map[..., None]
             # its strength warped as such: resampling the chroma itself shortens it where hue varies
-            strength += warp(np.hypot(small_chroma[..., 0], small_chroma[..., 1]), forward) * w_map
+            strength += remap(np.hypot(small_chroma[..., 0], small_chroma[..., 1]), maps, cv2.INTER_LINEAR) * w_map
             total += w_map
         if own is None:
             covered = float(np.mean(total > COVERAGE_TRUST))
