@@ -107,6 +107,12 @@ class TrainConfig:
     """Share of the supervised term's inputs shown as old film would show them (grain, blur,
     faded contrast, dust and scratches on the luminance; the target chroma stays the photo's
     own): teaches G to colour through damage instead of colouring the grain itself. 0 = off."""
+    rebalance: float = 0.0
+    """How strongly the supervised term favours rare colours (0 = plain L1, 1 = the class
+    rebalancing of Zhang et al. 2016): each pixel's L1 is weighted by the inverse of how common
+    its target colour is in the batch (a 24x24 histogram of the chroma plane, mixed half with a
+    uniform one), raised to this power. Plain L1 paints what it cannot tell apart (a shirt, a
+    car) in the median colour, near gray; weighting rare colours up makes G commit to them."""
     gan_start: int = 0
     """Step where the adversarial losses switch on (a supervised warm-up before it)."""
     cycle_start: int = 0
@@ -151,6 +157,8 @@ class TrainConfig:
             raise UsageError(f"load_size {self.load_size} is smaller than crop_size {self.crop_size}")
         if self.gan_loss not in ("lsgan", "vanilla"):
             raise UsageError(f"gan_loss must be 'lsgan' or 'vanilla', got {self.gan_loss!r}")
+        if not 0.0 <= self.rebalance <= 1.0:
+            raise UsageError(f"rebalance must be within 0..1 (0 = plain L1), got {self.rebalance}")
         if not 0.0 <= self.degrade <= 1.0:
             raise UsageError(f"degrade must be within 0..1 (a share of the samples), got {self.degrade}")
         if self.cycle_start > 0 and self.lambda_supervised <= 0:

@@ -249,6 +249,40 @@ def gan_loss(prediction: torch.Tensor, real: bool, mode: str) -> torch.Tensor:
     return nnf.binary_cross_entropy_with_logits(prediction.float(), target.float())
 
 
+REBALANCE_BINS = 24
+"""Bins per chroma axis of :func:`rebalance_weights` (over -1..1: 0.083 wide, about Zhang et
+al.'s 10 units of ab)."""
+
+
+def rebalance_weights(chroma: torch.Tensor, strength: float, mix: float = 0.5) -> torch.Tensor:
+    """Per-pixel weights (N, 1, H, W) of a supervised chroma loss that favour rare colours.
+
+    Class rebalancing (Zhang et al. 2016, "Colorful Image Colorization"): a pixel whose target
+    chroma (N, 2, H, W, in -1..1) falls in a bin of the batch's 2-D chroma histogram holding a
+    share ``p`` of the pixels weighs ``((1 - mix) * p + mix / Q) ** -strength``, with Q the
+    occupied bins; scaled so the weights average 1 over the batch. ``strength`` 0 gives 1
+    everywhere.
+    """
+    with torch.no_grad():
+        last = REBALANCE_BINS - 1
+        index = ((chroma.float().clamp(-1, 1) + 1) * (last / 2)).round().long()
+        flat = index[:, 0] * REBALANCE_BINS + index[:, 1]
+        counts = torch.bincount(flat.flatten(), minlength=REBALANCE_BINS**2).float()
+        share = counts / counts.sum()
+        occupied = (counts > 0).sum().clamp(min=1)
+        weight = ((1 - mix) * share + mix / occupied).pow(-strength)
+        weight = weight / (share * weight).sum()
+        return weight[flat].unsqueeze(1)
+
+
+def supervised_loss(prediction: torch.Tensor, target: torch.Tensor, rebalance: float) -> torch.Tensor:
+    """The supervised chroma term: L1, each pixel weighted by :func:`rebalance_weights`."""
+    if rebalance <= 0:
+        return nnf.l1_loss(prediction, target)
+    error = (prediction.float() - target.float()).abs()
+    return (error * rebalance_weights(target, rebalance)).mean()
+
+
 def ycbcr_to_rgb(frames: torch.Tensor) -> torch.Tensor:
     """(N, 3, H, W) Y'CbCr in [-1, 1] -> RGB in [0, 1] (same matrix as color.py)."""
     matrix = torch.from_numpy(_YCC_TO_RGB).to(frames)
@@ -550,7 +584,9 @@ class _Trainer:
             if use_cycle or use_gan:
                 fake_b = torch.cat([real_a, chroma.pop(0)], dim=1)
             if supervised:
-                losses["supervised_b"] = nnf.l1_loss(chroma.pop(0), real_b[:, 1:]) * cfg.lambda_supervised
+                losses["supervised_b"] = (
+                    supervised_loss(chroma.pop(0), real_b[:, 1:], cfg.rebalance) * cfg.lambda_supervised
+                )
             if use_cycle:
                 assert fake_b is not None
                 decolorizer_in = [fake_b, real_b]

@@ -126,7 +126,7 @@ def test_a_wavering_hue_is_steadied_without_losing_its_strength():
     strength = [float(np.hypot(*b)[inner].mean()) for b in blended[6:-6]]
     hue = [float(np.degrees(np.arctan2(b[1], b[0]))[inner].mean()) for b in blended[6:-6]]
     assert min(strength) > 0.32 and max(strength) <= 0.4 + 1e-3, strength
-    assert max(abs(a - b) for a, b in zip(hue, hue[1:])) < 30, hue  # the model's own: 90
+    assert max(abs(a - b) for a, b in zip(hue, hue[1:], strict=False)) < 30, hue  # the model's own: 90
 
 
 def test_a_cut_resets_the_colour():

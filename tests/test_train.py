@@ -130,6 +130,38 @@ def test_training_with_degrade_runs_and_resumes_exactly(data: Path, tmp_path: Pa
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_rebalance_weights_favour_rare_colours():
+    """Class rebalancing of the supervised term: in a batch 90% gray, 10% red, a red pixel weighs
+    (0.05 + 0.25) ** -1 against gray's (0.45 + 0.25) ** -1 (two occupied bins, half mixed with
+    uniform), the weights average 1; strength 0 and a one-colour batch give 1 everywhere."""
+    from filmcolor.errors import UsageError
+    from filmcolor.train import rebalance_weights, supervised_loss
+
+    target = torch.zeros(1, 2, 10, 10)
+    target[0, 1, :1] = 0.5  # one row of ten: red-ish chroma
+    weights = rebalance_weights(target, 1.0)
+    assert weights.shape == (1, 1, 10, 10)
+    assert float(weights.mean()) == pytest.approx(1.0, abs=1e-5)
+    assert float(weights[0, 0, 0, 0] / weights[0, 0, 5, 5]) == pytest.approx(0.70 / 0.30, rel=1e-4)
+    half = rebalance_weights(target, 0.5)
+    assert float(half[0, 0, 0, 0] / half[0, 0, 5, 5]) == pytest.approx((0.70 / 0.30) ** 0.5, rel=1e-4)
+    assert torch.all(rebalance_weights(target, 0.0) == 1)
+    assert torch.allclose(rebalance_weights(torch.full((2, 2, 4, 4), 0.2), 1.0), torch.ones(2, 1, 4, 4))
+    prediction = torch.zeros_like(target)
+    assert float(supervised_loss(prediction, target, 0.0)) == pytest.approx(0.025)
+    # the red row's error now counts 2.33x the gray pixels' (none here): 10 px * 0.5 * w_red / 200
+    expected = 10 * 0.5 * float(weights[0, 0, 0, 0]) / 200
+    assert float(supervised_loss(prediction, target, 1.0)) == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(UsageError, match="rebalance"):
+        _cfg(rebalance=2.0)
+
+
+def test_training_with_rebalance_runs(data: Path, tmp_path: Path):
+    train(_cfg(seed=3, rebalance=0.5, lambda_supervised=5.0), data, tmp_path / "r", max_steps=2)
+    assert load_checkpoint(tmp_path / "r")["step"] == 2
+    assert all(torch.isfinite(v).all() for v in _weights(tmp_path / "r").values() if v.is_floating_point())
+
+
 def test_init_from_starts_with_another_runs_networks(data: Path, tmp_path: Path):
     """init_from: a run starts from a trained run's weights (all four, or only those a slim
     half-precision copy holds) at step 0; networks of another shape are refused by name."""
