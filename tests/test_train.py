@@ -149,7 +149,7 @@ def test_rebalance_weights_favour_rare_colours():
     assert torch.allclose(rebalance_weights(torch.full((2, 2, 4, 4), 0.2), 1.0), torch.ones(2, 1, 4, 4))
     prediction = torch.zeros_like(target)
     assert float(supervised_loss(prediction, target, 0.0)) == pytest.approx(0.025)
-    # the red row's error now counts 2.33x the gray pixels' (none here): 10 px * 0.5 * w_red / 200
+    # only the red row errs here (the gray pixels' error is 0): 10 px * 0.5 * w_red / 200 values
     expected = 10 * 0.5 * float(weights[0, 0, 0, 0]) / 200
     assert float(supervised_loss(prediction, target, 1.0)) == pytest.approx(expected, rel=1e-5)
     with pytest.raises(UsageError, match="rebalance"):
