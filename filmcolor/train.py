@@ -373,6 +373,46 @@ def load_checkpoint(source: Path) -> dict[str, Any]:
     return state
 
 
+def colorizer_state_from_onnx(source: Path, generator: GeneratorConfig) -> dict[str, torch.Tensor]:
+    """The colorizer's weights in a float ONNX export of ``filmcolor export``, as a state dict.
+
+    The export keeps the PyTorch parameter names as the graph's initializers; the contract
+    records the generator's shape, which must be ``generator``.
+    """
+    import onnx  # the [train] extra; only this way of starting needs it
+    from onnx import numpy_helper
+
+    from .engine import CONTRACT_KEY
+
+    if not source.is_file():
+        raise CheckpointError(f"init_from: no model at '{source}'; check the path")
+    try:
+        proto = onnx.load(str(source))
+    except Exception as err:  # onnx raises DecodeError and others for a damaged file
+        raise CheckpointError(f"init_from: '{source}' cannot be read as ONNX ({err})") from err
+    meta = {p.key: p.value for p in proto.metadata_props}
+    try:
+        shape = json.loads(meta[CONTRACT_KEY])["generator"]
+    except (KeyError, TypeError, json.JSONDecodeError) as err:
+        raise CheckpointError(
+            f"init_from: '{source}' has no filmcolor contract; start from a model written by 'filmcolor export'"
+        ) from err
+    if GeneratorConfig(**shape) != generator:
+        raise CheckpointError(
+            f"init_from: the generator in '{source}' ({GeneratorConfig(**shape)}) differs from the "
+            f"config's ({generator}); set [generator] to match"
+        )
+    weights = {init.name: numpy_helper.to_array(init) for init in proto.graph.initializer}
+    wanted = build_generator(generator, "colorizer").state_dict()
+    missing = [k for k in wanted if k not in weights or weights[k].shape != tuple(wanted[k].shape)]
+    if missing:
+        raise CheckpointError(
+            f"init_from: '{source}' lacks {len(missing)} of the colorizer's float weights (e.g. "
+            f"'{missing[0]}'); start from the float export, not its int8 copy"
+        )
+    return {k: torch.from_numpy(weights[k].copy()).to(wanted[k].dtype) for k in wanted}
+
+
 def generator_config_of(state: dict[str, Any]) -> GeneratorConfig:
     """The colorizer's shape stored in a checkpoint."""
     return GeneratorConfig(**state["config"]["generator"])
@@ -504,7 +544,15 @@ class _Trainer:
         return state
 
     def _init_from(self, source: Path) -> None:
-        """Start from the networks of another run (``init_from``): weights only."""
+        """Start from the networks of another run (``init_from``): weights only.
+
+        ``source`` may also be an exported float model (``.onnx``, e.g. the shipped default):
+        then only the colorizer G starts from it.
+        """
+        if source.suffix.lower() == ".onnx":
+            _unwrap(self.nets.colorizer).load_state_dict(colorizer_state_from_onnx(source, self.cfg.generator))
+            log.info("started the colorizer from the exported model '%s'", source)
+            return
         state = self._load_matching(source, "init_from", "set [generator] and [discriminator] to match")
         loaded = []
         for name, net in self.nets.named().items():

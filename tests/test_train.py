@@ -184,6 +184,31 @@ def test_init_from_starts_with_another_runs_networks(data: Path, tmp_path: Path)
         train(_cfg(init_from=str(tmp_path / "a"), **{"generator.filters": 8}), data, tmp_path / "d", max_steps=1)
 
 
+def test_init_from_an_exported_model(data: Path, tmp_path: Path):
+    """init_from = an exported float .onnx (e.g. the shipped default): the colorizer starts
+    from its weights exactly, the other networks fresh; another shape, a missing file and a
+    file that is not ONNX are refused in one line."""
+    pytest.importorskip("onnx")
+    from filmcolor.config import ExportConfig
+    from filmcolor.export import export_onnx
+
+    train(_cfg(seed=5), data, tmp_path / "a", max_steps=3)
+    export_onnx(tmp_path / "a", tmp_path / "a.onnx", ExportConfig())
+    first = _weights(tmp_path / "a")
+    train(_cfg(seed=6, lr=0.0, init_from=str(tmp_path / "a.onnx")), data, tmp_path / "b", max_steps=1)
+    second = _weights(tmp_path / "b")
+    for key in (k for k in first if first[k].ndim == 4):
+        same = torch.allclose(first[key].float(), second[key].float(), atol=1e-6)
+        assert same == key.startswith("colorizer."), key
+    with pytest.raises(CheckpointError, match="differs from the config"):
+        train(_cfg(init_from=str(tmp_path / "a.onnx"), **{"generator.filters": 8}), data, tmp_path / "c", max_steps=1)
+    with pytest.raises(CheckpointError, match="no model at"):
+        train(_cfg(init_from=str(tmp_path / "none.onnx")), data, tmp_path / "d", max_steps=1)
+    (tmp_path / "junk.onnx").write_bytes(b"not a model")
+    with pytest.raises(CheckpointError, match="junk.onnx"):
+        train(_cfg(init_from=str(tmp_path / "junk.onnx")), data, tmp_path / "e", max_steps=1)
+
+
 def test_checkpoint_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     path = tmp_path / "checkpoints" / "last.pt"
     save_checkpoint(path, {"networks": {}, "config": {}, "step": 1})
