@@ -112,13 +112,47 @@ def title_fade(luma: np.ndarray) -> np.ndarray:
     return np.clip((high - black) / (high - low), 0.0, 1.0).astype(np.float32)
 
 
+# A frame faded toward black (a fade-in, a fade-out, an underexposed shot) is a picture with
+# all its light scaled by some k < 1, and so is its true chroma. The generator cannot see k:
+# its first instance norm makes it blind to the brightness and contrast of its input, so it
+# paints a faded frame as strongly as the full picture (measured: the fade-in of the cuts
+# video got chroma 2x to 7x its truth). Its light is read off the frame's brightest parts.
+EXPOSURE_PERCENTILE = 98.0
+"""Percentile of a frame's luminance taken as its highlights."""
+EXPOSURE_REF = 160.0 / 255.0
+"""Highlights (luminance 0..1) at or above which a frame keeps all its colour: the 5th
+percentile of the highlights of the default model's colour training photos (their median is
+225/255), so almost every picture it learnt from counts as fully lit."""
+
+
+def exposure_fade(luma: np.ndarray) -> np.ndarray:
+    """How much colour each frame keeps (1 = all) by how far it is faded toward black.
+
+    The frame's highlights (its ``EXPOSURE_PERCENTILE`` luminance) over ``EXPOSURE_REF``,
+    capped at 1: a frame at half that light keeps half its colour, as a picture dimmed to half
+    has half its chroma. It follows a fade smoothly, frame by frame, with no threshold to
+    flicker across.
+
+    Args:
+        luma: float32 (..., H, W) in [-1, 1].
+
+    Returns:
+        float32 (...,) in [0, 1].
+    """
+    y = (np.asarray(luma, np.float32) + 1.0) * 0.5
+    flat = y.reshape(*y.shape[:-2], -1)
+    highlights = np.percentile(flat, EXPOSURE_PERCENTILE, axis=-1)
+    return np.clip(highlights / EXPOSURE_REF, 0.0, 1.0).astype(np.float32)
+
+
 def fit_colour(luma: np.ndarray, chroma: np.ndarray) -> np.ndarray:
     """The colour a frame shows: :func:`fit_gamut` per pixel, then none on title cards and
-    black frames (:func:`title_fade`), whose text the model would otherwise tint.
+    black frames (:func:`title_fade`), whose text the model would otherwise tint, and less on
+    frames faded toward black (:func:`exposure_fade`).
 
     Args and returns as :func:`fit_gamut`.
     """
-    fade = title_fade(luma)
+    fade = title_fade(luma) * exposure_fade(luma)
     fitted = fit_gamut(luma, chroma)
     if np.all(fade == 1.0):
         return fitted

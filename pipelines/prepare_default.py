@@ -53,6 +53,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("data/default"))
     parser.add_argument("--faces", type=int, default=300, help="face close-ups to keep")
     parser.add_argument("--flowers", type=int, default=300, help="flower photos to keep")
+    parser.add_argument(
+        "--repeat", action="append", default=[], metavar="SET=N",
+        help="link a colour set N more times (drawn N+1 times as often), e.g. sunhays80_s384=4; "
+             "the second fine-tune of the default model weighs the outdoor scenes up this way",
+    )  # fmt: skip
     args = parser.parse_args()
     shared, a, b = args.shared, args.out / "trainA", args.out / "trainB"
     rng = random.Random(0)
@@ -74,6 +79,12 @@ def main() -> None:
     flowers = images(shared / "modern_color_flowers/flowers")
     rng.shuffle(flowers)
     counts["flowers"] = link_all(sorted(flowers[: args.flowers]), b / "flowers", "flower")
+    for spec in args.repeat:
+        name, _, times = spec.partition("=")
+        if not (b / name).is_dir() or not times.isdigit():
+            sys.exit(f"prepare_default: --repeat {spec}: expected SET=N with SET one of {sorted(d.name for d in b.iterdir())}")
+        for r in range(1, int(times) + 1):
+            counts[f"{name} again ({r})"] = link_all(images(b / name), b / f"{name}_rep{r}", f"{name}_rep{r}")
     for key, value in counts.items():
         print(f"{key:>24}: {value}")
     print(f"trainA: {len(images(a))} B&W images, trainB: {len(images(b))} colour images in {args.out}")

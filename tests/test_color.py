@@ -4,7 +4,9 @@ import numpy as np
 
 from filmcolor.color import (
     _CHROMA_TO_RGB,
+    EXPOSURE_REF,
     chroma_to_planes,
+    exposure_fade,
     fit_colour,
     fit_gamut,
     luma_from_plane,
@@ -87,9 +89,28 @@ def test_title_cards_and_black_frames_keep_no_colour_and_pictures_keep_theirs():
     assert np.abs(fit_colour(card, chroma)).max() == 0.0
     np.testing.assert_array_equal(fit_colour(picture, chroma), fit_gamut(picture, chroma))
     # a batch: each frame on its own; a frame 90 % black keeps half its colour (the ramp)
-    dim = np.full((60, 80), 0.0, np.float32)
+    dim = np.full((60, 80), 0.6, np.float32)  # its light part fully lit (exposure_fade 1)
     dim[: 54] = -1.0  # 90 % black
     batch = np.stack([card, picture, dim])
     np.testing.assert_allclose(title_fade(batch), [0.0, 1.0, 0.5], atol=1e-6)
     out = fit_colour(batch, np.repeat(chroma[None], 3, axis=0))
     np.testing.assert_allclose(out[2], fit_gamut(dim, chroma) * 0.5, atol=1e-6)
+
+
+def test_frames_faded_toward_black_keep_colour_in_proportion_to_their_light():
+    """A fade: the same picture with its light scaled by k. A fully lit picture keeps all its
+    colour; dimmed until its highlights are below EXPOSURE_REF it keeps highlights / REF, so
+    the colour follows the fade linearly (no step to flicker across); black keeps none."""
+    y = np.linspace(0.0, 0.95, 60 * 80, dtype=np.float32).reshape(60, 80)  # light 0..1
+    highlights = np.percentile(y, 98)
+    ks = np.array([1.0, 0.8, 0.5, 0.25, 0.0], np.float32)
+    fade = np.stack([k * y * 2 - 1 for k in ks])
+    expected = np.minimum(1.0, ks * highlights / EXPOSURE_REF)
+    assert expected[0] == 1.0 and 0.0 < expected[3] < expected[2] < 1.0
+    np.testing.assert_allclose(exposure_fade(fade), expected, atol=1e-5)
+    np.testing.assert_allclose(exposure_fade(fade[2]), expected[2], atol=1e-5)  # one frame
+    chroma = np.full((5, 2, 60, 80), 0.05, np.float32)
+    out = fit_colour(fade, chroma)
+    for i in (0, 2, 3):
+        np.testing.assert_allclose(out[i], fit_gamut(fade[i], chroma[i]) * expected[i], atol=1e-6)
+    assert np.abs(out[4]).max() == 0.0
