@@ -129,9 +129,8 @@ def exposure_fade(luma: np.ndarray) -> np.ndarray:
     """How much colour each frame keeps (1 = all) by how far it is faded toward black.
 
     The frame's highlights (the ``EXPOSURE_PERCENTILE`` luminance of every second row and
-    column) over ``EXPOSURE_REF``,
-    capped at 1: a frame at half that light keeps half its colour, as a picture dimmed to half
-    has half its chroma. It follows a fade smoothly, frame by frame, with no threshold to
+    column) over ``EXPOSURE_REF``, capped at 1: a frame at half that light keeps half its
+    colour, as a picture dimmed to half has half its chroma. It follows a fade smoothly, frame by frame, with no threshold to
     flicker across.
 
     Args:

@@ -56,7 +56,7 @@ def main() -> None:
     parser.add_argument(
         "--repeat", action="append", default=[], metavar="SET=N",
         help="link a colour set N more times (drawn N+1 times as often), e.g. sunhays80_s384=4; "
-             "the second fine-tune of the default model weighs the outdoor scenes up this way",
+             "session 11 tried the outdoor scenes weighed up this way (docs/model.md, not shipped)",
     )  # fmt: skip
     args = parser.parse_args()
     shared, a, b = args.shared, args.out / "trainA", args.out / "trainB"
