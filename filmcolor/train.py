@@ -373,11 +373,14 @@ def load_checkpoint(source: Path) -> dict[str, Any]:
     return state
 
 
-def colorizer_state_from_onnx(source: Path, generator: GeneratorConfig) -> dict[str, torch.Tensor]:
+def colorizer_state_from_onnx(
+    source: Path, generator: GeneratorConfig, wanted: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
     """The colorizer's weights in a float ONNX export of ``filmcolor export``, as a state dict.
 
     The export keeps the PyTorch parameter names as the graph's initializers; the contract
-    records the generator's shape, which must be ``generator``.
+    records the generator's shape, which must be ``generator``. ``wanted`` is the state dict of
+    the colorizer to fill (its names, shapes and dtypes).
     """
     import onnx  # the [train] extra; only this way of starting needs it
     from onnx import numpy_helper
@@ -403,7 +406,6 @@ def colorizer_state_from_onnx(source: Path, generator: GeneratorConfig) -> dict[
             f"config's ({generator}); set [generator] to match"
         )
     weights = {init.name: numpy_helper.to_array(init) for init in proto.graph.initializer}
-    wanted = build_generator(generator, "colorizer").state_dict()
     missing = [k for k in wanted if k not in weights or weights[k].shape != tuple(wanted[k].shape)]
     if missing:
         raise CheckpointError(
@@ -550,7 +552,8 @@ class _Trainer:
         then only the colorizer G starts from it.
         """
         if source.suffix.lower() == ".onnx":
-            _unwrap(self.nets.colorizer).load_state_dict(colorizer_state_from_onnx(source, self.cfg.generator))
+            colorizer = _unwrap(self.nets.colorizer)
+            colorizer.load_state_dict(colorizer_state_from_onnx(source, self.cfg.generator, colorizer.state_dict()))
             log.info("started the colorizer from the exported model '%s'", source)
             return
         state = self._load_matching(source, "init_from", "set [generator] and [discriminator] to match")
