@@ -28,10 +28,25 @@ class GeneratorConfig:
     """Residual blocks at the bottleneck (paper: 9 for 256 px, 6 for 128 px)."""
     downsamplings: int = 2
     """Stride-2 convolutions before the blocks (and as many up-convolutions after)."""
+    bins: int = 0
+    """The colorizer's head. 0: a 7x7 convolution and tanh regress the chroma (the paper's
+    generator). N > 0: a 1x1 convolution scores N x N chroma bins spread evenly over
+    -bin_range..bin_range on each axis, and the chroma is their annealed mean (Zhang et al.
+    2016, "Colorful Image Colorization": softmax at ``temperature``, then the mean of the bin
+    centres); trained by cross-entropy, it paints the likeliest colour rather than the average
+    of the possible ones. F, the decolorizer, always regresses."""
+    bin_range: float = 0.7
+    """Centre of the outermost bins on each chroma axis (chroma in -1..1)."""
+    temperature: float = 0.38
+    """Softmax temperature of the annealed mean (1: the plain mean; towards 0: the mode)."""
 
     def __post_init__(self) -> None:
         if self.filters < 1 or self.blocks < 0 or self.downsamplings < 0:
             raise UsageError(f"invalid generator shape {self}; use positive filters and blocks")
+        if self.bins < 0 or self.bins == 1 or not 0 < self.bin_range <= 1 or self.temperature <= 0:
+            raise UsageError(
+                f"invalid generator head {self}; use bins 0 or >= 2, bin_range in (0, 1] and temperature > 0"
+            )
 
     @property
     def size_multiple(self) -> int:

@@ -10,16 +10,18 @@ carries the filmcolor contract in its metadata (see docs/contract.md), so
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from .config import ExportConfig
+from .config import ExportConfig, GeneratorConfig
 from .engine import ModelContract
 from .errors import ExportError
 from .models import build_generator
@@ -37,6 +39,15 @@ class ExportReport:
     parity_shape: tuple[int, ...]
     trained_steps: int
     size_bytes: int
+
+
+def _shape_record(cfg: GeneratorConfig) -> dict[str, Any]:
+    """The generator's shape for the contract: a regressing head's as before binned heads existed."""
+    record = dataclasses.asdict(cfg)
+    if not cfg.bins:
+        for key in ("bins", "bin_range", "temperature"):
+            record.pop(key)
+    return record
 
 
 def load_colorizer(source: Path) -> tuple[torch.nn.Module, dict]:
@@ -70,7 +81,7 @@ def export_onnx(source: Path, out: Path, cfg: ExportConfig, working_size: int | 
     contract = ModelContract(
         working_size=size,
         size_multiple=gen_cfg.size_multiple,
-        generator={"filters": gen_cfg.filters, "blocks": gen_cfg.blocks, "downsamplings": gen_cfg.downsamplings},
+        generator=_shape_record(gen_cfg),
         trained_steps=int(state["step"]),
     )
     dtype = torch.float16 if cfg.fp16 else torch.float32

@@ -22,8 +22,11 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from torch import nn
+from torch.nn import functional as nnf
 
 from .config import DiscriminatorConfig, GeneratorConfig
 
@@ -83,11 +86,57 @@ class ResnetGenerator(nn.Module):
                 nn.ReLU(inplace=True),
             ]
             width //= 2
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(width, out_channels, 7), nn.Tanh()]
+        self.head: nn.Conv2d | None = None
+        if cfg.bins:
+            if out_channels != 2:
+                raise ValueError("a binned head predicts chroma (2 channels) only")
+            self.head = nn.Conv2d(width, cfg.bins**2, 1)
+            self.register_buffer("centres", bin_centres(cfg).reshape(-1, 2).T.reshape(2, -1, 1, 1), persistent=False)
+        else:
+            layers += [nn.ReflectionPad2d(3), nn.Conv2d(width, out_channels, 7), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+    def forward(self, x: torch.Tensor, logits: bool = False, stride: int = 1) -> torch.Tensor:
+        """Chroma (N, 2, H, W); with ``logits`` and a binned head, the bins' scores (N, bins^2,
+        H, W), or those of every ``stride``-th pixel of every ``stride``-th row."""
+        if self.head is None:
+            return self.net(x)
+        if logits:
+            return self.head(self.net(x)[:, :, ::stride, ::stride])
+        return self.decode(self.head(self.net(x)))
+
+    def decode(self, scores: torch.Tensor) -> torch.Tensor:
+        """The annealed mean of a binned head's scores (a softmax, then a 1x1 convolution)."""
+        weights = torch.softmax(scores / self.cfg.temperature, dim=1)
+        return nnf.conv2d(weights, self.centres.to(weights.dtype))
+
+
+def bin_centres(cfg: GeneratorConfig) -> torch.Tensor:
+    """(bins, bins, 2) chroma at each bin's centre: [i, j] = (Cb of i, Cr of j)."""
+    axis = torch.linspace(-cfg.bin_range, cfg.bin_range, cfg.bins)
+    return torch.stack(torch.meshgrid(axis, axis, indexing="ij"), dim=-1)
+
+
+def binned_cross_entropy(scores: torch.Tensor, target: torch.Tensor, cfg: GeneratorConfig) -> torch.Tensor:
+    """Per-pixel cross-entropy (N, 1, H, W) of a binned head's scores against target chroma.
+
+    Each target (N, 2, H, W) is spread over the four bins around it, bilinearly, so the soft
+    label's mean is the target itself (inside the bins' range; beyond it, the edge).
+    """
+    step = 2 * cfg.bin_range / (cfg.bins - 1)
+    pos = ((target.float() + cfg.bin_range) / step).clamp(0, cfg.bins - 1)
+    low = pos.floor().clamp(max=cfg.bins - 2)
+    frac = pos - low
+    low = low.long()
+    log_p = torch.log_softmax(scores.float(), dim=1)
+    loss = torch.zeros_like(frac[:, :1])
+    for di in (0, 1):
+        wi = frac[:, 0:1] if di else 1 - frac[:, 0:1]
+        for dj in (0, 1):
+            wj = frac[:, 1:2] if dj else 1 - frac[:, 1:2]
+            index = (low[:, 0:1] + di) * cfg.bins + low[:, 1:2] + dj
+            loss = loss - wi * wj * log_p.gather(1, index)
+    return loss
 
 
 class PatchDiscriminator(nn.Module):
@@ -127,6 +176,8 @@ def init_weights(module: nn.Module, gain: float = 0.02) -> None:
 def build_generator(cfg: GeneratorConfig, role: str = "colorizer") -> ResnetGenerator:
     """G ('colorizer', luminance -> chroma) or F ('decolorizer', Y'CbCr -> luminance)."""
     in_channels, out_channels = CHANNELS[role]
+    if role != "colorizer":
+        cfg = dataclasses.replace(cfg, bins=0)
     net = ResnetGenerator(in_channels, out_channels, cfg)
     init_weights(net)
     return net

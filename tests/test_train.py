@@ -1,5 +1,7 @@
 """train.py: one step learns, resume is exact, checkpoints are atomic, data errors are clear."""
 
+import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -207,6 +209,56 @@ def test_init_from_an_exported_model(data: Path, tmp_path: Path):
     (tmp_path / "junk.onnx").write_bytes(b"not a model")
     with pytest.raises(CheckpointError, match="junk.onnx"):
         train(_cfg(init_from=str(tmp_path / "junk.onnx")), data, tmp_path / "e", max_steps=1)
+
+
+def test_binned_head_trains_exports_and_starts_from_a_regressing_model(data: Path, tmp_path: Path):
+    """generator.bins > 0: the supervised term is the bins' cross-entropy (it falls on a fixed
+    batch of colour images), the export matches PyTorch and records the head in the contract,
+    its int8 copy keeps the head float, and init_from a regressing export loads the trunk and
+    leaves the new head fresh."""
+    pytest.importorskip("onnx")
+    import cv2
+    import onnx
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from filmcolor.config import ExportConfig
+    from filmcolor.engine import ModelContract
+    from filmcolor.export import export_onnx
+    from filmcolor.quantize import float_ends
+
+    binned = {"generator.bins": 7, "lambda_supervised": 1.0, "gan_start": 1000, "cycle_start": 1000, "lr": 1e-2}
+    orange = tmp_path / "orange"  # one colour on the B side: its bins are learnt in a few steps
+    shutil.copytree(data / "trainA", orange / "trainA")
+    (orange / "trainB").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        shade = rng.uniform(0.6, 1.0, (48, 64, 1))
+        cv2.imwrite(str(orange / "trainB" / f"{i}.png"), (shade * [40, 140, 240]).astype(np.uint8))
+    train(_cfg(seed=1, **binned), orange, tmp_path / "b", max_steps=30)
+    events = EventAccumulator(str(tmp_path / "b" / "tb"))
+    events.Reload()
+    losses = [e.value for e in events.Scalars("loss/supervised_b")]
+    assert len(losses) == 30
+    assert losses[0] > math.log(49) * 0.9  # about uniform over the 49 bins at the start
+    assert sum(losses[-5:]) / 5 < 0.8 * losses[0]
+    report = export_onnx(tmp_path / "b", tmp_path / "b.onnx", ExportConfig())
+    assert report.max_abs_diff <= 1e-3
+    model = onnx.load(str(tmp_path / "b.onnx"))
+    contract = ModelContract.from_json({p.key: p.value for p in model.metadata_props}["filmcolor"], tmp_path)
+    assert contract.generator["bins"] == 7 and contract.generator["temperature"] == pytest.approx(0.38)
+    ends = float_ends(tmp_path / "b.onnx")
+    convs = [n.name for n in model.graph.node if n.op_type == "Conv"]
+    assert ends == [convs[0], convs[-2], convs[-1]]
+
+    train(_cfg(seed=5), data, tmp_path / "a", max_steps=1)  # a regressing model
+    export_onnx(tmp_path / "a", tmp_path / "a.onnx", ExportConfig())
+    train(_cfg(seed=6, init_from=str(tmp_path / "a.onnx"), **{**binned, "lr": 0.0}), data, tmp_path / "c", max_steps=1)
+    source, started = _weights(tmp_path / "a"), _weights(tmp_path / "c")
+    trunk = [k for k in started if k.startswith("colorizer.net.")]
+    assert trunk and all(torch.allclose(source[k].float(), started[k].float(), atol=1e-6) for k in trunk)
+    assert started["colorizer.head.weight"].shape[0] == 49
+    with pytest.raises(CheckpointError, match="differs from the config"):  # and not the other way round
+        train(_cfg(init_from=str(tmp_path / "b.onnx")), data, tmp_path / "d", max_steps=1)
 
 
 def test_checkpoint_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
