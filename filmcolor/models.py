@@ -96,13 +96,15 @@ class ResnetGenerator(nn.Module):
             layers += [nn.ReflectionPad2d(3), nn.Conv2d(width, out_channels, 7), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor, logits: bool = False, stride: int = 1) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, logits: bool = False, stride: int = 1, phase: int = 0) -> torch.Tensor:
         """Chroma (N, 2, H, W); with ``logits`` and a binned head, the bins' scores (N, bins^2,
-        H, W), or those of every ``stride``-th pixel of every ``stride``-th row."""
+        H, W), or those of every ``stride``-th pixel of every ``stride``-th row, starting at
+        row ``phase // stride`` and column ``phase % stride``."""
         if self.head is None:
             return self.net(x)
         if logits:
-            return self.head(self.net(x)[:, :, ::stride, ::stride])
+            row, col = divmod(phase % stride**2, stride)
+            return self.head(self.net(x)[:, :, row::stride, col::stride])
         return self.decode(self.head(self.net(x)))
 
     def decode(self, scores: torch.Tensor) -> torch.Tensor:

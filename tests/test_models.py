@@ -46,6 +46,8 @@ def test_binned_head_decodes_the_annealed_mean_of_its_bins():
     scores = colorizer(luma, logits=True)
     assert scores.shape == (2, 25, 32, 48)
     assert torch.allclose(colorizer(luma), colorizer.decode(scores))
+    for phase, (row, col) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):  # what training sees, step by step
+        assert torch.equal(colorizer(luma, logits=True, stride=2, phase=phase), scores[:, :, row::2, col::2])
     assert bin_centres(cfg)[0, 4].tolist() == pytest.approx([-0.6, 0.6])
     # one bin far likelier than the others: its centre, whatever the temperature
     peaked = torch.full((1, 25, 1, 1), -30.0)
