@@ -292,15 +292,13 @@ def supervised_loss(
     L1 on the chroma; for a binned head (``binned``, its shape; ``prediction`` its scores)
     the cross-entropy of :func:`~filmcolor.models.binned_cross_entropy`.
     """
+    if binned is None and rebalance <= 0:
+        return nnf.l1_loss(prediction, target)
     if binned is not None:
         error = binned_cross_entropy(prediction, target, binned)
-    elif rebalance <= 0:
-        return nnf.l1_loss(prediction, target)
     else:
         error = (prediction.float() - target.float()).abs().mean(dim=1, keepdim=True)
-    if rebalance <= 0:
-        return error.mean()
-    return (error * rebalance_weights(target, rebalance)).mean()
+    return (error * rebalance_weights(target, rebalance)).mean() if rebalance > 0 else error.mean()
 
 
 def ycbcr_to_rgb(frames: torch.Tensor) -> torch.Tensor:
