@@ -355,13 +355,19 @@ Writes MODEL_int8.onnx beside MODEL by default, where restore finds it (--precis
 """
 )
 @click.argument("model", type=click.Path(path_type=Path))
+# click gives a multiple option one value per flag; the paths after the first (the shell's
+# expansion of stills/*.png, say) arrive as arguments and join the footage.
+@click.argument("more_footage", nargs=-1, metavar="[FOOTAGE]...", type=click.Path(path_type=Path))
 @click.option("--footage", required=True, multiple=True, type=click.Path(path_type=Path), help="Films or pictures to calibrate on (repeat, or several after one flag).")
 @click.option("--out", type=click.Path(path_type=Path), help="Where to write (default: MODEL_int8.onnx).")
 @click.option("--frames", "count", type=int, default=32, show_default=True, help="Calibration frames, spread over the footage.")
 @click.pass_context
-def quantize(ctx: click.Context, model: Path, footage: tuple[Path, ...], out: Path | None, count: int) -> None:
+def quantize(
+    ctx: click.Context, model: Path, more_footage: tuple[Path, ...], footage: tuple[Path, ...], out: Path | None, count: int
+) -> None:
     """Make an int8 copy of MODEL for fast CPU restores, calibrated on real footage."""
     _setup_logging(ctx.obj.get("verbose", False), False)
+    footage = footage + more_footage
 
     def body() -> None:
         from .quantize import quantize_model

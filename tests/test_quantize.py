@@ -66,9 +66,12 @@ def test_quantize_cli_errors(tmp_path: Path, clip: Path):
     runner = CliRunner()
     done = runner.invoke(main, ["quantize", str(model), "--footage", str(tmp_path / "nothing.mp4")])
     assert done.exit_code == 2 and "nothing.mp4" in done.output
+    # several paths after one flag (as --help shows): the second is footage too, and checked
+    done = runner.invoke(main, ["quantize", str(model), "--footage", str(clip), str(tmp_path / "other.mp4")])
+    assert done.exit_code == 2 and "other.mp4" in done.output
     copy = tmp_path / "copy.onnx"
     shutil.copy(model, copy)
-    done = runner.invoke(main, ["quantize", str(copy), "--footage", str(clip), "--frames", "4"])
+    done = runner.invoke(main, ["quantize", str(copy), "--footage", str(clip), str(clip), "--frames", "4"])
     assert done.exit_code == 0, done.output
     assert int8_path(copy).is_file()
 
