@@ -91,7 +91,9 @@ class ResnetGenerator(nn.Module):
             if out_channels != 2:
                 raise ValueError("a binned head predicts chroma (2 channels) only")
             self.head = nn.Conv2d(width, cfg.bins**2, 1)
-            self.register_buffer("centres", bin_centres(cfg).reshape(-1, 2).T.reshape(2, -1, 1, 1), persistent=False)
+            # decode's 1x1 convolution: each bin's Cb, its Cr, and 1 (the softmax's denominator)
+            sums = torch.cat([bin_centres(cfg).reshape(-1, 2).T, torch.ones(1, cfg.bins**2)])
+            self.register_buffer("sums", sums.reshape(3, -1, 1, 1), persistent=False)
         else:
             layers += [nn.ReflectionPad2d(3), nn.Conv2d(width, out_channels, 7), nn.Tanh()]
         self.net = nn.Sequential(*layers)
@@ -108,9 +110,16 @@ class ResnetGenerator(nn.Module):
         return self.decode(self.head(self.net(x)))
 
     def decode(self, scores: torch.Tensor) -> torch.Tensor:
-        """The annealed mean of a binned head's scores (a softmax, then a 1x1 convolution)."""
-        weights = torch.softmax(scores / self.cfg.temperature, dim=1)
-        return nnf.conv2d(weights, self.centres.to(weights.dtype))
+        """The annealed mean of a binned head's scores: softmax(scores / T) . centres.
+
+        Written out (exp, one 1x1 convolution to the weighted centres and the weights' sum, a
+        division) rather than as a Softmax over the channels: onnxruntime's Softmax on a
+        non-last axis took 120 of the int8 model's 210 ms per frame on the 2-core CPU, this
+        form a few ms, with the same result."""
+        z = scores / self.cfg.temperature
+        weights = torch.exp(z - z.amax(dim=1, keepdim=True))
+        sums = nnf.conv2d(weights, self.sums.to(weights.dtype))
+        return sums[:, :2] / sums[:, 2:]
 
 
 def bin_centres(cfg: GeneratorConfig) -> torch.Tensor:

@@ -82,8 +82,9 @@ def float_ends(model: Path) -> list[str]:
 
     nodes = onnx.load(str(model)).graph.node
     convs = [node.name for node in nodes if node.op_type == "Conv"]
-    # A binned head (models.py) ends in two: the bins' scores, and their annealed mean.
-    last = 2 if any(node.op_type == "Softmax" for node in nodes) else 1
+    # A binned head (models.py) ends in two: the bins' scores, and their annealed mean (after
+    # the softmax's Exp).
+    last = 2 if any(node.op_type == "Exp" for node in nodes) else 1
     return [convs[0], *convs[-last:]] if len(convs) > 1 + last else []  # else nothing would be left to quantise
 
 

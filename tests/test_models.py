@@ -1,5 +1,6 @@
 """models.py: shapes and contracts of the networks at tiny widths."""
 
+import dataclasses
 import math
 
 import pytest
@@ -49,6 +50,12 @@ def test_binned_head_decodes_the_annealed_mean_of_its_bins():
     for phase, (row, col) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):  # what training sees, step by step
         assert torch.equal(colorizer(luma, logits=True, stride=2, phase=phase), scores[:, :, row::2, col::2])
     assert bin_centres(cfg)[0, 4].tolist() == pytest.approx([-0.6, 0.6])
+    # decode is softmax(scores / T) . centres, also where exp(scores / T) would overflow
+    cool = build_generator(dataclasses.replace(cfg, temperature=0.38), "colorizer")
+    wild = torch.randn(2, 25, 3, 4) * 40
+    plain = torch.einsum("nkhw,kc->nchw", torch.softmax(wild / 0.38, dim=1), bin_centres(cfg).reshape(25, 2))
+    assert torch.isfinite(cool.decode(wild)).all()
+    assert torch.allclose(cool.decode(wild), plain, atol=1e-6)
     # one bin far likelier than the others: its centre, whatever the temperature
     peaked = torch.full((1, 25, 1, 1), -30.0)
     peaked[0, 1 * 5 + 3] = 30.0
