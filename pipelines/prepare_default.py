@@ -10,6 +10,12 @@ people (faces capped so they do not dominate) and some flowers.
 Held out for evaluation, never linked here: BSDS500 test and the REDS / DAVIS sequences.
 Images are linked, not copied; the extracted film frames and their manifest live in
 OUT/films (the extract data folder), linked into trainA.
+
+``--shrink DEST`` also writes a copy of trainA/ and trainB/ whose images are shrunk to the
+load size (short side 144) as JPEG q95: what trains the same (the trainer scales every image
+to that size first) and travels to a lent GPU machine (about 35 MB instead of 110):
+
+    python pipelines/prepare_default.py --shared ../shared/data --out data/default --shrink .gpu/data
 """
 
 from __future__ import annotations
@@ -47,6 +53,27 @@ def film_frames(videos: list[Path], out: Path, target: Path) -> int:
     return link_all(images(out / "trainA"), target, "film")
 
 
+def shrink_copy(source: Path, dest: Path, size: int = 144) -> int:
+    """Copy trainA/ and trainB/ of ``source`` to ``dest``, each image's short side at most ``size``."""
+    import cv2  # a base dependency of filmcolor
+
+    count = 0
+    for side in ("trainA", "trainB"):
+        for path in images(source / side):
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is None:
+                continue
+            height, width = image.shape[:2]
+            scale = size / min(height, width)
+            if scale < 1:
+                image = cv2.resize(image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
+            out = dest / path.relative_to(source).with_suffix(".jpg")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(out), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+            count += 1
+    return count
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", type=Path, default=Path("../shared/data"))
@@ -58,6 +85,7 @@ def main() -> None:
         help="link a colour set N more times (drawn N+1 times as often), e.g. sunhays80_s384=4; "
              "session 11 tried the outdoor scenes weighed up this way (docs/model.md, not shipped)",
     )  # fmt: skip
+    parser.add_argument("--shrink", type=Path, metavar="DEST", help="also write a copy shrunk to 144 px (JPEG q95) here")
     args = parser.parse_args()
     shared, a, b = args.shared, args.out / "trainA", args.out / "trainB"
     rng = random.Random(0)
@@ -88,6 +116,8 @@ def main() -> None:
     for key, value in counts.items():
         print(f"{key:>24}: {value}")
     print(f"trainA: {len(images(a))} B&W images, trainB: {len(images(b))} colour images in {args.out}")
+    if args.shrink:
+        print(f"{shrink_copy(args.out, args.shrink)} images shrunk to 144 px in {args.shrink}")
 
 
 if __name__ == "__main__":
