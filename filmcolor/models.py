@@ -52,6 +52,10 @@ class ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
+HEAD_POOL = 2
+"""A binned head paints chroma at 1/HEAD_POOL of the working size (see ResnetGenerator.forward)."""
+
+
 class ResnetGenerator(nn.Module):
     """c7s1-k, d2k..., R x blocks, u..., c7s1 -> tanh (the paper's appendix 7.2).
 
@@ -101,13 +105,22 @@ class ResnetGenerator(nn.Module):
     def forward(self, x: torch.Tensor, logits: bool = False, stride: int = 1, phase: int = 0) -> torch.Tensor:
         """Chroma (N, 2, H, W); with ``logits`` and a binned head, the bins' scores (N, bins^2,
         H, W), or those of every ``stride``-th pixel of every ``stride``-th row, starting at
-        row ``phase // stride`` and column ``phase % stride``."""
+        row ``phase // stride`` and column ``phase % stride``.
+
+        A binned head paints from features averaged over 2x2 pixels (the same as averaging its
+        scores there: the head is linear) and the chroma is upsampled bilinearly: the scores,
+        their exp and sums over 225 bins on every pixel made the int8 model 16% slower than the
+        regressing one (66 against 57 ms a frame at 144x256 on the 2-core CPU), this 49 ms;
+        on 200 training photos the colour and PSNR were the same (0.51 against 0.52 of their
+        colourfulness at gain 1, 23.81 against 23.80 dB calibrated; session 13)."""
         if self.head is None:
             return self.net(x)
+        features = self.net(x)
         if logits:
             row, col = divmod(phase % stride**2, stride)
-            return self.head(self.net(x)[:, :, row::stride, col::stride])
-        return self.decode(self.head(self.net(x)))
+            return self.head(features[:, :, row::stride, col::stride])
+        chroma = self.decode(self.head(nnf.avg_pool2d(features, HEAD_POOL)))
+        return nnf.interpolate(chroma, scale_factor=HEAD_POOL, mode="bilinear", align_corners=False)
 
     def decode(self, scores: torch.Tensor) -> torch.Tensor:
         """The annealed mean of a binned head's scores: softmax(scores / T) . centres.

@@ -46,7 +46,11 @@ def test_binned_head_decodes_the_annealed_mean_of_its_bins():
     luma = torch.rand(2, 1, 32, 48) * 2 - 1
     scores = colorizer(luma, logits=True)
     assert scores.shape == (2, 25, 32, 48)
-    assert torch.allclose(colorizer(luma), colorizer.decode(scores))
+    # painted from 2x2-averaged scores, upsampled (models.HEAD_POOL)
+    pooled = colorizer.decode(torch.nn.functional.avg_pool2d(scores, 2))
+    assert pooled.shape == (2, 2, 16, 24)
+    upsampled = torch.nn.functional.interpolate(pooled, scale_factor=2, mode="bilinear", align_corners=False)
+    assert torch.allclose(colorizer(luma), upsampled, atol=1e-6)
     for phase, (row, col) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):  # what training sees, step by step
         assert torch.equal(colorizer(luma, logits=True, stride=2, phase=phase), scores[:, :, row::2, col::2])
     assert bin_centres(cfg)[0, 4].tolist() == pytest.approx([-0.6, 0.6])
