@@ -27,6 +27,13 @@ from filmcolor.errors import FfmpegNotFoundError, UsageError, VideoReadError, Vi
 FILMCOLOR = [sys.executable, "-m", "filmcolor.cli"]
 
 
+def _sigint_default() -> None:
+    """Popen's preexec_fn: Ctrl-C as a terminal sends it. A shell starts background jobs with
+    SIGINT ignored, and Python then leaves it ignored: a suite started with `&` (as an agent or
+    a script may) saw restore finish instead of stop."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _run(args: list[str]):
     return CliRunner().invoke(main, args)
 
@@ -153,6 +160,7 @@ def test_signal_mid_run_leaves_nothing(clips: Path, tmp_path: Path, affine_model
         [*FILMCOLOR, "restore", str(source), str(out), "--model", str(affine_model), "--preset", "veryslow", "-q"],
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_sigint_default,
     )
     part = tmp_path / ".out.filmcolor-work" / ".part_seg_00000.mkv"
     deadline = time.time() + 30
@@ -256,7 +264,7 @@ def test_jobs_interrupted_leave_nothing(clips: Path, tmp_path: Path, affine_mode
     proc = subprocess.Popen(
         [*FILMCOLOR, "restore", str(source), str(out), "--model", str(affine_model), "--preset", "veryslow",
          "--segment-seconds", "5", "--jobs", "2", "-q"],
-        stderr=subprocess.PIPE, text=True,
+        stderr=subprocess.PIPE, text=True, preexec_fn=_sigint_default,
     )  # fmt: skip
     work = tmp_path / ".out.filmcolor-work"
     deadline = time.time() + 60
