@@ -26,10 +26,12 @@ from .errors import FilmcolorError, VideoWriteError
 log = logging.getLogger("filmcolor")
 
 EXIT_INTERRUPTED = 130
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+"""Signals that stop a command with the same clean-up as Ctrl-C."""
 
 
 class _Interrupted(BaseException):
-    """Raised from the SIGTERM handler so the same clean-up as Ctrl-C runs."""
+    """Raised from the SIGTERM/SIGHUP handler so the same clean-up as Ctrl-C runs."""
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:  # noqa: ARG001 - signal handler signature
@@ -59,7 +61,8 @@ def _setup_logging(verbose: bool, quiet: bool) -> None:
 def run_guarded(ctx: click.Context, action: Callable[[], Any]) -> Any:
     """Run a command body: FilmcolorError -> one line + exit code; Ctrl-C/SIGTERM -> 130."""
     debug = ctx.find_root().params.get("debug", False)
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    # SIGHUP (the terminal closed, an SSH session dropped) stops a command as SIGTERM does.
+    previous = {sig: signal.signal(sig, _on_sigterm) for sig in STOP_SIGNALS}
     try:
         return action()
     except FilmcolorError as err:
@@ -80,7 +83,8 @@ def run_guarded(ctx: click.Context, action: Callable[[], Any]) -> Any:
         click.echo(f"filmcolor: error: {err.strerror or err}{where}; {fix}", err=True)
         ctx.exit(VideoWriteError.exit_code)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _tqdm_progress(quiet: bool, unit: str = "frame") -> Callable[[int | None], Any] | None:
@@ -127,6 +131,7 @@ Examples:
   filmcolor restore film.mp4 raw.mp4 --temporal none
   filmcolor restore film.mp4 vivid.mp4 --saturation 1.3   # stronger colour
   filmcolor restore film.mkv film_color.mkv --resume      # after Ctrl-C, a crash or kill -9
+  filmcolor restore cut_copy.mkv part_color.mkv --accept-truncated   # what a cut-off file holds
   filmcolor restore film.mp4 out.mp4 --device cuda --jobs 4   # 4 segments at once (many cores)
 
 Audio, subtitles and other streams are copied bit-exact; a stream the output container
@@ -154,6 +159,7 @@ cannot hold is re-encoded (and said so). The output appears only when it is comp
 @click.option("--jobs", default="auto", show_default=True, help="Segments restored at once, each in its own process; auto: one per 4 cores on a CPU of 8 cores or more (at most 8), else 1 (and 1 with the model on a GPU).")
 @click.option("--segment-seconds", type=float, help="Length of the pieces the film is written in, the unit --resume continues from (default 60; shorter with several --jobs on a short film).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted restore of OUTPUT from its last finished segment (and keep the finished segments if this run stops too).")
+@click.option("--accept-truncated", is_flag=True, help="Restore what a truncated or damaged film holds (with a warning) instead of refusing a film that ends before its declared length.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, errors only.")
 @click.pass_context
@@ -242,6 +248,7 @@ DATA holds trainA/ (B&W images) and trainB/ (colour images). Watch it with:
 @click.option("--out", "run_dir", type=click.Path(path_type=Path), default=Path("runs/latest"), show_default=True, help="Run folder: config, checkpoints, TensorBoard logs.")
 @click.option("--max-steps", type=int, help="Stop at this step (continue later with --resume).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@click.option("--overwrite", is_flag=True, help="Start over in a run folder that holds a checkpoint (its checkpoints and logs are removed).")
 @click.option("--steps", type=int, help="Total steps of the schedule (overrides the config).")
 @click.option("--batch-size", type=int, help="Images per domain per step.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Where to train (auto: CUDA when present).")
@@ -256,6 +263,7 @@ def train(
     run_dir: Path,
     max_steps: int | None,
     resume: bool,
+    overwrite: bool,
     settings: tuple[str, ...],
     quiet: bool,
     **named: Any,
@@ -283,7 +291,10 @@ def train(
 
             return tqdm(initial=start, total=stop, unit="step", dynamic_ncols=True, file=sys.stderr)
 
-        result = run_train(cfg, data, run_dir, max_steps=max_steps, resume=resume, progress=None if quiet else bar)
+        result = run_train(
+            cfg, data, run_dir, max_steps=max_steps, resume=resume, overwrite=overwrite,
+            progress=None if quiet else bar,
+        )  # fmt: skip
         if result.interrupted:
             click.echo(
                 f"filmcolor: interrupted at step {result.step}; checkpoint saved to "
@@ -472,7 +483,7 @@ def extract(ctx: click.Context, inputs: tuple[str, ...], out: Path, quiet: bool,
             )
 
         try:
-            summary = run_extract(list(inputs), out, cfg, on_film, bar.update if bar else None)
+            summary = run_extract(list(inputs), out, cfg, on_film, bar.update if bar is not None else None)
         finally:
             if bar is not None:
                 bar.close()

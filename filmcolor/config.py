@@ -10,12 +10,23 @@ override fields. Example::
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import CheckpointError, UsageError
+
+
+def require_finite(cfg: Any, prefix: str = "") -> None:
+    """Refuse a float field of a config that is NaN or infinite (``--start nan`` would pass
+    every range check, since comparisons with NaN are all false). The message names the
+    option ``--{prefix}{field}``."""
+    for item in dataclasses.fields(cfg):
+        value = getattr(cfg, item.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UsageError(f"--{prefix}{item.name.replace('_', '-')} must be a finite number, got {value}")
 
 
 @dataclass(frozen=True)
@@ -41,6 +52,7 @@ class GeneratorConfig:
     """Softmax temperature of the annealed mean (1: the plain mean; towards 0: the mode)."""
 
     def __post_init__(self) -> None:
+        require_finite(self)
         if self.filters < 1 or self.blocks < 0 or self.downsamplings < 0:
             raise UsageError(f"invalid generator shape {self}; use positive filters and blocks")
         if self.bins < 0 or self.bins == 1 or not 0 < self.bin_range <= 1 or self.temperature <= 0:
@@ -74,6 +86,7 @@ class DiscriminatorConfig:
     """Stride-2 convolutions; 3 gives the paper's 70x70 patches."""
 
     def __post_init__(self) -> None:
+        require_finite(self)
         if self.filters < 1 or self.layers < 1:
             raise UsageError(f"invalid discriminator shape {self}")
 
@@ -161,6 +174,7 @@ class TrainConfig:
     """CPU threads for torch (0 = leave torch's default)."""
 
     def __post_init__(self) -> None:
+        require_finite(self)
         if self.steps < 1:
             raise UsageError(f"steps must be >= 1, got {self.steps}")
         if self.crop_size % self.generator.size_multiple:
@@ -200,6 +214,9 @@ class ExportConfig:
     tolerance: float = 1e-3
     """Largest allowed |onnxruntime - PyTorch| difference on the parity input."""
 
+    def __post_init__(self) -> None:
+        require_finite(self)
+
 
 @dataclass(frozen=True)
 class SceneConfig:
@@ -215,6 +232,7 @@ class SceneConfig:
     """Width of the frames the detector sees (it is faster small; cuts are large changes)."""
 
     def __post_init__(self) -> None:
+        require_finite(self)
         if self.detector not in ("content", "adaptive"):
             raise UsageError(f"--detector must be content or adaptive, got {self.detector!r}")
         if self.width < 32:
@@ -252,6 +270,7 @@ class ExtractConfig:
     """Shot detection settings."""
 
     def __post_init__(self) -> None:
+        require_finite(self)
         if self.domain not in ("auto", "bw", "color"):
             raise UsageError(f"--domain must be auto, bw or color, got {self.domain!r}")
         if self.per_shot < 1 or self.max_per_film < 1:
@@ -288,6 +307,7 @@ class TemporalConfig:
     """ContentDetector threshold for the cuts that reset blending; None = PySceneDetect's."""
 
     def __post_init__(self) -> None:
+        require_finite(self, prefix="temporal-")
         if self.mode not in ("none", "flow"):
             raise UsageError(f"--temporal must be none or flow, got {self.mode!r}")
         if not 0.0 <= self.strength <= 2.0:
@@ -345,8 +365,12 @@ class RestoreConfig:
     segment_seconds: float | None = None
     """Length of the pieces a restore is written in (the unit of --resume); None = auto: 60 s,
     shorter with jobs > 1 so that each process gets about four (2 s at least)."""
+    accept_truncated: bool = False
+    """Restore what a truncated or damaged file holds (with a warning) instead of refusing a
+    film that ends before its declared length or decodes to fewer frames than it holds."""
 
     def __post_init__(self) -> None:
+        require_finite(self)
         if self.device not in ("auto", "cpu", "cuda"):
             raise UsageError(f"--device must be auto, cpu or cuda, got {self.device!r}")
         if self.size is not None and self.size < 16:

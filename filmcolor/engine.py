@@ -289,6 +289,10 @@ class ColorizeEngine:
             calibrated colour strength; 1 for a model straight from ``filmcolor export``), clipped.
             Restore's colour stage then fits it into what each frame can show
             (:func:`~filmcolor.color.fit_colour`).
+
+        Raises:
+            EngineError: the network returned NaN or infinity (a colour that is not there
+                would otherwise be written as a solid green film).
         """
         feed = {self.contract.input_name: luma[:, None].astype(self._dtype, copy=False)}
         (out,) = self.session.run([self.contract.output_name], feed)
@@ -298,6 +302,11 @@ class ColorizeEngine:
                 "keep the frame size"
             )
         out = out.astype(np.float32, copy=False)
+        if not np.isfinite(out).all():  # 0.1 ms a call: cheap beside the model
+            raise EngineError(
+                f"model '{self.model_path}' returned NaN/inf; it is damaged or was exported from a "
+                "diverged training run: export it again from a good checkpoint or use another --model"
+            )
         if self.gain != 1.0:
             out = out * np.float32(self.gain)
         return np.clip(out, -1.0, 1.0)

@@ -33,7 +33,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .color import split_rgb
+from .color import colour_spread
 from .config import ExtractConfig
 from .errors import FilmcolorError, UsageError, VideoReadError
 from .scenes import CutDetector
@@ -118,30 +118,6 @@ class ExtractSummary:
     shots: int = 0
     kept: Counter = field(default_factory=Counter)
     dropped: Counter = field(default_factory=Counter)
-
-
-def colour_spread(frames: list[np.ndarray]) -> float:
-    """How much colour a film has that its brightness does not explain (0..255 chroma scale).
-
-    For each frame, pixels are grouped by brightness (32 bins) and the spread of chroma (Cb, Cr)
-    within each group is measured: the mean of it over the frame, then the median over frames.
-    A B&W film has no chroma, and a tinted, toned or sepia film has chroma that is a function of
-    brightness (whatever the function): both give ~0. A colour film, where things of one
-    brightness have many colours, gives a lot.
-    """
-    values = []
-    for frame in frames:
-        small = cv2.resize(frame, (min(160, frame.shape[1]), min(90, frame.shape[0])), interpolation=cv2.INTER_AREA)
-        luma, chroma = split_rgb(small)
-        bins = np.clip(((luma.reshape(-1) + 1) * 16).astype(int), 0, 31)
-        c = chroma.reshape(2, -1).astype(np.float64) * 127.5
-        count = np.bincount(bins, minlength=32)
-        variance = 0.0
-        for channel in c:
-            mean = np.bincount(bins, channel, 32) / np.maximum(count, 1)
-            variance += float(((channel - mean[bins]) ** 2).sum())
-        values.append(float(np.sqrt(variance / max(1, bins.size))))
-    return float(np.median(values)) if values else 0.0
 
 
 class BarFinder:
@@ -516,6 +492,8 @@ def extract(
         UsageError: an input does not exist.
         VideoReadError: no film could be extracted at all.
     """
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"data folder '{out}' is a file; give --out a folder (it is made if missing)")
     videos = find_videos(inputs)
     if not videos:
         raise UsageError(f"no video files found in {', '.join(map(str, inputs))}")

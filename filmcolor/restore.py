@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -31,7 +32,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .color import chroma_to_planes, yuv_to_rgb
+from .color import COLOUR_SPREAD, chroma_to_planes, colour_spread, yuv_to_rgb
 from .config import RestoreConfig
 from .engine import ColorizeEngine
 from .errors import UsageError, VideoReadError, VideoWriteError
@@ -46,12 +47,14 @@ from .video import (
     VideoInfo,
     check_output,
     chroma_size,
+    count_video_packets,
     default_codec,
     luma_pixel_format,
     output_pixel_format,
     plan_streams,
     probe,
     require_ffmpeg,
+    sample_frames,
     scan_timing,
 )
 
@@ -116,6 +119,131 @@ def check_paths(source: Path, output: Path, overwrite: bool) -> None:
         raise VideoWriteError(
             f"cannot write in output folder '{folder}' (permission denied); choose a writable folder"
         )
+
+
+MIN_FRAME_SIDE = 16
+"""The smallest frame side restore takes (optical flow needs 12 pixels, the model 8)."""
+
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def check_preview(source: Path, output: Path, preview: Path) -> None:
+    """Refuse a preview sheet path that is not a picture name, is the output or the input, or
+    cannot be written: before any work, so that a finished film is never followed by an error."""
+    if preview.suffix.lower() not in PICTURE_SUFFIXES:
+        raise UsageError(
+            f"preview '{preview}' is not a picture name; name the before/after sheet .png or .jpg"
+        )
+    if preview.resolve() == output.resolve():
+        raise UsageError(f"preview '{preview}' is the output film; give the sheet its own name such as sheet.png")
+    check_paths(source, preview, True)
+
+
+def check_input(info: VideoInfo, cfg: RestoreConfig) -> VideoInfo:
+    """Refuse what restore cannot make a whole film of, before any work: a truncated file
+    (unless ``cfg.accept_truncated``), a start past the end, frames too small."""
+    source = info.path
+    if min(info.width, info.height) < MIN_FRAME_SIDE:
+        raise VideoReadError(
+            f"'{source}' has frames of {info.width}x{info.height} pixels; restore takes frames of at "
+            f"least {MIN_FRAME_SIDE}x{MIN_FRAME_SIDE} (scale it up first: ffmpeg -i IN -vf scale=-2:64 OUT)"
+        )
+    if info.truncated:
+        assert info.declared_duration is not None
+        held = (
+            f"'{source}' ends at {info.duration or 0:.1f} s ({info.frame_count} frames) of the "
+            f"{info.declared_duration:.1f} s it declares: the file is truncated or damaged"
+        )
+        if not cfg.accept_truncated:
+            raise VideoReadError(
+                f"{held}; copy it again from its source, or pass --accept-truncated to restore "
+                "the part it holds"
+            )
+        log.warning("%s; restoring the %.1f s it holds (--accept-truncated)", held, info.duration or 0)
+    if cfg.start is not None and info.duration is not None and cfg.start >= info.duration:
+        raise UsageError(
+            f"--start {cfg.start:g} is past the end of '{source}', which is only {info.duration:.1f} s "
+            "long; choose an earlier start"
+        )
+    return info
+
+
+def _warn_if_colour(info: VideoInfo) -> None:
+    """Say so when the film is already in colour: restore would replace its colour with the
+    model's guess."""
+    try:
+        spread = colour_spread(sample_frames(info))
+        if spread > COLOUR_SPREAD:
+            log.warning(
+                "'%s' is already in colour (colour spread %.1f; B&W films measure below %.1f): restore "
+                "replaces its colour with the model's guess; a colour film needs nothing done "
+                "(--saturation 0 makes it black and white)", info.path, spread, COLOUR_SPREAD,
+            )  # fmt: skip
+    except Exception as err:  # a judgement for a warning only: the restore itself reads the film
+        log.debug("could not judge whether '%s' is in colour: %s", info.path, err)
+
+
+def _check_length(source: Path, info: VideoInfo, cfg: RestoreConfig, frames: int, expected: int | None) -> None:
+    """Refuse a film that decoded to measurably fewer frames than its packets promise (frames
+    the decoder could not make, a file that changed while it was read): never a silently
+    shorter film. ``cfg.accept_truncated`` turns that into a warning."""
+    if not expected:
+        return
+    exact = cfg.start is None and cfg.duration is None and info.frame_count and not info.variable_frame_rate
+    fps = float(info.frame_rate)
+    if frames >= expected - (1 if exact else max(2, round(0.1 * fps))):
+        return
+    text = (
+        f"'{source}' decoded to {frames} frames ({frames / fps:.1f} s) of the {expected} "
+        f"({expected / fps:.1f} s) it holds: frames are damaged or missing"
+    )
+    if not cfg.accept_truncated:
+        raise VideoReadError(
+            f"{text}; copy it again from its source, or pass --accept-truncated to restore what can be decoded"
+        )
+    log.warning("%s; kept the %d frames decoded (--accept-truncated)", text, frames)
+
+
+@contextlib.contextmanager
+def output_lock(output: Path) -> Iterator[None]:
+    """Own ``output`` for one restore: a second restore to the same name (its work folder, its
+    temporary file) stops at once with the first one's process id.
+
+    An advisory lock (``flock``) on ``.NAME.filmcolor-lock`` beside the output: the system
+    releases it when the process ends, even by ``kill -9``, so a stale file never blocks.
+    """
+    import fcntl
+
+    path = output.with_name(f".{output.stem}.filmcolor-lock")
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise _disk_error(err, path) from err
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise UsageError(
+                f"output '{output}' is being written by pid {holder} (another filmcolor restore); "
+                "wait for it to finish or choose another output name"
+            ) from None
+        try:  # the holder before us may have removed the file between our open and our lock
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        os.close(fd)
 
 
 def _expected_frames(info: VideoInfo, cfg: RestoreConfig) -> int | None:
@@ -210,10 +338,29 @@ def restore(
     started = time.perf_counter()
     source, output = Path(source), Path(output)
     require_ffmpeg()
-    info = scan_timing(probe(source))
     check_paths(source, output, cfg.overwrite)
     if preview is not None:
-        check_paths(source, preview, True)
+        check_preview(source, output, preview)
+    info = check_input(scan_timing(probe(source)), cfg)
+    colour_check = threading.Thread(target=_warn_if_colour, args=(info,), name="filmcolor-colour")
+    colour_check.start()  # a few small frames decoded while the model loads
+    try:
+        with output_lock(output):
+            check_paths(source, output, cfg.overwrite)  # again: another run may have finished it meanwhile
+            return _restore_locked(source, output, cfg, info, progress, preview, started)
+    finally:
+        colour_check.join()
+
+
+def _restore_locked(
+    source: Path,
+    output: Path,
+    cfg: RestoreConfig,
+    info: VideoInfo,
+    progress: ProgressFactory | None,
+    preview: Path | None,
+    started: float,
+) -> RestoreResult:
     engine = ColorizeEngine(cfg.model, cfg.device, cfg.size, cfg.threads, cfg.precision, cfg.saturation)
     settings = EncoderSettings(cfg.codec or default_codec(output), cfg.crf, cfg.preset)
     check_output(output, settings, output_pixel_format(info.width, info.height, info.full_range))
@@ -262,33 +409,27 @@ def restore(
                     + (" in the chosen --start/--duration" if cfg.start or cfg.duration else "")
                     + f"; the file is damaged or empty [ffmpeg: {reader.stderr_text()[-200:]}]"
                 )
-            if (
-                cfg.start is None
-                and cfg.duration is None
-                and info.frame_count
-                and not info.variable_frame_rate
-                and frames < info.frame_count - 1
-            ):
-                raise VideoReadError(
-                    f"'{source}' ended after {frames} of its {info.frame_count} frames: the file "
-                    "is truncated or damaged; copy it again from its source"
-                )
-            declared = info.duration if cfg.start is None and cfg.duration is None else None
-            if declared and frames < 0.5 * declared * fps and declared - frames / fps > 0.5:
-                # The packets stop long before the length the container declares (a cut-off
-                # Matroska file still carries its header's duration).
-                raise VideoReadError(
-                    f"'{source}' ended after {frames} frames ({frames / fps:.1f} s) but declares "
-                    f"{declared:.1f} s: the file is truncated or damaged; copy it again from its source"
-                )
+            _check_length(source, info, cfg, frames, expected)
             decode_errors = reader.decode_errors
         # Join the finished segments (stream copy) and mux the input's other streams beside them.
         listing = work / "segments.txt"
+        missing = [i for i in range(len(job.segments)) if not (work / _segment_name(i)).is_file()]
+        if missing:
+            raise VideoWriteError(
+                f"segment {missing[0] + 1} of '{output}' is missing from '{work}' (removed while the "
+                "restore ran); run the restore again"
+            )
         try:
             listing.write_text("".join(f"file '{_segment_name(i)}'\n" for i in range(len(job.segments))))
         except OSError as err:
             raise _disk_error(err, work) from err
         FrameWriter(tmp, info, plan, settings, cfg.start, cfg.duration, segments=listing).mux()
+        joined = count_video_packets(tmp)
+        if joined != frames:
+            raise VideoWriteError(
+                f"the joined film '{output}' holds {joined} of its {frames} restored frames (a segment in "
+                f"'{work}' is damaged or was changed while the restore ran); run the restore again"
+            )
         os.replace(tmp, output)
         shutil.rmtree(work, ignore_errors=True)
     except BaseException:
@@ -522,7 +663,7 @@ def work_folder(output: Path) -> Path:
 
 
 def _segment_name(index: int) -> str:
-    return f"seg_{index:05d}.mkv"
+    return f"seg_{index:05d}.nut"
 
 
 @dataclass

@@ -28,6 +28,7 @@ import logging
 import math
 import os
 import random
+import shutil
 import signal
 import threading
 import time
@@ -51,7 +52,7 @@ from .config import (
     config_to_dict,
     train_config_from_dict,
 )
-from .errors import CheckpointError
+from .errors import CheckpointError, UsageError
 from .models import binned_cross_entropy, build_discriminator, build_generator
 
 log = logging.getLogger(__name__)
@@ -486,6 +487,12 @@ class _Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         files_a, files_b = (find_images(folder) for folder in domain_folders(data))
+        for files, folder in ((files_a, "trainA"), (files_b, "trainB")):
+            if len(files) == 1 and self.rank == 0:
+                log.warning(
+                    "'%s' holds a single image: G and F learn that one picture by heart, not "
+                    "films; add more (filmcolor extract)", data / folder,
+                )  # fmt: skip
         self.dataset = UnpairedFrames(files_a, files_b, cfg, cfg.steps * cfg.batch_size * self.world)
         if cfg.preload:
             self.dataset.preload()
@@ -764,7 +771,8 @@ class _Trainer:
 
 
 class _StopSignals:
-    """Ctrl-C and SIGTERM (timeout, a scheduler, a lent machine taken back) while training.
+    """Ctrl-C, SIGTERM (timeout, a scheduler, a lent machine taken back) and SIGHUP (the
+    terminal closed) while training.
 
     In one process the first signal asks the loop to stop after the current step, a second
     stops at once; either way the step reached is saved. Stopping between steps, not inside
@@ -786,7 +794,7 @@ class _StopSignals:
 
     def __enter__(self) -> _StopSignals:
         if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
@@ -802,6 +810,7 @@ def train(
     *,
     max_steps: int | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     progress: Callable[[int, int], Any] | None = None,
 ) -> TrainResult:
     """Train (or continue) a CycleGAN run.
@@ -812,6 +821,8 @@ def train(
         run_dir: where checkpoints (``checkpoints/last.pt``) and TensorBoard logs (``tb/``) go.
         max_steps: stop at this step (a piece of the schedule; ``--resume`` continues).
         resume: continue from ``run_dir``'s last checkpoint.
+        overwrite: start over in a ``run_dir`` that holds a checkpoint, removing its
+            checkpoints and TensorBoard logs (without it, or ``resume``, such a folder is refused).
         progress: called with (start step, stop step); returns an object with
             ``update(n)``, ``set_postfix(dict)`` and ``close()`` (e.g. a tqdm bar).
 
@@ -821,7 +832,7 @@ def train(
     from torch.utils.tensorboard import SummaryWriter
 
     started = time.perf_counter()
-    run_dir.mkdir(parents=True, exist_ok=True)
+    _claim_run_dir(run_dir, resume, overwrite)
     trainer = _Trainer(cfg, data, run_dir, resume)
     stop = min(cfg.steps, max_steps) if max_steps else cfg.steps
     if trainer.rank == 0:
@@ -879,6 +890,24 @@ def train(
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
     return TrainResult(run_dir, trainer.step, time.perf_counter() - started, path, interrupted, skipped)
+
+
+def _claim_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
+    """Make ``run_dir``, refusing one that holds a checkpoint unless asked to resume or start over."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UsageError(f"run folder '{run_dir}' is a file; give --out a folder")
+    checkpoint = run_dir / "checkpoints" / CHECKPOINT_NAME
+    if checkpoint.is_file() and not resume:
+        if not overwrite:
+            raise UsageError(
+                f"run folder '{run_dir}' already holds a checkpoint ('{checkpoint}'); continue it "
+                "with --resume, or pass --overwrite to start over (its checkpoints and logs are removed)"
+            )
+        if int(os.environ.get("RANK", "0")) == 0:
+            for folder in (checkpoint.parent, run_dir / "tb"):
+                shutil.rmtree(folder, ignore_errors=True)
+            log.info("--overwrite: removed the checkpoints and logs of '%s'", run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
 
 
 def _toml_value(value: Any) -> str:

@@ -68,6 +68,12 @@ def _ffmpeg_base() -> list[str]:
     return [ffmpeg_bin, "-nostdin", "-hide_banner", "-v", "error"]
 
 
+def media_path(path: Path | str) -> str:
+    """A file name as ffmpeg and ffprobe must be given it: absolute, so that a name such as
+    ``-dash.mp4`` is never read as an option, nor ``a:b.mp4`` as a protocol."""
+    return os.path.abspath(path)
+
+
 def _fraction(text: str | None) -> Fraction | None:
     if not text or text in ("0/0", "N/A"):
         return None
@@ -132,6 +138,22 @@ class VideoInfo:
     video_index: int
     """Absolute index of the video stream that is restored."""
     streams: tuple[StreamInfo, ...] = field(default=())
+    video_start: float = 0.0
+    """Start of the video stream in the file's own timestamps (seconds)."""
+    declared_end: float | None = None
+    """Where the file says it ends, in its own timestamps: the video stream's end where it
+    states its duration (MP4, MOV), else the container's (Matroska, WebM); None when there is
+    none, or ffprobe only estimated it from the bit rate."""
+    declared_end_is_video: bool = False
+    """``declared_end`` is the video stream's own (else the whole file's, every stream)."""
+    declared_duration: float | None = None
+    """Set by :func:`scan_timing` for a truncated file only: the length it declares, while
+    ``duration`` and ``frame_count`` are then what it really holds."""
+
+    @property
+    def truncated(self) -> bool:
+        """The file's packets end measurably before the length it declares (see :func:`scan_timing`)."""
+        return self.declared_duration is not None
 
     @property
     def full_range(self) -> bool:
@@ -217,10 +239,14 @@ def probe(path: Path) -> VideoInfo:
     path = Path(path)
     _check_readable(path)
     _, ffprobe_bin = require_ffmpeg()
+    # At warning level: ffprobe then says when it only estimated the length from the bit rate.
+    cmd = [ffprobe_bin, "-v", "warning", "-of", "json", "-show_format", "-show_streams", media_path(path)]
+    done = subprocess.run(cmd, capture_output=True, stdin=subprocess.DEVNULL)
+    stderr = done.stderr.decode("utf-8", "replace")
+    if done.returncode != 0:
+        raise VideoReadError(_explain_probe_failure(path, stderr))
     try:
-        data = ffmpeg.probe(str(path), cmd=ffprobe_bin)
-    except ffmpeg.Error as err:
-        raise VideoReadError(_explain_probe_failure(path, err.stderr.decode("utf-8", "replace"))) from None
+        data = json.loads(done.stdout)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise VideoReadError(f"ffprobe gave unreadable output for '{path}'; check the file") from err
     fmt = data.get("format", {})
@@ -245,6 +271,11 @@ def probe(path: Path) -> VideoInfo:
         kinds = sorted({s.codec_type for s in streams}) or ["no streams"]
         raise VideoReadError(
             f"'{path}' has no video stream (it holds {', '.join(kinds)}); give a file with a picture"
+        )
+    if format_name == "gif" and count_video_packets(path) > 1:
+        raise VideoReadError(
+            f"'{path}' is an animated GIF, not a film; convert it to a video first "
+            f"(ffmpeg -i '{path.name}' '{path.stem}.mkv') and restore that"
         )
     if format_name in _IMAGE_FORMATS or format_name.endswith("_pipe"):
         raise VideoReadError(
@@ -285,7 +316,16 @@ def probe(path: Path) -> VideoInfo:
     bits = video.get("bits_per_raw_sample")
     pix_fmt = video.get("pix_fmt", "unknown")
     bit_depth = int(bits) if bits and str(bits).isdigit() else (10 if "10" in pix_fmt else 8)
-    start = (_float(video.get("start_time")) or 0.0) - (_float(fmt.get("start_time")) or 0.0)
+    video_start = _float(video.get("start_time")) or 0.0
+    container_start = _float(fmt.get("start_time")) or 0.0
+    start = video_start - container_start
+    # Where the file says it ends, to compare with where its packets end (scan_timing).
+    declared_end = None
+    video_length = _float(video.get("duration"))
+    if video_length:
+        declared_end = video_start + video_length
+    elif _float(fmt.get("duration")) and "estimating duration from bitrate" not in stderr.lower():
+        declared_end = container_start + float(fmt["duration"])
     return VideoInfo(
         path=path,
         format_name=format_name,
@@ -307,21 +347,32 @@ def probe(path: Path) -> VideoInfo:
         bit_depth=bit_depth,
         video_index=int(video["index"]),
         streams=tuple(streams),
+        video_start=video_start,
+        declared_end=declared_end,
+        declared_end_is_video=bool(video_length),
     )
 
 
 def scan_timing(info: VideoInfo) -> VideoInfo:
-    """Read the video stream's packet timestamps (no decoding) to count frames and find VFR.
+    """Read the file's packet timestamps (no decoding) to count frames, find a variable frame
+    rate, and find a file that ends before the length it declares.
 
     Containers such as mkv and webm state neither the frame count nor whether the frame rate
-    varies (their average rate is often just the nominal one). This demuxes the stream once
+    varies (their average rate is often just the nominal one). This demuxes the file once
     (a few seconds for a feature film) and returns ``info`` with the packet count as
     ``frame_count`` and, for a variable frame rate, ``frame_rate`` set to the average rate.
+
+    A file whose packets end measurably before the end it declares (its video stream's
+    where the stream states it, else the whole file's, any stream) is truncated: a copy or a
+    download that stopped, a damaged disk. Its ``declared_duration`` is then set and its
+    ``duration`` and ``frame_count`` are what it really holds. That is judged on time stamps
+    alone, whatever the frame rate: B-frames missing at the cut make the last time stamps
+    uneven, so the frame-rate test then leaves out the last :data:`REORDER_TAIL` of them.
     """
     _, ffprobe_bin = require_ffmpeg()
     cmd = [
-        ffprobe_bin, "-v", "error", "-select_streams", str(info.video_index),
-        "-show_entries", "packet=pts_time", "-of", "csv=p=0", str(info.path),
+        ffprobe_bin, "-v", "error", "-show_entries", "packet=stream_index,pts_time,duration_time",
+        "-of", "csv=p=0", media_path(info.path),
     ]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, stdin=subprocess.DEVNULL)
     if done.returncode != 0:
@@ -329,27 +380,62 @@ def scan_timing(info: VideoInfo) -> VideoInfo:
             f"cannot read the packets of '{info.path}'; the file is damaged "
             f"[ffprobe: {stderr_tail(done.stderr)}]"
         )
-    stamps = []
+    stamps: list[float] = []
+    video_end = file_end = -np.inf
     for line in done.stdout.decode("ascii", "replace").splitlines():
-        value = _float(line.strip().rstrip(","))
-        if value is not None:
-            stamps.append(value)
+        fields = line.strip().rstrip(",").split(",")
+        pts = _float(fields[1]) if len(fields) > 1 else None
+        if pts is None:
+            continue
+        end = pts + ((_float(fields[2]) or 0.0) if len(fields) > 2 else 0.0)
+        file_end = max(file_end, end)
+        if fields[0] == str(info.video_index):
+            stamps.append(pts)
+            video_end = max(video_end, end)
     count = len(stamps)
     declared = info.frame_count  # what the index says: a truncated file has fewer packets
+    truncated = {}
+    reached = video_end if info.declared_end_is_video else file_end
+    slack = max(0.2, 3 / float(info.frame_rate))
+    if count and info.declared_end is not None and reached < info.declared_end - slack:
+        truncated = {
+            "declared_duration": info.declared_end - info.video_start,
+            "duration": max(0.0, video_end - info.video_start),
+        }
+        declared = None
     if count < 3:
-        return dataclasses.replace(info, frame_count=declared or count)
+        return dataclasses.replace(info, frame_count=declared or count, **truncated)
     times = np.sort(np.array(stamps))
+    if truncated and count > 2 * REORDER_TAIL:
+        times = times[:-REORDER_TAIL]
     steps = np.diff(times)
     median = float(np.median(steps))
     variable = median > 0 and float(steps.max() - steps.min()) > 0.5 * median
     if not variable:
-        return dataclasses.replace(info, frame_count=declared or count)
+        return dataclasses.replace(info, frame_count=declared or count, **truncated)
     span = float(times[-1] - times[0]) + median
-    rate = _tidy_rate(count / span) if span > 0 else info.frame_rate
+    rate = _tidy_rate(len(times) / span) if span > 0 else info.frame_rate
     return dataclasses.replace(
         info, frame_count=declared or count, variable_frame_rate=True, frame_rate=rate,
-        duration=info.duration or span,
-    )
+        duration=info.duration or span, **truncated,
+    )  # fmt: skip
+
+
+REORDER_TAIL = 16
+"""Time stamps at the end of a truncated file that may have gaps where B-frames were cut off
+(H.264 and HEVC reorder at most 16 frames)."""
+
+
+def count_video_packets(path: Path) -> int:
+    """Packets of a file's first video stream, counted by demuxing it (no decoding)."""
+    _, ffprobe_bin = require_ffmpeg()
+    cmd = [
+        ffprobe_bin, "-v", "error", "-select_streams", "V:0", "-count_packets",
+        "-show_entries", "stream=nb_read_packets", "-of", "csv=p=0", media_path(path),
+    ]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, stdin=subprocess.DEVNULL)
+    text = done.stdout.decode("ascii", "replace").strip().rstrip(",")
+    return int(text) if done.returncode == 0 and text.isdigit() else 0
 
 
 def _tidy_rate(rate: float) -> Fraction:
@@ -576,7 +662,7 @@ class FrameReader:
         input_args = _trim_args(self.start, self.duration)
         if self.keyframe_seek:
             input_args["noaccurate_seek"] = None
-        stream = ffmpeg.input(str(self.info.path), **input_args)
+        stream = ffmpeg.input(media_path(self.info.path), **input_args)
         video = stream[str(self.info.video_index)]
         if self.crop is not None:
             x, y, w, h = self.crop
@@ -678,6 +764,22 @@ class FrameReader:
             self._proc.wait()
 
 
+def sample_frames(info: VideoInfo, count: int = 3, width: int = 160) -> list[np.ndarray]:
+    """A few small RGB frames spread over a film (the keyframes nearest to evenly spaced
+    times), in a few tens of milliseconds each: to judge what a film looks like."""
+    height = max(2, round(info.height * width / info.width / 2) * 2)
+    length = info.duration or 0.0
+    frames = []
+    for number in range(count):
+        at = length * (number + 0.5) / count
+        with FrameReader(info, "rgb24", start=at or None, size=(width, height), keyframe_seek=True) as reader:
+            with contextlib.suppress(VideoReadError):
+                frame = reader.read()
+                if frame is not None:
+                    frames.append(frame.copy())
+    return frames
+
+
 class SplitFrameReader:
     """One decode, two streams: every frame small, and every ``stride``-th frame large.
 
@@ -735,7 +837,7 @@ class SplitFrameReader:
         return (info.width, info.height) == self.size and not info.variable_frame_rate
 
     def command(self, large_fd: int) -> list[str]:
-        video = ffmpeg.input(str(self.path))[self.stream]
+        video = ffmpeg.input(media_path(self.path))[self.stream]
         if self.info is not None and self.info.variable_frame_rate:
             video = video.filter("fps", str(self.info.frame_rate))
         parts = video.filter_multi_output("split")
@@ -919,7 +1021,7 @@ def plan_streams(info: VideoInfo, output: Path) -> list[StreamPlan]:
     with tempfile.TemporaryDirectory(prefix="filmcolor-plan-") as tmp:
         for number, stream in enumerate(info.other_streams):
             target = Path(tmp) / f"s{number}{output.suffix}"
-            base = _ffmpeg_base() + ["-i", str(info.path), "-map", f"0:{stream.index}"]
+            base = _ffmpeg_base() + ["-i", media_path(info.path), "-map", f"0:{stream.index}"]
             limit = ["-t", "2"] if stream.codec_type in ("audio", "video") else []
             ok, stderr = _trial(base + ["-c", "copy", *limit, "-y", str(target)])
             if ok:
@@ -1017,7 +1119,7 @@ class FrameWriter:
         }
         offset = {"itsoffset": f"{info.start_time:.6f}"} if info.start_time and not self.start else {}
         if self.segments is not None:
-            video = ffmpeg.input(str(self.segments), f="concat", safe=0, **offset)
+            video = ffmpeg.input(media_path(self.segments), f="concat", safe=0, **offset)
             streams = [video["v:0"]]
             args: dict[str, object] = {"c:v": "copy"}
         else:
@@ -1025,7 +1127,9 @@ class FrameWriter:
                 pipe_args.update(offset)
             video = ffmpeg.input("pipe:", **pipe_args)
             sar = info.sample_aspect_ratio
-            video = video.filter("setsar", f"{sar.numerator}/{sar.denominator}")
+            # setsar reduces the ratio to terms of at most ``max`` (100): keep large ones exact.
+            exact = max(100, sar.numerator, sar.denominator)
+            video = video.filter("setsar", f"{sar.numerator}/{sar.denominator}", max=exact)
             streams = [video]
             args = dict(self.settings.args())
             args["pix_fmt"] = self.pix_fmt
@@ -1033,12 +1137,12 @@ class FrameWriter:
             args["color_range"] = "pc" if info.full_range else "tv"
         kept = [p for p in self.plan if p.action != "drop"]
         if kept:
-            source = ffmpeg.input(str(info.path), **_trim_args(self.start, self.duration))
+            source = ffmpeg.input(media_path(info.path), **_trim_args(self.start, self.duration))
             for number, item in enumerate(kept, start=1):
                 streams.append(source[str(item.stream.index)])
                 args[f"c:{number}"] = "copy" if item.action == "copy" else item.encoder
         args["max_muxing_queue_size"] = 4096
-        compiled = ffmpeg.output(*streams, str(self.path), **args).overwrite_output().compile()
+        compiled = ffmpeg.output(*streams, media_path(self.path), **args).overwrite_output().compile()
         return _ffmpeg_base() + compiled[1:]
 
     def mux(self) -> None:

@@ -151,7 +151,7 @@ def _ffmpeg_children(pid: int) -> list[str]:
     return [line for line in done.stdout.splitlines()[1:] if line.split()[1] == str(pid)]
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_signal_mid_run_leaves_nothing(clips: Path, tmp_path: Path, affine_model: Path, sig: signal.Signals):
     source = make_clip(clips / f"long_{sig.name}.mp4", seconds=40, size="320x240")
     before = sha256(source)
@@ -162,7 +162,7 @@ def test_signal_mid_run_leaves_nothing(clips: Path, tmp_path: Path, affine_model
         text=True,
         preexec_fn=_sigint_default,
     )
-    part = tmp_path / ".out.filmcolor-work" / ".part_seg_00000.mkv"
+    part = tmp_path / ".out.filmcolor-work" / ".part_seg_00000.nut"
     deadline = time.time() + 30
     while not (part.exists() and part.stat().st_size > 0) and time.time() < deadline:
         time.sleep(0.1)
@@ -219,7 +219,7 @@ def test_resume_with_other_settings_starts_over(clips: Path, tmp_path: Path, aff
     work = work_folder(out)
     work.mkdir()
     (work / "job.json").write_text(json.dumps({"fingerprint": "other", "segment_frames": 25, "segments": [25]}))
-    (work / "seg_00000.mkv").write_bytes(b"not a video")
+    (work / "seg_00000.nut").write_bytes(b"not a video")
     result = restore(source, out, RestoreConfig(model=affine_model, resume=True, preset="ultrafast"))
     assert result.resumed_from == 0 and result.frames == 50
     assert "starting over" in caplog.text
@@ -268,9 +268,9 @@ def test_jobs_interrupted_leave_nothing(clips: Path, tmp_path: Path, affine_mode
     )  # fmt: skip
     work = tmp_path / ".out.filmcolor-work"
     deadline = time.time() + 60
-    while len(list(work.glob(".part_seg_*.mkv"))) < 2 and time.time() < deadline:
+    while len(list(work.glob(".part_seg_*.nut"))) < 2 and time.time() < deadline:
         time.sleep(0.1)
-    assert len(list(work.glob(".part_seg_*.mkv"))) == 2, "two workers did not start writing"
+    assert len(list(work.glob(".part_seg_*.nut"))) == 2, "two workers did not start writing"
     below = _descendants(proc.pid)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
@@ -292,7 +292,7 @@ def test_jobs_workers_stop_when_restore_is_killed(clips: Path, tmp_path: Path, a
     proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
     work = tmp_path / ".out.filmcolor-work"
     deadline = time.time() + 60
-    while len(list(work.glob(".part_seg_*.mkv"))) < 2 and time.time() < deadline:
+    while len(list(work.glob(".part_seg_*.nut"))) < 2 and time.time() < deadline:
         time.sleep(0.1)
     below = _descendants(proc.pid)
     proc.kill()  # kill -9: restore itself has no chance to stop its workers

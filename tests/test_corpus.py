@@ -40,6 +40,8 @@ class Case:
     env: dict[str, str] = field(default_factory=dict)
     names_file: bool = True  # the error line names the input file
     quiet: bool = True  # run with -q (errors only); False where a warning is the point
+    duration: bool = True  # the output lasts as long as the input declares (not for a cut-off input)
+    relative: bool = False  # run in the input's folder, naming the input and output without a folder
 
 
 def _clip(name: str, **kwargs) -> Callable[[Path], Path]:
@@ -71,6 +73,22 @@ def _truncated(faststart: bool) -> Callable[[Path], Path]:
         target = d / ("cut_index_first.mp4" if faststart else "cut_moov_missing.mp4")
         target.write_bytes(data[: len(data) // 2])
         return target
+
+    return make
+
+
+def _cut_off(name: str, share: float, seconds: float, size: str = "96x64", extra: tuple[str, ...] = ()) -> Callable[[Path], Path]:
+    """A film whose copy stopped after ``share`` of its bytes (x264 with B-frames, AAC audio)."""
+
+    def make(d: Path) -> Path:
+        full = d / f"full{Path(name).suffix}"
+        run_ffmpeg("-f", "lavfi", "-i", f"testsrc2=size={size}:rate=24:duration={seconds}", "-f", "lavfi",
+                   "-i", f"sine=duration={seconds}", "-vf", "hue=s=0", "-c:v", "libx264", "-c:a", "aac",
+                   "-shortest", *extra, str(full))  # fmt: skip
+        data = full.read_bytes()
+        full.unlink()
+        (d / name).write_bytes(data[: int(len(data) * share)])
+        return d / name
 
     return make
 
@@ -110,6 +128,10 @@ def _odd_name(d: Path) -> Path:
     folder = d / "Archiv Brüder Lumière"
     folder.mkdir()
     return make_clip(folder / "Ankunft des Zuges – 1896.mp4", seconds=1.0)
+
+
+def _dash_named(d: Path) -> Path:
+    return make_clip(d / "-dash.mp4", seconds=1.0)
 
 
 def _ffmpeg_missing(d: Path) -> Path:
@@ -153,6 +175,37 @@ CORPUS: dict[str, Case] = {
     "corrupt ONNX model": Case(_clip("d.mp4"), ENGINE, "cannot be loaded", args=["--model", "BAD_MODEL"], names_file=False),
     "model with the wrong contract": Case(_clip("e.mp4"), ENGINE, "maps", args=["--model", "WRONG_MODEL"], names_file=False),
     "bad option value": Case(_clip("f.mp4"), USAGE, "--keyframe-interval", args=["--keyframe-interval", "often"], names_file=False),
+    # A film that ends before its declared length is an error naming both lengths, never a
+    # shorter film with exit 0 (--accept-truncated restores what it holds, said in a warning).
+    "fast-start mp4 cut at 60% (B-frames)": Case(_cut_off("faststart_cut.mp4", 0.6, 3, "320x180", ("-movflags", "+faststart")), READ, "of the 3.0 s it declares"),
+    "fast-start mp4 cut at 60%, --accept-truncated": Case(_cut_off("faststart_cut2.mp4", 0.6, 3, "320x180", ("-movflags", "+faststart")), OK, "--accept-truncated", args=["--accept-truncated"], quiet=False, duration=False),
+    "Matroska cut at 70%": Case(_cut_off("cut70.mkv", 0.7, 6), READ, "of the 6.0 s it declares", output="out.mkv"),
+    "Matroska cut at 92%": Case(_cut_off("cut92.mkv", 0.92, 6), READ, "truncated", output="out.mkv"),
+    "Matroska cut at 70%, --accept-truncated": Case(_cut_off("cut70b.mkv", 0.7, 6), OK, "--accept-truncated", args=["--accept-truncated"], output="out.mkv", quiet=False, duration=False),
+    # A model whose output is not a number stops the restore (exit 9) instead of a green film.
+    "model returns NaN": Case(_clip("n.mp4"), ENGINE, "NaN", args=["--model", "NAN_MODEL"], names_file=False),
+    "model returns NaN, --temporal none": Case(_clip("n2.mp4"), ENGINE, "NaN", args=["--model", "NAN_MODEL", "--temporal", "none"], names_file=False),
+    "model returns NaN, --jobs 2": Case(_clip("n3.mp4", seconds=2.0), ENGINE, "NaN", args=["--model", "NAN_MODEL", "--jobs", "2", "--segment-seconds", "0.5"], names_file=False),
+    # Frames smaller than optical flow and the model can take: one line naming the minimum.
+    "2x2 frames": Case(_clip("two.mp4", size="2x2", pix_fmt="yuv444p"), READ, "at least 16x16"),
+    "8x8 frames": Case(_clip("eight.mp4", size="8x8", pix_fmt="yuv444p"), READ, "at least 16x16"),
+    "10x10 frames, --temporal none": Case(_clip("ten.mp4", size="10x10", pix_fmt="yuv444p"), READ, "at least 16x16", args=["--temporal", "none"]),
+    # Every float option is a finite number.
+    "--start nan": Case(_clip("g1.mp4"), USAGE, "--start must be a finite number", args=["--start", "nan"], names_file=False),
+    "--duration inf": Case(_clip("g2.mp4"), USAGE, "--duration must be a finite number", args=["--duration", "inf"], names_file=False),
+    "--duration nan": Case(_clip("g3.mp4"), USAGE, "--duration must be a finite number", args=["--duration", "nan"], names_file=False),
+    "--segment-seconds nan": Case(_clip("g4.mp4"), USAGE, "--segment-seconds must be a finite", args=["--segment-seconds", "nan"], names_file=False),
+    "--temporal-strength nan": Case(_clip("g5.mp4"), USAGE, "--temporal-strength must be a finite", args=["--temporal-strength", "nan"], names_file=False),
+    "--saturation inf": Case(_clip("g6.mp4"), USAGE, "--saturation must be a finite", args=["--saturation", "inf"], names_file=False),
+    # The preview sheet's name is checked before any work (the film is never followed by an error).
+    "--preview notes.txt": Case(_clip("p1.mp4"), USAGE, "not a picture name", args=["--preview", "notes.txt"], names_file=False),
+    "--preview is the output": Case(_clip("p2.mp4"), USAGE, "is the output film", args=["--preview", "OUTPUT"], output="out.png", names_file=False),
+    # Names that look like options reach ffmpeg and ffprobe as files.
+    "input and output named -dash.mp4": Case(_dash_named, OK, output="-dash_color.mp4", relative=True),
+    "animated GIF": Case(_ffmpeg("anim.gif", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=1"), READ, "animated GIF"),
+    "--start past the end": Case(_clip("short.mp4"), USAGE, "only 1.0 s long", args=["--start", "5"]),
+    "colour input": Case(_clip("colour.mp4", gray=False), OK, "already in colour", quiet=False),
+    "sample aspect ratio with large terms (1001:1000)": Case(_clip("sar.mp4", filters="setsar=sar=1001/1000:max=10000"), OK),
 }
 
 
@@ -161,26 +214,39 @@ def _ffmpeg_processes(marker: str) -> list[str]:
     return [line for line in done.stdout.splitlines() if "ffmpeg" in line and marker in line]
 
 
-def _run_case(case: Case, tmp_path: Path, models: dict[str, Path], timeout: float = 180) -> tuple[Path, Path, str]:
+@dataclass
+class Outcome:
+    """What one run of a case gave (the rows of docs/troubleshooting.md's corpus table)."""
+
+    source: Path
+    out: Path
+    stderr: str
+    code: int
+    check: str  # what was checked of the output
+
+
+def run_case(case: Case, tmp_path: Path, models: dict[str, Path], timeout: float = 180) -> Outcome:
+    """Run ``case`` through the real command and assert its outcome (module docstring)."""
     inputs = tmp_path / "in"
     inputs.mkdir()
     source = case.make(inputs)
-    out_dir = tmp_path / "out"
-    out_dir.mkdir()
+    out_dir = inputs if case.relative else tmp_path / "out"
+    out_dir.mkdir(exist_ok=True)
     out = source if case.output == source.name else out_dir / case.output
     if case.output.endswith(".exists"):
         out = out_dir / "exists.mp4"
         out.write_bytes(b"keep me")
     before = sha256(source) if source.is_file() else None
     kept = out.read_bytes() if out.is_file() else None
-    args = [models.get(a, a) for a in case.args]
+    args = [models.get(a, out if a == "OUTPUT" else a) for a in case.args]
     if "--model" not in args:
         args += ["--model", str(models["GOOD_MODEL"])]
     env = {**os.environ, **case.env}
-    cmd = [*FILMCOLOR, "restore", str(source), str(out), *map(str, args), "--preset", "ultrafast"]
-    cmd += ["-q"] if case.quiet else []
+    paths = [source.name, out.name] if case.relative else [str(source), str(out)]
+    cmd = [*FILMCOLOR, "restore", *map(str, args), "--preset", "ultrafast", *(["-q"] if case.quiet else [])]
+    cmd += ["--", *paths]
     started = time.monotonic()
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=source.parent)
     assert time.monotonic() - started < timeout
     stderr = done.stderr
     assert done.returncode == case.code, f"exit {done.returncode}, expected {case.code}: {stderr}"
@@ -196,8 +262,12 @@ def _run_case(case: Case, tmp_path: Path, models: dict[str, Path], timeout: floa
         assert any(s["codec_type"] == "video" for s in info["streams"])
         expected = case.frames if case.frames is not None else decoded_frames(source)
         assert decoded_frames(out) == expected
-        source_duration = float(ffprobe_json(source)["format"]["duration"])
-        assert abs(float(info["format"]["duration"]) - source_duration) < 0.15
+        length = float(info["format"]["duration"])
+        check = f"complete: {expected} frames, {length:.2f} s"
+        if case.duration:
+            source_duration = float(ffprobe_json(source)["format"]["duration"])
+            assert abs(length - source_duration) < 0.15
+            check += " (as the input)"
         if case.needle:
             assert case.needle in stderr, stderr
     else:
@@ -208,25 +278,34 @@ def _run_case(case: Case, tmp_path: Path, models: dict[str, Path], timeout: floa
             assert source.name in stderr, stderr
         if kept is not None:
             assert out.read_bytes() == kept, "an existing output was touched"
+            check = "existing output untouched"
         elif out != source:
             assert not out.exists(), "a failed run left an output"
-    return source, out, stderr
+            check = "no output"
+        else:
+            check = "input untouched"
+    return Outcome(source, out, stderr, done.returncode, check + ", input unchanged, nothing left behind")
 
 
-@pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def make_models(folder: Path) -> dict[str, Path]:
+    """The models the cases name: a good one, a NaN one, a damaged file, a wrong contract."""
     from onnx_models import make_affine_model
 
     from filmcolor.engine import ModelContract
 
-    folder = tmp_path_factory.mktemp("corpus_models")
     bad = folder / "bad.onnx"
     bad.write_bytes(b"\x08\x01garbage" * 100)
     return {
         "GOOD_MODEL": make_affine_model(folder / "good.onnx"),
+        "NAN_MODEL": make_affine_model(folder / "nan.onnx", cb=(0.0, float("nan"))),
         "BAD_MODEL": bad,
         "WRONG_MODEL": make_affine_model(folder / "wrong.onnx", out_channels=1, contract=ModelContract()),
     }
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return make_models(tmp_path_factory.mktemp("corpus_models"))
 
 
 def test_the_corpus_is_large_enough():
@@ -236,7 +315,8 @@ def test_the_corpus_is_large_enough():
 @pytest.mark.parametrize("name", list(CORPUS))
 def test_restore_corpus(name: str, tmp_path: Path, models: dict[str, Path]):
     case = CORPUS[name]
-    source, out, _ = _run_case(case, tmp_path, models)
+    outcome = run_case(case, tmp_path, models)
+    source, out = outcome.source, outcome.out
     if name == "two audio tracks and subtitles (mkv)":
         kinds = [s["codec_type"] for s in ffprobe_json(out)["streams"]]
         assert kinds == ["video", "audio", "audio", "subtitle"]
@@ -244,12 +324,16 @@ def test_restore_corpus(name: str, tmp_path: Path, models: dict[str, Path]):
             assert md5_of_stream(out, f"0:{index}") == md5_of_stream(source, f"0:{index}")
     if name == "anamorphic sample aspect ratio":
         assert ffprobe_json(out)["streams"][0]["sample_aspect_ratio"] == "4:3"
+    if name.startswith("sample aspect ratio with large terms"):
+        assert ffprobe_json(source)["streams"][0]["sample_aspect_ratio"] == "1001:1000"
+        assert ffprobe_json(out)["streams"][0]["sample_aspect_ratio"] == "1001:1000"
 
 
 # --- disks, permissions and signals (cases that need a mount or a running process) -----------
 
-EXTRA_CASES = ["read-only output folder", "full disk", "SIGINT mid-run", "SIGTERM mid-run", "kill -9 then --resume",
-               "very long film streamed (memory flat)", "extract: bad files among good"]  # fmt: skip
+EXTRA_CASES = ["read-only output folder", "full disk", "SIGINT mid-run", "SIGTERM mid-run", "SIGHUP mid-run",
+               "kill -9 then --resume", "very long film streamed (memory flat)", "extract: bad files among good",
+               "two restores to one output", "extract: no film at all", "train: a run folder with a checkpoint"]  # fmt: skip
 
 
 def _mount_tmpfs(folder: Path, options: str) -> bool:
@@ -334,3 +418,57 @@ def test_extract_reports_bad_files_and_goes_on(tmp_path: Path):
     done = subprocess.run([*FILMCOLOR, "extract", str(nothing), "--out", str(tmp_path / "data2"), "-q"],
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode != 0 and "Traceback" not in done.stderr
+
+
+def _one_line(stderr: str) -> str:
+    lines = [line for line in stderr.replace("\r", "\n").splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    return lines[0]
+
+
+def test_two_restores_to_one_output(tmp_path: Path, models: dict[str, Path]):
+    """The second run stops at once naming the first one's pid; the first publishes the whole film."""
+    source = make_clip(tmp_path / "long.mp4", seconds=12, size="320x240")
+    out = tmp_path / "c" / "o.mp4"
+    out.parent.mkdir()
+    cmd = [*FILMCOLOR, "restore", str(source), str(out), "--model", str(models["GOOD_MODEL"]),
+           "--segment-seconds", "2", "--preset", "veryslow", "-q"]  # fmt: skip
+    first = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    job = out.parent / ".o.filmcolor-work" / "job.json"
+    deadline = time.time() + 60
+    while not job.is_file() and time.time() < deadline:
+        time.sleep(0.05)
+    assert job.is_file(), "the first restore did not start"
+    second = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert second.returncode == USAGE
+    assert f"is being written by pid {first.pid}" in _one_line(second.stderr)
+    _, stderr = first.communicate(timeout=300)
+    assert first.returncode == 0, stderr
+    assert decoded_frames(out) == 300
+    assert sorted(p.name for p in out.parent.iterdir()) == ["o.mp4"], "no lock, work folder or temporary file left"
+
+
+def test_extract_without_any_film_says_so_in_one_line(tmp_path: Path):
+    """Without -q too (the progress bar of an unknown total once raised a TypeError)."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "empty.mp4").write_bytes(b"")
+    (bad / "random.mkv").write_bytes(np.random.default_rng(1).bytes(4096))
+    audio = tmp_path / "song.m4a"
+    run_ffmpeg("-f", "lavfi", "-i", "sine=duration=1", "-c:a", "aac", str(audio))
+    taken = tmp_path / "taken.txt"
+    taken.write_text("a file, not a folder\n")
+    for inputs, out, code, needle in (
+        ([empty], tmp_path / "d1", USAGE, "no video files found"),
+        ([bad], tmp_path / "d2", READ, "no film could be extracted"),
+        ([audio], tmp_path / "d3", READ, "no video stream"),
+        ([audio], taken, USAGE, "is a file; give --out a folder"),
+    ):
+        done = subprocess.run([*FILMCOLOR, "extract", *map(str, inputs), "--out", str(out)],
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert done.returncode == code, done.stderr
+        assert needle in done.stderr.splitlines()[-1], done.stderr
+        assert "Traceback" not in done.stderr
+    assert taken.read_text() == "a file, not a folder\n"

@@ -190,6 +190,20 @@ def test_truncated_file_with_index_first_is_an_error_not_a_short_film(clips: Pat
     assert not (tmp_path / "out.mp4").exists() and not _leftovers(tmp_path)
 
 
+def test_a_joined_film_short_of_its_frames_is_never_published(
+    gray_clip: Path, affine_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The final mux is counted: a segment that lost frames (changed or removed while the
+    restore ran) gives an error, never a shorter film."""
+    import filmcolor.restore as restore_module
+
+    monkeypatch.setattr(restore_module, "count_video_packets", lambda path: 49)
+    out = tmp_path / "out.mp4"
+    with pytest.raises(VideoWriteError, match="holds 49 of its 50 restored frames"):
+        restore(gray_clip, out, _cfg(affine_model))
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
 def test_interruption_removes_the_partial_output(gray_clip: Path, affine_model: Path, tmp_path: Path):
     out = tmp_path / "out.mp4"
 

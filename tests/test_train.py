@@ -307,10 +307,41 @@ def test_cli_train_resume_and_errors(data: Path, tmp_path: Path):
     again = runner.invoke(main, ["train", "--data", str(data), "--out", str(run), "--max-steps", "3", "--resume", "-q"])
     assert again.exit_code == 0, again.output
     assert load_checkpoint(run)["step"] == 3
-    bad = runner.invoke(main, ["train", "--data", str(tmp_path / "none"), "--out", str(run), "-q"])
+    bad = runner.invoke(main, ["train", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "run2"), "-q"])
     assert bad.exit_code == CheckpointError.exit_code and "does not exist" in bad.stderr
     typo = runner.invoke(main, ["train", "--data", str(data), "--set", "generator.blockz=2"])
     assert typo.exit_code == 2 and "unknown setting 'blockz'" in typo.stderr
+
+
+def test_a_run_folder_with_a_checkpoint_is_never_replaced_silently(data: Path, tmp_path: Path):
+    runner = CliRunner()
+    sets = [f"--set={k}={v}" for k, v in TINY.items()]
+    run = tmp_path / "run"
+    command = ["train", "--data", str(data), "--out", str(run), "-q", *sets]
+    assert runner.invoke(main, [*command, "--max-steps", "3"]).exit_code == 0
+    checkpoint = run / "checkpoints" / "last.pt"
+    kept = checkpoint.read_bytes()
+    again = runner.invoke(main, [*command, "--max-steps", "2"])
+    assert again.exit_code == 2, again.output
+    lines = again.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--resume" in lines[0] and "--overwrite" in lines[0] and str(run) in lines[0]
+    assert checkpoint.read_bytes() == kept, "the 3-step checkpoint is untouched"
+    over = runner.invoke(main, [*command, "--max-steps", "2", "--overwrite"])
+    assert over.exit_code == 0, over.output
+    assert load_checkpoint(run)["step"] == 2
+
+
+def test_a_single_image_per_side_is_warned_about(tmp_path: Path, caplog: pytest.LogCaptureFixture):
+    import logging
+
+    logging.getLogger("filmcolor").propagate = True  # a CLI test in this process may have set it off
+    root = tmp_path / "data"
+    _images(root / "trainA", 1, True, 0)
+    _images(root / "trainB", 4, False, 1)
+    with caplog.at_level(logging.WARNING, logger="filmcolor"):
+        train(_cfg(), root, tmp_path / "run", max_steps=1)
+    assert "trainA' holds a single image" in caplog.text
+    assert "trainB' holds a single image" not in caplog.text
 
 
 def test_torchrun_two_processes_on_cpu(data: Path, tmp_path: Path):
@@ -338,7 +369,7 @@ def test_torchrun_two_processes_on_cpu(data: Path, tmp_path: Path):
     assert load_checkpoint(run)["step"] == 3
 
 
-@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM", "SIGHUP"])
 def test_ctrl_c_or_sigterm_saves_a_checkpoint_and_resume_continues(data: Path, tmp_path: Path, sig: str):
     """SIGTERM too (what `timeout`, a batch scheduler or a lent machine's end sends): it once
     stopped training with no checkpoint at the step reached."""
