@@ -29,6 +29,10 @@ def require_finite(cfg: Any, prefix: str = "") -> None:
             raise UsageError(f"--{prefix}{item.name.replace('_', '-')} must be a finite number, got {value}")
 
 
+ENCODERS = ("none", "efficientnet_lite0")
+"""G's encoders: none (the ResNet generator) or an ImageNet-pretrained one."""
+
+
 @dataclass(frozen=True)
 class GeneratorConfig:
     """Shape of the ResNet generator (Johnson et al., as used by CycleGAN)."""
@@ -50,9 +54,16 @@ class GeneratorConfig:
     """Centre of the outermost bins on each chroma axis (chroma in -1..1)."""
     temperature: float = 0.38
     """Softmax temperature of the annealed mean (1: the plain mean; towards 0: the mode)."""
+    encoder: str = "none"
+    """G's encoder. 'none': the ResNet generator above, trained from scratch. One of
+    :data:`ENCODERS` (``efficientnet_lite0``): a U-Net on that ImageNet-pretrained encoder
+    (filmcolor.models.UNetColorizer), ``filters`` wide in its decoder (``blocks`` and
+    ``downsamplings`` unused); F stays the ResNet generator."""
 
     def __post_init__(self) -> None:
         require_finite(self)
+        if self.encoder not in ENCODERS:
+            raise UsageError(f"unknown generator encoder {self.encoder!r}; use one of {', '.join(ENCODERS)}")
         if self.filters < 1 or self.blocks < 0 or self.downsamplings < 0:
             raise UsageError(f"invalid generator shape {self}; use positive filters and blocks")
         if self.bins < 0 or self.bins == 1 or not 0 < self.bin_range <= 1 or self.temperature <= 0:
@@ -63,7 +74,7 @@ class GeneratorConfig:
     @property
     def size_multiple(self) -> int:
         """Height and width the generator keeps unchanged must be multiples of this."""
-        return 2**self.downsamplings
+        return 32 if self.encoder != "none" else 2**self.downsamplings
 
     @classmethod
     def paper(cls) -> GeneratorConfig:
@@ -141,6 +152,12 @@ class TrainConfig:
     its target colour is in the batch (a 24x24 histogram of the chroma plane, mixed half with a
     uniform one), raised to this power. Plain L1 paints what it cannot tell apart (a shirt, a
     car) in the median colour, near gray; weighting rare colours up makes G commit to them."""
+    encoder_frozen_steps: int = 0
+    """With a pretrained encoder (``generator.encoder``): steps during which it keeps its
+    ImageNet weights while the decoder learns; after them it is fine-tuned too."""
+    encoder_lr: float = 0.1
+    """The encoder's learning rate as a share of ``lr`` once it trains (its BatchNorm
+    statistics are ImageNet's throughout)."""
     gan_start: int = 0
     """Step where the adversarial losses switch on (a supervised warm-up before it)."""
     cycle_start: int = 0
@@ -152,6 +169,12 @@ class TrainConfig:
     """Seeds the weights, the data order and every augmentation."""
     workers: int = 2
     """DataLoader worker processes (0 = load in the main process)."""
+    set_weights: dict[str, float] = field(default_factory=dict)
+    """How often each set of images is drawn, relative to the others: a set is a top-level
+    folder of trainA/ or trainB/ (images directly in them form the set ''), and one not named
+    here weighs 1; inside a set every image is as likely. Empty (the default): every image is
+    as likely, whatever its folder. E.g. ``{scenes = 4, people = 2, flowers = 1}``: a kind of
+    picture with many images does not drown the others."""
     skip_bad_images: bool = False
     """Skip and count unreadable images instead of stopping with an error naming them."""
     preload: bool = False
@@ -194,6 +217,11 @@ class TrainConfig:
             raise UsageError("cycle_start > 0 needs lambda_supervised > 0 (nothing trains before it)")
         if self.device not in ("auto", "cpu", "cuda"):
             raise UsageError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        bad = {k: v for k, v in self.set_weights.items() if not isinstance(v, int | float) or not 0 <= v < math.inf}
+        if bad:
+            raise UsageError(f"set_weights must be finite numbers >= 0, got {bad}")
+        if self.encoder_frozen_steps < 0 or not 0 <= self.encoder_lr <= 10:
+            raise UsageError("encoder_frozen_steps must be >= 0 and encoder_lr within 0..10 (a share of lr)")
 
     @property
     def decay_start_step(self) -> int:

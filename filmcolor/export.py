@@ -42,11 +42,14 @@ class ExportReport:
 
 
 def _shape_record(cfg: GeneratorConfig) -> dict[str, Any]:
-    """The generator's shape for the contract: a regressing head's as before binned heads existed."""
+    """The generator's shape for the contract: fields of a head or an encoder it lacks left out
+    (a ResNet generator's record reads as before those existed)."""
     record = dataclasses.asdict(cfg)
     if not cfg.bins:
         for key in ("bins", "bin_range", "temperature"):
             record.pop(key)
+    if cfg.encoder == "none":
+        record.pop("encoder")
     return record
 
 
@@ -106,6 +109,8 @@ def export_onnx(source: Path, out: Path, cfg: ExportConfig, working_size: int | 
                 dynamo=False,
             )
         model = onnx.load(str(tmp))
+        # The chroma's two channels, stated (a Resize before the output leaves them symbolic).
+        model.graph.output[0].type.tensor_type.shape.dim[1].dim_value = 2
         onnx.helper.set_model_props(model, {"filmcolor": contract.to_json()})
         model.doc_string = "filmcolor colorizer: luminance (N,1,H,W) -> chroma (N,2,H,W), see docs/contract.md"
         onnx.checker.check_model(model, full_check=True)

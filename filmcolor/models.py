@@ -22,6 +22,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import torch
@@ -122,6 +123,12 @@ class ResnetGenerator(nn.Module):
         chroma = self.decode(self.head(nnf.avg_pool2d(features, HEAD_POOL)))
         return nnf.interpolate(chroma, scale_factor=HEAD_POOL, mode="bilinear", align_corners=False)
 
+    @staticmethod
+    def logits_target(chroma: torch.Tensor, stride: int, phase: int) -> torch.Tensor:
+        """The target chroma of the scores of ``forward(logits=True, stride, phase)``."""
+        row, col = divmod(phase % stride**2, stride)
+        return chroma[:, :, row::stride, col::stride]
+
     def decode(self, scores: torch.Tensor) -> torch.Tensor:
         """The annealed mean of a binned head's scores: softmax(scores / T) . centres.
 
@@ -133,6 +140,100 @@ class ResnetGenerator(nn.Module):
         weights = torch.exp(z - z.amax(dim=1, keepdim=True))
         sums = nnf.conv2d(weights, self.sums.to(weights.dtype))
         return sums[:, :2] / sums[:, 2:]
+
+
+class BinnedHead(nn.Module):
+    """Chroma from features: scores for ``bins`` x ``bins`` chroma bins and their annealed mean
+    (Zhang et al. 2016), or a regressing 3x3 convolution and tanh when ``cfg.bins`` is 0."""
+
+    def __init__(self, width: int, cfg: GeneratorConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.scores = nn.Conv2d(width, cfg.bins**2 if cfg.bins else 2, 1 if cfg.bins else 3, padding=0 if cfg.bins else 1)
+        if cfg.bins:
+            sums = torch.cat([bin_centres(cfg).reshape(-1, 2).T, torch.ones(1, cfg.bins**2)])
+            self.register_buffer("sums", sums.reshape(3, -1, 1, 1), persistent=False)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        if not self.cfg.bins:
+            return torch.tanh(self.scores(features))
+        z = self.scores(features) / self.cfg.temperature
+        weights = torch.exp(z - z.amax(dim=1, keepdim=True))  # the softmax written out (see decode)
+        sums = nnf.conv2d(weights, self.sums.to(weights.dtype))
+        return sums[:, :2] / sums[:, 2:]
+
+
+class UNetColorizer(nn.Module):
+    """G on an ImageNet-pretrained encoder: a U-Net whose encoder knows what things are.
+
+    The luminance (N, 1, H, W) in [-1, 1] goes to the encoder (filmcolor.efficientnet) as a
+    gray RGB picture (three equal channels, scaled as its ImageNet training scaled); a light
+    decoder joins its features from stride 32 down to stride 2 (a 1x1 lateral convolution per
+    stride, added to the upsampled coarser level, then a 3x3 convolution), and the head paints
+    chroma at stride 2, upsampled bilinearly. H and W must be multiples of 32.
+
+    The encoder's BatchNorm statistics stay ImageNet's (its BatchNorm layers are always in eval
+    mode); :attr:`encoder` is what the trainer freezes and then fine-tunes at a lower rate.
+    """
+
+    def __init__(self, cfg: GeneratorConfig) -> None:
+        super().__init__()
+        from .efficientnet import INPUT_LEVELS, TAP_CHANNELS, EfficientNetLite0
+
+        self.cfg = cfg
+        self.encoder = EfficientNetLite0()
+        width = cfg.filters
+        widths = [max(16, width // 2), width, width, width, width]  # stride 2 is the finest: narrower
+        self.laterals = nn.ModuleList(nn.Conv2d(c, w, 1) for c, w in zip(TAP_CHANNELS, widths, strict=True))
+        # No normalisation in the decoder: each sample's output depends on it alone (the trainer
+        # batches several calls of G into one), and brightness is not normalised away.
+        self.smooth = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(w, w, 3, padding=1), nn.ReLU(inplace=True)) for w in widths[:-1]
+        )
+        self.narrow = nn.Conv2d(width, widths[0], 1)  # stride 4 to stride 2's width
+        self.head = BinnedHead(widths[0], cfg)
+        # luma in [-1, 1] is levels (y + 1) * 127.5; the trunk takes (levels - 127) / 128
+        mean, std = INPUT_LEVELS
+        self.register_buffer("in_scale", torch.full((1, 3, 1, 1), 127.5 / std), persistent=False)
+        self.register_buffer("in_shift", torch.full((1, 3, 1, 1), (127.5 - mean) / std), persistent=False)
+
+    def train(self, mode: bool = True) -> UNetColorizer:
+        super().train(mode)
+        for module in self.encoder.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.eval()  # ImageNet's statistics, never those of a training batch
+        return self
+
+    frozen_encoder = False
+    """Set by the trainer while the encoder keeps its weights: it then runs without gradients."""
+
+    def features(self, luma: torch.Tensor) -> torch.Tensor:
+        """The decoder's output at stride 2 (N, width/2, H/2, W/2)."""
+        rgb = luma * self.in_scale + self.in_shift  # (N, 3, H, W): one channel broadcast to three
+        with torch.no_grad() if self.frozen_encoder else contextlib.nullcontext():
+            taps = self.encoder(rgb)
+        x = self.laterals[-1](taps[-1])
+        for level in range(len(taps) - 2, -1, -1):
+            up = nnf.interpolate(x, size=taps[level].shape[2:], mode="bilinear", align_corners=False)
+            if level == 0:
+                up = self.narrow(up)
+            x = self.smooth[level](self.laterals[level](taps[level]) + up)
+        return x
+
+    def forward(self, x: torch.Tensor, logits: bool = False, stride: int = 1, phase: int = 0) -> torch.Tensor:  # noqa: ARG002
+        """Chroma (N, 2, H, W); with ``logits`` and a binned head, the bins' scores where the
+        head paints, at stride 2 (as many as a ResNet generator's at ``stride`` 2, which this
+        head's resolution replaces; compare them with :meth:`logits_target`)."""
+        features = self.features(x)
+        if logits:
+            return self.head.scores(features)
+        chroma = self.head(features)
+        return nnf.interpolate(chroma, size=x.shape[2:], mode="bilinear", align_corners=False)
+
+    @staticmethod
+    def logits_target(chroma: torch.Tensor, stride: int, phase: int) -> torch.Tensor:  # noqa: ARG004
+        """The target chroma of the scores of ``forward(logits=True)``: its 2x2 means."""
+        return nnf.avg_pool2d(chroma, 2)
 
 
 def bin_centres(cfg: GeneratorConfig) -> torch.Tensor:
@@ -197,11 +298,20 @@ def init_weights(module: nn.Module, gain: float = 0.02) -> None:
                 nn.init.zeros_(m.bias)
 
 
-def build_generator(cfg: GeneratorConfig, role: str = "colorizer") -> ResnetGenerator:
-    """G ('colorizer', luminance -> chroma) or F ('decolorizer', Y'CbCr -> luminance)."""
+def build_generator(cfg: GeneratorConfig, role: str = "colorizer") -> nn.Module:
+    """G ('colorizer', luminance -> chroma) or F ('decolorizer', Y'CbCr -> luminance).
+
+    With ``cfg.encoder`` set, G is a :class:`UNetColorizer` (its encoder's ImageNet weights are
+    loaded by the trainer, :func:`filmcolor.efficientnet.load_imagenet_weights`); F is always
+    the ResNet generator (no encoder, regressing)."""
     in_channels, out_channels = CHANNELS[role]
     if role != "colorizer":
-        cfg = dataclasses.replace(cfg, bins=0)
+        cfg = dataclasses.replace(cfg, bins=0, encoder="none")
+    if cfg.encoder != "none":
+        net: nn.Module = UNetColorizer(cfg)
+        for part in (net.laterals, net.smooth, net.narrow, net.head):
+            init_weights(part)
+        return net
     net = ResnetGenerator(in_channels, out_channels, cfg)
     init_weights(net)
     return net

@@ -52,6 +52,7 @@ from .config import (
     config_to_dict,
     train_config_from_dict,
 )
+from .efficientnet import load_imagenet_weights
 from .errors import CheckpointError, UsageError
 from .models import binned_cross_entropy, build_discriminator, build_generator
 
@@ -95,6 +96,25 @@ def _load_rgb(path: Path, short_side: int) -> np.ndarray:
     return cv2.resize(image, size, interpolation=interpolation)
 
 
+def image_set(path: Path, root: Path) -> str:
+    """The set an image belongs to: its top-level folder under ``root`` ('' directly in it)."""
+    parts = path.relative_to(root).parts
+    return parts[0] if len(parts) > 1 else ""
+
+
+def set_draws(files: list[Path], root: Path, weights: dict[str, float]) -> np.ndarray:
+    """Cumulative draw weights of ``files`` for ``set_weights``: each set's weight (1 if not
+    named) spread evenly over its images."""
+    sets = [image_set(path, root) for path in files]
+    counts: dict[str, int] = {}
+    for name in sets:
+        counts[name] = counts.get(name, 0) + 1
+    share = np.array([float(weights.get(name, 1.0)) / counts[name] for name in sets])
+    if share.sum() <= 0:
+        raise UsageError(f"set_weights give every set of '{root}' a weight of 0")
+    return np.cumsum(share)
+
+
 class UnpairedFrames(Dataset):
     """Sample ``i`` is one random A image and one random B image, fixed by (seed, i).
 
@@ -103,11 +123,19 @@ class UnpairedFrames(Dataset):
     unreadable file when ``skip_bad_images`` is off (the loop raises it in the main process).
     """
 
-    def __init__(self, files_a: list[Path], files_b: list[Path], cfg: TrainConfig, length: int) -> None:
+    def __init__(
+        self, files_a: list[Path], files_b: list[Path], cfg: TrainConfig, length: int,
+        roots: tuple[Path, Path] | None = None,
+    ) -> None:  # fmt: skip
         self.files = (files_a, files_b)
         self.cfg = cfg
         self.length = length
         self.cache: tuple[list[np.ndarray | None], list[np.ndarray | None]] | None = None
+        # cfg.set_weights: each image's share of the draws, cumulated (None: all alike).
+        self.draws = tuple(
+            set_draws(files, root, cfg.set_weights) if cfg.set_weights and roots else None
+            for files, root in zip(self.files, roots or (None, None), strict=True)
+        )
 
     def preload(self) -> None:
         """Decode every image once (at ``load_size``) and keep it in memory."""
@@ -131,6 +159,13 @@ class UnpairedFrames(Dataset):
             return image
         return _load_rgb(self.files[side][index], self.cfg.load_size)
 
+    def choose(self, side: int, rng: np.random.Generator) -> int:
+        """The index of a random image of ``side`` (0: A, 1: B), as ``set_weights`` weighs them."""
+        draws = self.draws[side]
+        if draws is None:
+            return int(rng.integers(len(self.files[side])))
+        return min(len(draws) - 1, int(np.searchsorted(draws, rng.random() * draws[-1], side="right")))
+
     def _crop(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         size = self.cfg.crop_size
         h, w = image.shape[:2]
@@ -148,7 +183,7 @@ class UnpairedFrames(Dataset):
         for side in (0, 1):
             files = self.files[side]
             for _attempt in range(100):
-                choice = int(rng.integers(len(files)))
+                choice = self.choose(side, rng)
                 try:
                     picked.append(self._crop(self._image(side, choice), rng))
                     break
@@ -493,7 +528,12 @@ class _Trainer:
                     "'%s' holds a single image: G and F learn that one picture by heart, not "
                     "films; add more (filmcolor extract)", data / folder,
                 )  # fmt: skip
-        self.dataset = UnpairedFrames(files_a, files_b, cfg, cfg.steps * cfg.batch_size * self.world)
+        roots = domain_folders(data)
+        found = {image_set(p, root) for files, root in zip((files_a, files_b), roots, strict=True) for p in files}
+        unknown = sorted(set(cfg.set_weights) - found)
+        if unknown:
+            raise UsageError(f"set_weights names {unknown}, which are not folders of trainA/ or trainB/ in '{data}'")
+        self.dataset = UnpairedFrames(files_a, files_b, cfg, cfg.steps * cfg.batch_size * self.world, roots=roots)
         if cfg.preload:
             self.dataset.preload()
         self.nets = build_networks(cfg)
@@ -506,10 +546,17 @@ class _Trainer:
             net.to(self.device)
             if memory is not None:
                 net.to(memory_format=memory)
-        params_g = [p for net in self.nets.generators() for p in net.parameters()]
+        # A pretrained encoder learns in a group of its own, at encoder_lr x lr (once it trains).
+        self.encoder = getattr(self.nets.colorizer, "encoder", None)
+        encoder_params = list(self.encoder.parameters()) if self.encoder is not None else []
+        own = {id(p) for p in encoder_params}
+        params_g = [p for net in self.nets.generators() for p in net.parameters() if id(p) not in own]
+        groups: list[dict[str, Any]] = [{"params": params_g}]
+        if encoder_params:
+            groups.append({"params": encoder_params, "lr": cfg.lr * cfg.encoder_lr})
         params_d = [p for net in self.nets.critics() for p in net.parameters()]
         betas = (cfg.beta1, cfg.beta2)
-        self.opt_g = torch.optim.Adam(params_g, lr=cfg.lr, betas=betas)
+        self.opt_g = torch.optim.Adam(groups, lr=cfg.lr, betas=betas)
         self.opt_d = torch.optim.Adam(params_d, lr=cfg.lr, betas=betas)
         rule = self._lr_factor
         self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, rule)
@@ -523,11 +570,19 @@ class _Trainer:
             self._resume()
         elif cfg.init_from:
             self._init_from(Path(cfg.init_from))
+        elif self.encoder is not None:
+            count = load_imagenet_weights(self.encoder)
+            log.info("the colorizer's %s encoder starts from its ImageNet weights (%d tensors)", cfg.generator.encoder, count)
         self.train_nets = self.nets
         if self.world > 1:
             ddp = torch.nn.parallel.DistributedDataParallel
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.train_nets = Networks(**{k: ddp(v, device_ids=ids) for k, v in self.nets.named().items()})
+            # A frozen encoder gets no gradients: those parameters are then unused.
+            unused = self.encoder is not None and cfg.encoder_frozen_steps > 0
+            self.train_nets = Networks(**{
+                k: ddp(v, device_ids=ids, find_unused_parameters=unused and k == "colorizer")
+                for k, v in self.nets.named().items()
+            })  # fmt: skip
         if cfg.compile:
             self.train_nets = Networks(**{k: torch.compile(v) for k, v in self.train_nets.named().items()})
 
@@ -606,11 +661,14 @@ class _Trainer:
         # The schedule follows the (possibly longer) configured run, from the saved step.
         self.sched_g.load_state_dict(state["schedulers"]["g"])
         self.sched_d.load_state_dict(state["schedulers"]["d"])
+        encoder_lr = self.cfg.lr * self.cfg.encoder_lr
         for sched in (self.sched_g, self.sched_d):
-            sched.lr_lambdas = [self._lr_factor]
-            sched.base_lrs = [self.cfg.lr for _ in sched.base_lrs]
-            for group in sched.optimizer.param_groups:
-                group["lr"] = self.cfg.lr * self._lr_factor(sched.last_epoch)
+            groups = sched.optimizer.param_groups
+            sched.lr_lambdas = [self._lr_factor for _ in groups]
+            # the configured rates: the first group's lr, a pretrained encoder's group its share
+            sched.base_lrs = [self.cfg.lr if i == 0 else encoder_lr for i in range(len(groups))]
+            for group, base in zip(groups, sched.base_lrs, strict=True):
+                group["lr"] = base * self._lr_factor(sched.last_epoch)
         self.scaler.load_state_dict(state["scaler"])
         torch.set_rng_state(state["rng"]["torch"])
         if state["rng"]["cuda"] is not None and torch.cuda.is_available():
@@ -639,6 +697,8 @@ class _Trainer:
 
     def train_step(self, batch: dict[str, Any]) -> dict[str, float]:
         cfg, nets = self.cfg, self.train_nets
+        if self.encoder is not None:
+            _unwrap(self.nets.colorizer).frozen_encoder = self.step < cfg.encoder_frozen_steps
         real_a = batch["a"].to(self.device, non_blocking=True)
         real_b = batch["b"].to(self.device, non_blocking=True)
         use_cycle = self.step >= cfg.cycle_start
@@ -668,8 +728,7 @@ class _Trainer:
             if use_cycle or use_gan:
                 fake_b = torch.cat([real_a, chroma.pop(0)], dim=1)
             if supervised and binned:
-                row, col = divmod(phase, BINNED_STRIDE)
-                target = real_b[:, 1:, row::BINNED_STRIDE, col::BINNED_STRIDE]
+                target = _unwrap(self.nets.colorizer).logits_target(real_b[:, 1:], BINNED_STRIDE, phase)
                 losses["supervised_b"] = (
                     supervised_loss(scores, target, cfg.rebalance, cfg.generator) * cfg.lambda_supervised
                 )

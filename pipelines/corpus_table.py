@@ -47,7 +47,8 @@ def main() -> int:
                 failed += 1
                 print(f"| {_cell(name)} | ? | FAILED: {_cell(str(err))} | |", flush=True)
                 continue
-            lines = [line for line in outcome.stderr.replace("\r", "\n").splitlines() if line.strip()]
+            text = outcome.stderr.replace(f"{folder}/in/", "").replace(f"{folder}/out/", "").replace(f"{tmp}/", "")
+            lines = [line for line in text.replace("\r", "\n").splitlines() if line.strip()]
             message = lines[-1].removeprefix("filmcolor: ") if lines else ""
             if outcome.code == 0:
                 warnings = [line.removeprefix("filmcolor: ") for line in lines if "warning:" in line]

@@ -5,8 +5,10 @@
 trainA (B&W): frames of the old films (chaplin.mp4 and a-bomb) through ``filmcolor extract``
 (shots found, frames sampled per shot, bars cropped, near-duplicates dropped), the damaged
 old-film frame sequences and the historic photographs.
-trainB (colour): BSDS500 train+val, the ImageNet sample, SUN/Hays scenes, Urban100,
-people (faces capped so they do not dominate) and some flowers.
+trainB (colour), one folder per kind of picture (the sets that ``set_weights`` weighs):
+scenes/ (BSDS500 train+val, SUN/Hays, Urban100, and with --scenes the everyday scenes of
+color_scenes/), objects/ (the ImageNet sample, and with --scenes PACS and Caltech-101),
+people/ (faces, capped by --faces, and people in scenes), flowers/ (capped by --flowers).
 Held out for evaluation, never linked here: BSDS500 test and the REDS / DAVIS sequences.
 Images are linked, not copied; the extracted film frames and their manifest live in
 OUT/films (the extract data folder), linked into trainA.
@@ -27,6 +29,10 @@ import sys
 from pathlib import Path
 
 IMAGES = {".jpg", ".jpeg", ".png"}
+
+
+SCENE_SETS = ("sun_cmu16720", "pacs_photo", "weather_mwd", "caltech101", "deep_photo_style", "camvid_segnet")
+"""The folders of color_scenes/ (everyday colour photos: interiors, landscapes, skies, animals)."""
 
 
 def images(folder: Path) -> list[Path]:
@@ -78,8 +84,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", type=Path, default=Path("../shared/data"))
     parser.add_argument("--out", type=Path, default=Path("data/default"))
-    parser.add_argument("--faces", type=int, default=300, help="face close-ups to keep")
-    parser.add_argument("--flowers", type=int, default=300, help="flower photos to keep")
+    parser.add_argument("--faces", type=int, default=300, help="face close-ups to keep (0: all)")
+    parser.add_argument("--flowers", type=int, default=300, help="flower photos to keep (0: all)")
+    parser.add_argument("--scenes", action="store_true", help="add the everyday scenes of color_scenes/")
     parser.add_argument(
         "--repeat", action="append", default=[], metavar="SET=N",
         help="link a colour set N more times (drawn N+1 times as often), e.g. sunhays80_s384=4; "
@@ -94,25 +101,32 @@ def main() -> None:
     counts["film frames (extract)"] = film_frames(films, args.out / "films", a / "films")
     counts["damaged film frames"] = link_all(images(shared / "oldfilm_frames"), a / "rtn", "rtn")
     counts["old photos"] = link_all(images(shared / "oldphotos_ddcolor"), a / "photos", "old")
+    # trainB by kind of picture (scenes, objects, people, flowers): the sets of set_weights.
     bsds = images(shared / "color_photos/bsds500/train") + images(shared / "color_photos/bsds500/val")
-    counts["bsds500 train+val"] = link_all(bsds, b / "bsds", "bsds")
-    for name in ("imagenet_sample_s256", "sunhays80_s384", "urban100_jpg"):
-        counts[name] = link_all(images(shared / "color_photos" / name), b / name, name)
+    counts["bsds500 train+val"] = link_all(bsds, b / "scenes" / "bsds", "bsds")
+    for name, kind in (("imagenet_sample_s256", "objects"), ("sunhays80_s384", "scenes"), ("urban100_jpg", "scenes")):
+        counts[name] = link_all(images(shared / "color_photos" / name), b / kind / name, name)
+    if args.scenes:
+        for name in SCENE_SETS:
+            kind = "objects" if name in ("pacs_photo", "caltech101") else "scenes"
+            counts[name] = link_all(images(shared / "color_scenes" / name), b / kind / name, name)
     faces = images(shared / "color_people/faces_nomask")
     rng.shuffle(faces)
-    counts["faces"] = link_all(sorted(faces[: args.faces]), b / "faces", "face")
+    counts["faces"] = link_all(sorted(faces[: args.faces or None]), b / "people" / "faces", "face")
     people = [p for d in ("coco_person", "crowd_shanghaitechB", "deepface_tests", "groups_ultralight", "openpose_media")
               for p in images(shared / "color_people" / d)]
-    counts["people"] = link_all(people, b / "people", "people")
+    counts["people"] = link_all(people, b / "people" / "people", "people")
     flowers = images(shared / "modern_color_flowers/flowers")
     rng.shuffle(flowers)
-    counts["flowers"] = link_all(sorted(flowers[: args.flowers]), b / "flowers", "flower")
+    counts["flowers"] = link_all(sorted(flowers[: args.flowers or None]), b / "flowers", "flower")
     for spec in args.repeat:
         name, _, times = spec.partition("=")
-        if not (b / name).is_dir() or not times.isdigit():
-            sys.exit(f"prepare_default: --repeat {spec}: expected SET=N with SET one of {sorted(d.name for d in b.iterdir())}")
+        found = [d for d in b.glob(f"*/{name}") if d.is_dir()] + ([b / name] if (b / name).is_dir() else [])
+        if not found or not times.isdigit():
+            sys.exit(f"prepare_default: --repeat {spec}: expected SET=N with SET a folder of {b}")
         for r in range(1, int(times) + 1):
-            counts[f"{name} again ({r})"] = link_all(images(b / name), b / f"{name}_rep{r}", f"{name}_rep{r}")
+            folder = found[0]
+            counts[f"{name} again ({r})"] = link_all(images(folder), folder.with_name(f"{name}_rep{r}"), f"{name}_rep{r}")
     for key, value in counts.items():
         print(f"{key:>24}: {value}")
     print(f"trainA: {len(images(a))} B&W images, trainB: {len(images(b))} colour images in {args.out}")

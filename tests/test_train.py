@@ -331,6 +331,29 @@ def test_a_run_folder_with_a_checkpoint_is_never_replaced_silently(data: Path, t
     assert load_checkpoint(run)["step"] == 2
 
 
+def test_set_weights_draw_each_set_as_often_as_asked(tmp_path: Path):
+    from filmcolor.errors import UsageError
+    from filmcolor.train import UnpairedFrames, domain_folders, find_images
+
+    root = tmp_path / "data"
+    _images(root / "trainA", 2, True, 0)
+    _images(root / "trainB" / "big", 30, False, 1)
+    _images(root / "trainB" / "small", 3, False, 2)
+    files = [find_images(folder) for folder in domain_folders(root)]
+    rng = np.random.default_rng(0)
+
+    def small_share(**weights) -> float:
+        frames = UnpairedFrames(*files, _cfg(set_weights=weights), 10, roots=domain_folders(root))
+        picks = [files[1][frames.choose(1, rng)].parent.name for _ in range(3000)]
+        return picks.count("small") / len(picks)
+
+    assert abs(small_share() - 3 / 33) < 0.02  # no weights: every image alike
+    assert abs(small_share(big=1.0, small=1.0) - 0.5) < 0.03
+    assert abs(small_share(small=3.0) - 0.75) < 0.03  # 'big' not named: weight 1
+    with pytest.raises(UsageError, match="not folders"):
+        train(_cfg(set_weights={"huge": 2.0}), root, tmp_path / "run", max_steps=1)
+
+
 def test_a_single_image_per_side_is_warned_about(tmp_path: Path, caplog: pytest.LogCaptureFixture):
     import logging
 
