@@ -59,10 +59,32 @@ def _setup_logging(verbose: bool, quiet: bool) -> None:
 
 
 def run_guarded(ctx: click.Context, action: Callable[[], Any]) -> Any:
-    """Run a command body: FilmcolorError -> one line + exit code; Ctrl-C/SIGTERM -> 130."""
-    debug = ctx.find_root().params.get("debug", False)
+    """Run a command body: FilmcolorError -> one line + exit code; Ctrl-C/SIGTERM/SIGHUP -> 130."""
+    return _exit_code_of(ctx, lambda: _stopping_children(action))
+
+
+def _stopping_children(action: Callable[[], Any]) -> Any:
+    """Run ``action`` with SIGTERM and SIGHUP raising as Ctrl-C does; on any way out by an
+    exception, stop every ffmpeg child first."""
     # SIGHUP (the terminal closed, an SSH session dropped) stops a command as SIGTERM does.
     previous = {sig: signal.signal(sig, _on_sigterm) for sig in STOP_SIGNALS}
+    try:
+        return action()
+    except BaseException:
+        # On the way out, no ffmpeg of ours outlives us: an interrupt can land between a
+        # child's start and the block that would stop it.
+        from .video import stop_children
+
+        stop_children()
+        raise
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _exit_code_of(ctx: click.Context, action: Callable[[], Any]) -> Any:
+    """Run ``action``: FilmcolorError -> one line + exit code; Ctrl-C/SIGTERM/SIGHUP -> 130."""
+    debug = ctx.find_root().params.get("debug", False)
     try:
         return action()
     except FilmcolorError as err:
@@ -82,9 +104,6 @@ def run_guarded(ctx: click.Context, action: Callable[[], Any]) -> Any:
         fix = "free some space or write elsewhere" if err.errno == errno.ENOSPC else "check the path and its permissions"
         click.echo(f"filmcolor: error: {err.strerror or err}{where}; {fix}", err=True)
         ctx.exit(VideoWriteError.exit_code)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _tqdm_progress(quiet: bool, unit: str = "frame") -> Callable[[int | None], Any] | None:

@@ -56,6 +56,7 @@ from .video import (
     require_ffmpeg,
     sample_frames,
     scan_timing,
+    stop_children,
 )
 
 log = logging.getLogger(__name__)
@@ -592,10 +593,27 @@ def _parallel_segments(run: _SegmentRun, source: Path, expected: int | None, fal
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _stop_workers(pool: Any) -> None:
-    """Terminates a pool's worker processes (they may be in the middle of a segment)."""
-    for process in list((getattr(pool, "_processes", None) or {}).values()):
+def _stop_workers(pool: Any, grace: float = 8.0) -> None:
+    """Terminates a pool's worker processes (they may be in the middle of a segment), and kills
+    those still there after ``grace`` seconds.
+
+    SIGTERM unwinds a segment (its ffmpeg processes stopped) or ends an idle worker at once;
+    but a worker ended while it was handing back a result leaves the pool's result queue
+    locked, and the next worker to hand one back waits on that lock for ever (the pool's
+    shutdown with it): seen under load when one segment failed while others finished.
+    """
+    from multiprocessing.connection import wait
+
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
         process.terminate()
+    pending = {process.sentinel: process for process in processes}
+    deadline = time.monotonic() + grace
+    while pending and (left := deadline - time.monotonic()) > 0:
+        for sentinel in wait(list(pending), timeout=left):
+            pending.pop(sentinel)  # type: ignore[call-overload]
+    for process in pending.values():
+        process.kill()
 
 
 def _segment_job(
@@ -607,6 +625,7 @@ def _segment_job(
     try:
         return _restore_segment(source, cfg, info, settings, work, number, size)
     except KeyboardInterrupt:
+        stop_children()  # one started just as the signal came would outlive this worker
         os._exit(130)  # stopped by restore (or its death): cleaned up, nobody waits for a result
     finally:
         _IN_SEGMENT = False

@@ -24,6 +24,7 @@ import signal
 import subprocess
 import tempfile
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -514,6 +515,38 @@ def _stop(proc: subprocess.Popen | None) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def stop_children(timeout: float = 5.0) -> int:
+    """Stop every ffmpeg and ffprobe child of this process (SIGTERM, then SIGKILL after
+    ``timeout``) and reap them; returns how many there were. For the way out after an error or
+    an interrupt: an interrupt can land between the start of an ffmpeg process and the
+    ``with`` block that would stop it, and such a child (in a session of its own) would
+    outlive us. Linux only (it reads /proc); elsewhere nothing is done."""
+    me = str(os.getpid())
+    children = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        with contextlib.suppress(OSError):
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+            if fields.get("PPid", "").strip() == me and fields.get("Name", "").strip() in ("ffmpeg", "ffprobe"):
+                children.append(int(status.parent.name))
+    for pid in children:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for pid in children:
+        while True:
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                break  # reaped elsewhere (its Popen), or not ours after all
+            if done or time.monotonic() > deadline:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                break
+            time.sleep(0.01)
+    return len(children)
 
 
 def _trim_args(start: float | None, duration: float | None) -> dict[str, object]:
