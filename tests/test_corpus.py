@@ -465,6 +465,7 @@ def test_extract_without_any_film_says_so_in_one_line(tmp_path: Path):
         ([bad], tmp_path / "d2", READ, "no film could be extracted"),
         ([audio], tmp_path / "d3", READ, "no video stream"),
         ([audio], taken, USAGE, "is a file; give --out a folder"),
+        ([audio, "--every", "nan"], tmp_path / "d4", USAGE, "--every must be a finite number"),
     ):
         done = subprocess.run([*FILMCOLOR, "extract", *map(str, inputs), "--out", str(out)],
                               capture_output=True, text=True, timeout=120)  # fmt: skip
