@@ -73,7 +73,7 @@ def _stopping_children(action: Callable[[], Any]) -> Any:
     except BaseException:
         # On the way out, no ffmpeg of ours outlives us: an interrupt can land between a
         # child's start and the block that would stop it.
-        from .video import stop_children
+        from .io.process import stop_children
 
         stop_children()
         raise
@@ -198,7 +198,7 @@ def restore(
 
     def body() -> None:
         from .config import RestoreConfig, TemporalConfig
-        from .restore import restore as run_restore
+        from .restore.pipeline import restore as run_restore
 
         interval = _auto_or_count(keyframe_interval, "--keyframe-interval", "a whole number >= 1")
         options["jobs"] = _auto_or_count(options["jobs"], "--jobs", "a number of processes from 1 to 64")
@@ -297,7 +297,7 @@ def train(
         from .config import load_train_config
 
         try:
-            from .train import train as run_train
+            from .training.loop import train as run_train
         except ImportError as err:
             raise _missing_torch(err) from err
         source = config
@@ -358,7 +358,7 @@ def export(ctx: click.Context, source: Path, out: Path, opset: int, fp16: bool, 
         from .config import ExportConfig
 
         try:
-            from .export import export_onnx
+            from .model.export import export_onnx
         except ImportError as err:
             raise _missing_torch(err) from err
         report = export_onnx(source, out, ExportConfig(opset=opset, fp16=fp16, tolerance=tolerance), working_size)
@@ -400,7 +400,7 @@ def quantize(
     footage = footage + more_footage
 
     def body() -> None:
-        from .quantize import quantize_model
+        from .model.quantize import quantize_model
 
         missing = [p for p in footage if not p.exists()]
         if missing:
@@ -434,7 +434,7 @@ def calibrate(ctx: click.Context, model: Path, photos: tuple[Path, ...], target:
     _setup_logging(ctx.obj.get("verbose", False), False)
 
     def body() -> None:
-        from .calibrate import calibrate_model
+        from .model.calibrate import calibrate_model
 
         if not model.is_file():
             from .errors import UsageError
@@ -475,9 +475,9 @@ def extract(ctx: click.Context, inputs: tuple[str, ...], out: Path, quiet: bool,
 
     def body() -> None:
         from .config import ExtractConfig, SceneConfig
-        from .extract import extract as run_extract
-        from .extract import find_videos
-        from .video import probe
+        from .extract.films import extract as run_extract
+        from .extract.films import find_videos
+        from .io.probe import probe
 
         cfg = ExtractConfig(scenes=SceneConfig(detector=detector, threshold=threshold), **options)
         bar = None

@@ -17,7 +17,7 @@ import numpy as np
 # BT.601 luma weights and the full-range YCbCr matrix (JFIF).
 _KR, _KB = 0.299, 0.114
 _KG = 1.0 - _KR - _KB
-_RGB_TO_YCC = np.array(
+RGB_TO_YCC = np.array(
     [
         [_KR, _KG, _KB],
         [-0.5 * _KR / (1 - _KB), -0.5 * _KG / (1 - _KB), 0.5],
@@ -25,7 +25,7 @@ _RGB_TO_YCC = np.array(
     ],
     dtype=np.float32,
 )
-_YCC_TO_RGB = np.linalg.inv(_RGB_TO_YCC).astype(np.float32)
+YCC_TO_RGB = np.linalg.inv(RGB_TO_YCC).astype(np.float32)
 
 # Limited ("tv") range: Y 16..235, Cb/Cr 16..240 around 128.
 _LIMITED_Y = (16.0, 219.0)
@@ -43,7 +43,7 @@ def split_rgb(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         luma (..., H, W) and chroma (..., 2, H, W), float32 in [-1, 1].
     """
     x = rgb.astype(np.float32) / 255.0
-    ycc = x @ _RGB_TO_YCC.T
+    ycc = x @ RGB_TO_YCC.T
     luma = ycc[..., 0] * 2.0 - 1.0
     chroma = np.moveaxis(ycc[..., 1:] * 2.0, -1, -3)
     return luma, np.clip(chroma, -1.0, 1.0)
@@ -54,12 +54,12 @@ def merge_rgb(luma: np.ndarray, chroma: np.ndarray) -> np.ndarray:
     y = (luma + 1.0) * 0.5
     cbcr = np.moveaxis(chroma, -3, -1) * 0.5
     ycc = np.concatenate([y[..., None], cbcr], axis=-1)
-    rgb = ycc @ _YCC_TO_RGB.T
+    rgb = ycc @ YCC_TO_RGB.T
     return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
 # How much each of R, G, B moves per unit of model chroma (Cb, Cr in [-1, 1] are half that in YCbCr).
-_CHROMA_TO_RGB = (_YCC_TO_RGB[:, 1:] * 0.5).astype(np.float32)
+CHROMA_TO_RGB = (YCC_TO_RGB[:, 1:] * 0.5).astype(np.float32)
 
 
 def fit_gamut(luma: np.ndarray, chroma: np.ndarray) -> np.ndarray:
@@ -82,7 +82,7 @@ def fit_gamut(luma: np.ndarray, chroma: np.ndarray) -> np.ndarray:
     cb, cr = chroma[..., 0, :, :], chroma[..., 1, :, :]
     scale = np.ones_like(y)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        for k_cb, k_cr in _CHROMA_TO_RGB:
+        for k_cb, k_cr in CHROMA_TO_RGB:
             d = k_cb * cb + k_cr * cr  # this channel's offset from gray
             # room toward the edge the offset moves to, over the offset (nan for 0/0: fmin skips it)
             np.fmin(scale, np.where(d > 0, headroom, y) / np.abs(d), out=scale)

@@ -57,7 +57,7 @@ class GeneratorConfig:
     encoder: str = "none"
     """G's encoder. 'none': the ResNet generator above, trained from scratch. One of
     :data:`ENCODERS` (``efficientnet_lite0``): a U-Net on that ImageNet-pretrained encoder
-    (filmcolor.models.UNetColorizer), ``filters`` wide in its decoder (``blocks`` and
+    (filmcolor.training.networks.UNetColorizer), ``filters`` wide in its decoder (``blocks`` and
     ``downsamplings`` unused); F stays the ResNet generator."""
 
     def __post_init__(self) -> None:
@@ -313,7 +313,7 @@ class ExtractConfig:
 
 @dataclass(frozen=True)
 class TemporalConfig:
-    """How restore keeps colour steady from frame to frame (see filmcolor.temporal)."""
+    """How restore keeps colour steady from frame to frame (see filmcolor.restore.temporal)."""
 
     mode: str = "flow"
     """'flow' (chroma blended along optical flow, reset at cuts) or 'none' (frame by frame)."""

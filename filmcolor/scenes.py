@@ -20,7 +20,8 @@ import numpy as np
 
 from .config import SceneConfig
 from .errors import SceneDetectionError
-from .video import FrameReader, probe
+from .io.probe import probe
+from .io.reader import FrameReader
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 
 from filmcolor.config import ExtractConfig
-from filmcolor.extract import extract
-from filmcolor.video import probe
+from filmcolor.extract.films import extract
+from filmcolor.io.probe import probe
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

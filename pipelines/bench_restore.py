@@ -51,7 +51,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from filmcolor.restore import auto_jobs
+from filmcolor.restore.pool import auto_jobs
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -99,7 +99,8 @@ def transcode_seconds(clip: Path, out: Path, preset: str = "medium") -> float:
 
 def decode_seconds(clip: Path) -> float:
     """Decoding into a pipe in restore's frame format, read by Python (restore's reader)."""
-    from filmcolor.video import FrameReader, probe
+    from filmcolor.io.probe import probe
+    from filmcolor.io.reader import FrameReader
 
     start = time.perf_counter()
     with FrameReader(probe(clip)) as reader:
@@ -113,7 +114,7 @@ def restore_child(args: list[str]) -> None:
     """Runs in a child process: one restore, then its numbers as JSON on stdout."""
     clip, out, device, temporal, keyframes, model, preset, jobs = args
     from filmcolor.config import RestoreConfig, TemporalConfig
-    from filmcolor.restore import restore
+    from filmcolor.restore.pipeline import restore
 
     interval = 0 if keyframes == "auto" else int(keyframes)
     precision = "fp32" if temporal.endswith("-fp32") else "auto"
@@ -151,7 +152,7 @@ def free_model(path: Path) -> Path:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from filmcolor.engine import ColorizeEngine
+    from filmcolor.restore.colorizer import ColorizeEngine
 
     contract = ColorizeEngine(device="cpu").contract
     weight, bias = np.zeros((2, 1, 1, 1), np.float32), np.array([0.1, -0.1], np.float32)
@@ -196,8 +197,8 @@ def naive_seconds(clip: Path, work: Path, frames: int, device: str = "cpu") -> t
         import torch
 
         from filmcolor.config import GeneratorConfig
-        from filmcolor.engine import ColorizeEngine, working_shape
-        from filmcolor.models import build_generator
+        from filmcolor.restore.colorizer import ColorizeEngine, working_shape
+        from filmcolor.training.networks import build_generator
     except ImportError:
         return None
     engine = ColorizeEngine(device="cpu")

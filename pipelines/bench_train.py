@@ -4,7 +4,7 @@
     python pipelines/bench_train.py --sizes 128 --steps 3 --devices cpu,cuda
 
 Prints iterations/s and peak memory at batch 1 for each (model, image size, device), for
-`filmcolor` (filmcolor.train's own step at its defaults: luminance -> chroma generators,
+`filmcolor` (filmcolor.training.loop's own step at its defaults: luminance -> chroma generators,
 identity term only where it applies, calls of one network batched, one backward pass for
 both critics, mixed precision: bf16 on CPUs that have it, fp16 on CUDA), `filmcolor fp32`
 (the same with amp off), and `reference`: the training step
@@ -40,7 +40,7 @@ def reference_step_factory(filters: int, blocks: int, device):  # noqa: ANN001, 
     import torch.nn.functional as nnf
 
     from filmcolor.config import DiscriminatorConfig, GeneratorConfig
-    from filmcolor.models import PatchDiscriminator, ResnetGenerator, init_weights
+    from filmcolor.training.networks import PatchDiscriminator, ResnetGenerator, init_weights
 
     gen_cfg = GeneratorConfig(filters=filters, blocks=blocks)
     g_a, g_b = ResnetGenerator(3, 3, gen_cfg), ResnetGenerator(3, 3, gen_cfg)
@@ -108,13 +108,13 @@ def reference_step_factory(filters: int, blocks: int, device):  # noqa: ANN001, 
 
 
 def filmcolor_step_factory(filters: int, blocks: int, device, size: int, amp: bool = True):  # noqa: ANN001, ANN201
-    """filmcolor.train's own step at the paper's default settings (amp: its default)."""
+    """filmcolor.training.loop's own step at the paper's default settings (amp: its default)."""
     import cv2
     import numpy as np
     import torch
 
     from filmcolor.config import load_train_config
-    from filmcolor.train import _Trainer
+    from filmcolor.training.loop import Trainer
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-train-"))
     for side in ("trainA", "trainB"):
@@ -125,7 +125,7 @@ def filmcolor_step_factory(filters: int, blocks: int, device, size: int, amp: bo
         {"generator.filters": filters, "generator.blocks": blocks, "crop_size": size, "load_size": size,
          "device": device.type, "workers": 0, "amp": amp},
     )  # fmt: skip
-    trainer = _Trainer(cfg, tmp, tmp / "run", resume=False)
+    trainer = Trainer(cfg, tmp, tmp / "run", resume=False)
     for net in trainer.nets.named().values():
         net.train()
 
@@ -176,7 +176,7 @@ def compare_precision(data: Path, steps: int) -> None:
     only if it learns as well as fp32 (the 'no loss of quality' part of the goal).
     """
     from filmcolor.config import load_train_config
-    from filmcolor.train import _Trainer
+    from filmcolor.training.loop import Trainer
 
     rows = {}
     for amp in (True, False):
@@ -185,7 +185,7 @@ def compare_precision(data: Path, steps: int) -> None:
             {"generator.filters": 32, "generator.blocks": 6, "crop_size": 128, "load_size": 143,
              "workers": 0, "amp": amp, "steps": steps, "seed": 1, "lambda_supervised": 10.0},
         )  # fmt: skip
-        trainer = _Trainer(cfg, data, Path(tempfile.mkdtemp(prefix="bench-quality-")), resume=False)
+        trainer = Trainer(cfg, data, Path(tempfile.mkdtemp(prefix="bench-quality-")), resume=False)
         history: list[dict[str, float]] = []
         start = time.perf_counter()
         for batch in trainer.loader():

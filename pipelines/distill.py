@@ -31,14 +31,10 @@ import torch.nn.functional as nnf
 
 from filmcolor.color import split_rgb
 from filmcolor.config import GeneratorConfig, TrainConfig, config_to_dict
-from filmcolor.models import build_generator
-from filmcolor.train import (
-    _load_rgb,
-    cpu_bf16_supported,
-    domain_folders,
-    find_images,
-    save_checkpoint,
-)
+from filmcolor.training.checkpoint import save_checkpoint
+from filmcolor.training.data import domain_folders, find_images, load_rgb
+from filmcolor.training.loop import cpu_bf16_supported
+from filmcolor.training.networks import build_generator
 
 
 def teacher_pairs(teacher: Path, data: Path, load_size: int, multiple: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -49,7 +45,7 @@ def teacher_pairs(teacher: Path, data: Path, load_size: int, multiple: int) -> l
     for folder in domain_folders(data):
         for path in find_images(folder):
             try:
-                rgb = _load_rgb(path, load_size)
+                rgb = load_rgb(path, load_size)
             except OSError:
                 continue
             h, w = (rgb.shape[0] // multiple) * multiple, (rgb.shape[1] // multiple) * multiple
@@ -63,8 +59,8 @@ def init_from_teacher(student: torch.nn.Module, checkpoint: Path) -> list[int]:
     """Start the student from the teacher's own weights (same filters, fewer blocks): every
     layer but the residual blocks is copied, and of the teacher's blocks an evenly spaced
     selection, the first and the last among them. Returns the teacher blocks kept."""
-    from filmcolor.models import ResidualBlock
-    from filmcolor.train import generator_config_of, load_checkpoint
+    from filmcolor.training.checkpoint import generator_config_of, load_checkpoint
+    from filmcolor.training.networks import ResidualBlock
 
     state = load_checkpoint(checkpoint)
     teacher = build_generator(generator_config_of(state), "colorizer")

@@ -44,12 +44,14 @@ import numpy as np
 
 from filmcolor.color import merge_rgb, split_rgb
 from filmcolor.config import RestoreConfig, SceneConfig, TemporalConfig
-from filmcolor.engine import ColorizeEngine, default_model_path
-from filmcolor.metrics import cdc, colourfulness, psnr, sequence_psnr, ssim, warp_error
-from filmcolor.restore import restore
+from filmcolor.evaluate.metrics import cdc, colourfulness, psnr, sequence_psnr, ssim, warp_error
+from filmcolor.io.probe import probe
+from filmcolor.io.reader import FrameReader
+from filmcolor.model.contract import default_model_path
+from filmcolor.restore.colorizer import ColorizeEngine
+from filmcolor.restore.pipeline import restore
+from filmcolor.restore.temporal import blend
 from filmcolor.scenes import detect_scenes
-from filmcolor.temporal import blend
-from filmcolor.video import FrameReader, probe
 
 GT_COLUMNS = ["PSNR", "PSNR-seq", "SSIM", "colour", "colour/GT", "CDC", "CDC/GT", "warp", "CDC-c", "warp-c"]
 BW_COLUMNS = ["colour", "CDC", "warp", "CDC-c", "warp-c", "Y-PSNR"]
@@ -188,8 +190,8 @@ def untrained_model(work: Path) -> Path | None:
         import torch
 
         from filmcolor.config import GeneratorConfig
-        from filmcolor.engine import ModelContract
-        from filmcolor.models import build_generator
+        from filmcolor.model.contract import ModelContract
+        from filmcolor.training.networks import build_generator
     except ImportError:
         return None
     import warnings

@@ -88,7 +88,8 @@ def decoded_frames(path: Path) -> int:
 
 def read_planes(path: Path) -> np.ndarray:
     """All frames of a (small) video as uint8 (N, 3, H, W) planar YUV 4:4:4."""
-    from filmcolor.video import FrameReader, probe
+    from filmcolor.io.probe import probe
+    from filmcolor.io.reader import FrameReader
 
     with FrameReader(probe(path)) as reader:
         return np.stack(list(reader))

@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from filmcolor.engine import ModelContract
+from filmcolor.model.contract import ModelContract
 
 
 def make_affine_model(

@@ -12,13 +12,14 @@ from click.testing import CliRunner
 from conftest import make_clip, read_planes
 from onnx_models import make_affine_model
 
-from filmcolor.calibrate import calibrate_model, find_gain
 from filmcolor.cli import main
 from filmcolor.config import RestoreConfig
-from filmcolor.engine import ColorizeEngine, ModelContract, default_model_path, int8_path
 from filmcolor.errors import EngineError, UsageError
-from filmcolor.metrics import colourfulness
-from filmcolor.restore import restore
+from filmcolor.evaluate.metrics import colourfulness
+from filmcolor.model.calibrate import calibrate_model, find_gain
+from filmcolor.model.contract import ModelContract, default_model_path, int8_path
+from filmcolor.restore.colorizer import ColorizeEngine
+from filmcolor.restore.pipeline import restore
 
 
 def _photos(folder: Path, count: int = 6) -> Path:

@@ -55,7 +55,7 @@ def test_cli_reference_is_up_to_date():
 
 
 def test_restore_does_not_import_torch():
-    code = "import sys, filmcolor.cli, filmcolor.restore, filmcolor.engine; print('torch' in sys.modules)"
+    code = "import sys, filmcolor.cli, filmcolor.restore, filmcolor.restore.colorizer, filmcolor.io.probe; print('torch' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
 
@@ -212,7 +212,8 @@ def test_resume_after_kill_9_matches_an_uninterrupted_run(clips: Path, tmp_path:
 
 def test_resume_with_other_settings_starts_over(clips: Path, tmp_path: Path, affine_model: Path, caplog):
     from filmcolor.config import RestoreConfig
-    from filmcolor.restore import restore, work_folder
+    from filmcolor.restore.pipeline import restore
+    from filmcolor.restore.segments import work_folder
 
     source = make_clip(clips / "resume_small.mp4", seconds=2, size="96x64")
     out = tmp_path / "o.mp4"

@@ -3,7 +3,7 @@
 import numpy as np
 
 from filmcolor.color import (
-    _CHROMA_TO_RGB,
+    CHROMA_TO_RGB,
     EXPOSURE_REF,
     chroma_to_planes,
     exposure_fade,
@@ -17,7 +17,7 @@ from filmcolor.color import (
     title_fade,
     yuv_to_rgb,
 )
-from filmcolor.metrics import colourfulness
+from filmcolor.evaluate.metrics import colourfulness
 
 
 def test_round_trip_rgb_is_exact_within_rounding():
@@ -67,7 +67,7 @@ def test_fit_gamut_keeps_colours_that_fit_and_shrinks_the_rest_keeping_hue():
     wild = rng.uniform(-1, 1, chroma.shape).astype(np.float32)
     fitted = fit_gamut(luma, wild)
     y = (luma + 1) / 2
-    for k_cb, k_cr in _CHROMA_TO_RGB:  # every channel inside [0, 1] now
+    for k_cb, k_cr in CHROMA_TO_RGB:  # every channel inside [0, 1] now
         channel = y + k_cb * fitted[:, 0] + k_cr * fitted[:, 1]
         assert channel.min() > -1e-5 and channel.max() < 1 + 1e-5
     scale = np.hypot(fitted[:, 0], fitted[:, 1]) / np.hypot(wild[:, 0], wild[:, 1])

@@ -291,7 +291,7 @@ def make_models(folder: Path) -> dict[str, Path]:
     """The models the cases name: a good one, a NaN one, a damaged file, a wrong contract."""
     from onnx_models import make_affine_model
 
-    from filmcolor.engine import ModelContract
+    from filmcolor.model.contract import ModelContract
 
     bad = folder / "bad.onnx"
     bad.write_bytes(b"\x08\x01garbage" * 100)

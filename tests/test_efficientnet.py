@@ -14,11 +14,16 @@ from conftest import SHARED, make_clip  # noqa: E402
 from test_train import TINY, _images  # noqa: E402
 
 from filmcolor.config import ExportConfig, GeneratorConfig, load_train_config  # noqa: E402
-from filmcolor.efficientnet import EfficientNetLite0, load_imagenet_weights, package_weights_path  # noqa: E402
-from filmcolor.engine import ColorizeEngine  # noqa: E402
 from filmcolor.errors import UsageError  # noqa: E402
-from filmcolor.models import UNetColorizer, build_generator  # noqa: E402
-from filmcolor.train import load_checkpoint, train  # noqa: E402
+from filmcolor.restore.colorizer import ColorizeEngine  # noqa: E402
+from filmcolor.training.checkpoint import load_checkpoint  # noqa: E402
+from filmcolor.training.efficientnet import (  # noqa: E402
+    EfficientNetLite0,
+    load_imagenet_weights,
+    package_weights_path,
+)
+from filmcolor.training.loop import train  # noqa: E402
+from filmcolor.training.networks import UNetColorizer, build_generator  # noqa: E402
 
 UNET = {
     **TINY,
@@ -111,9 +116,9 @@ def test_training_frozen_then_fine_tuned_and_resumed_exactly(data: Path, tmp_pat
 
 def test_export_parity_int8_and_restore(data: Path, tmp_path: Path):
     from filmcolor.config import RestoreConfig
-    from filmcolor.export import export_onnx
-    from filmcolor.quantize import quantize_model
-    from filmcolor.restore import restore
+    from filmcolor.model.export import export_onnx
+    from filmcolor.model.quantize import quantize_model
+    from filmcolor.restore.pipeline import restore
 
     train(load_train_config(None, {**UNET, "encoder_frozen_steps": 0}), data, tmp_path / "run", max_steps=2)
     model = tmp_path / "unet.onnx"

@@ -7,8 +7,9 @@ import pytest
 from onnx_models import make_affine_model
 
 from filmcolor.color import EXPOSURE_REF
-from filmcolor.engine import ColorizeEngine, ModelContract, default_model_path, working_shape
 from filmcolor.errors import EngineError
+from filmcolor.model.contract import ModelContract, default_model_path
+from filmcolor.restore.colorizer import ColorizeEngine, working_shape
 
 
 def test_affine_model_gives_exact_chroma(affine_model: Path):
@@ -114,7 +115,7 @@ def test_default_model_is_shipped_and_colours():
 
 @pytest.mark.gpu
 def test_cuda_device_when_a_gpu_is_present(affine_model: Path):
-    from filmcolor.engine import gpu_present
+    from filmcolor.restore.colorizer import gpu_present
 
     if not gpu_present():
         with pytest.raises(EngineError, match="--device cpu"):

@@ -14,10 +14,10 @@ from test_train import TINY, _images  # noqa: E402
 
 from filmcolor.cli import main  # noqa: E402
 from filmcolor.config import ExportConfig, load_train_config  # noqa: E402
-from filmcolor.engine import ColorizeEngine  # noqa: E402
 from filmcolor.errors import CheckpointError, ExportError  # noqa: E402
-from filmcolor.export import export_onnx, load_colorizer  # noqa: E402
-from filmcolor.train import train  # noqa: E402
+from filmcolor.model.export import export_onnx, load_colorizer  # noqa: E402
+from filmcolor.restore.colorizer import ColorizeEngine  # noqa: E402
+from filmcolor.training.loop import train  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from test_scenes import make_film
 from filmcolor.cli import main
 from filmcolor.config import ExtractConfig
 from filmcolor.errors import VideoReadError
-from filmcolor.extract import extract, find_videos
+from filmcolor.extract.films import extract, find_videos
 
 
 @pytest.fixture(scope="module")
@@ -82,9 +82,9 @@ def test_test_split_is_by_film_and_domain_can_be_forced(films: Path, tmp_path: P
     extract([films], out, ExtractConfig(test_fraction=0.999, domain="bw", jobs=2))
     # each film goes wholly to the split its content hash draws: test unless the hash falls in
     # the top 0.1% (x264's output, hence the hash, can differ between machines)
-    from filmcolor.extract import _split, content_key
+    from filmcolor.extract.films import content_key, split_for
 
-    expected = sorted({_split(content_key(f), 0.999) + "A" for f in find_videos([films])})
+    expected = sorted({split_for(content_key(f), 0.999) + "A" for f in find_videos([films])})
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == expected
     sources = {line["source"] for line in _manifest(out)}
     assert len(sources) == 2
@@ -155,8 +155,9 @@ def test_decoding_starts_before_the_probe_and_a_wrong_guess_is_redone(films: Pat
     """ffmpeg starts from OpenCV's guess of the size while ffprobe runs; when the guess is
     wrong (forced here) the reader is restarted from the probe, and the frames come out the
     same. OpenCV reports a rotated film's size upright, as the probe does."""
-    import filmcolor.extract as extract_module
-    from filmcolor.video import SplitFrameReader, guess_size, probe
+    import filmcolor.extract.films as extract_module
+    from filmcolor.io.probe import guess_size, probe
+    from filmcolor.io.reader import SplitFrameReader
 
     film = films / "nested" / "colour.mkv"
     assert guess_size(film) == (320, 240, 25.0)

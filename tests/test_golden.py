@@ -21,8 +21,8 @@ import pytest
 from conftest import SHARED, run_ffmpeg
 
 from filmcolor.config import RestoreConfig
-from filmcolor.engine import default_model_path
-from filmcolor.restore import restore
+from filmcolor.model.contract import default_model_path
+from filmcolor.restore.pipeline import restore
 
 GOLDEN = Path(__file__).parent / "golden_restore.json"
 

@@ -3,7 +3,15 @@
 import numpy as np
 import pytest
 
-from filmcolor.metrics import PSNR_CAP, cdc, colourfulness, psnr, sequence_psnr, ssim, warp_error
+from filmcolor.evaluate.metrics import (
+    PSNR_CAP,
+    cdc,
+    colourfulness,
+    psnr,
+    sequence_psnr,
+    ssim,
+    warp_error,
+)
 
 
 def _texture(seed: int = 0, size=(72, 96)) -> np.ndarray:

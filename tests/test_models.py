@@ -8,7 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from filmcolor.config import DiscriminatorConfig, GeneratorConfig  # noqa: E402
-from filmcolor.models import build_discriminator, build_generator  # noqa: E402
+from filmcolor.training.networks import build_discriminator, build_generator  # noqa: E402
 
 
 @pytest.mark.parametrize(("height", "width"), [(32, 32), (48, 80), (64, 36)])
@@ -38,7 +38,7 @@ def test_patch_discriminator_receptive_grid():
 def test_binned_head_decodes_the_annealed_mean_of_its_bins():
     """bins > 0: the colorizer scores bins x bins chroma bins and returns their annealed mean;
     the cross-entropy's best scores give back a target between bin centres at temperature 1."""
-    from filmcolor.models import bin_centres, binned_cross_entropy
+    from filmcolor.training.networks import bin_centres, binned_cross_entropy
 
     cfg = GeneratorConfig(filters=4, blocks=1, bins=5, bin_range=0.6, temperature=1.0)
     colorizer = build_generator(cfg, "colorizer")

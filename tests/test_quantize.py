@@ -13,9 +13,10 @@ from conftest import make_clip
 from onnx_models import make_affine_model
 
 from filmcolor.cli import main
-from filmcolor.engine import ColorizeEngine, default_model_path, int8_path
 from filmcolor.errors import EngineError
-from filmcolor.quantize import quantize_model
+from filmcolor.model.contract import default_model_path, int8_path
+from filmcolor.model.quantize import quantize_model
+from filmcolor.restore.colorizer import ColorizeEngine
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +83,7 @@ def test_the_first_and_last_convolution_stay_float(tmp_path: Path, clip: Path):
     their annealed mean) and every other one integer."""
     import shutil
 
-    from filmcolor.engine import default_model_path
+    from filmcolor.model.contract import default_model_path
 
     model = tmp_path / "g.onnx"
     shutil.copy(default_model_path(), model)

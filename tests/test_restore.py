@@ -20,8 +20,9 @@ from conftest import (
 
 from filmcolor.config import RestoreConfig
 from filmcolor.errors import UsageError, VideoReadError, VideoWriteError
-from filmcolor.restore import restore, work_folder
-from filmcolor.video import probe, scan_timing
+from filmcolor.io.probe import probe, scan_timing
+from filmcolor.restore.pipeline import restore
+from filmcolor.restore.segments import work_folder
 
 
 def _cfg(model: Path, **kwargs) -> RestoreConfig:
@@ -49,7 +50,7 @@ def test_restore_keeps_frames_duration_audio_and_luma(gray_clip: Path, affine_mo
 
 
 def test_restore_without_model_uses_the_shipped_default(gray_clip: Path, tmp_path: Path):
-    from filmcolor.engine import default_model_path, int8_path
+    from filmcolor.model.contract import default_model_path, int8_path
 
     out = tmp_path / "default.mp4"
     result = restore(gray_clip, out, RestoreConfig(device="cpu", preset="ultrafast"))
@@ -195,9 +196,9 @@ def test_a_joined_film_short_of_its_frames_is_never_published(
 ):
     """The final mux is counted: a segment that lost frames (changed or removed while the
     restore ran) gives an error, never a shorter film."""
-    import filmcolor.restore as restore_module
+    import filmcolor.restore.pipeline as pipeline_module
 
-    monkeypatch.setattr(restore_module, "count_video_packets", lambda path: 49)
+    monkeypatch.setattr(pipeline_module, "count_video_packets", lambda path: 49)
     out = tmp_path / "out.mp4"
     with pytest.raises(VideoWriteError, match="holds 49 of its 50 restored frames"):
         restore(gray_clip, out, _cfg(affine_model))
@@ -246,7 +247,7 @@ def test_real_webm_keeps_vorbis_bit_exact(shared_data: Path, affine_model: Path,
 def test_done_when_chaplin_default_model(shared_data: Path, tmp_path: Path):
     """The issue's 'done when': whole Chaplin clip, default model, sound bit-exact, colour visible."""
     from filmcolor.color import yuv_to_rgb
-    from filmcolor.metrics import colourfulness
+    from filmcolor.evaluate.metrics import colourfulness
 
     source = shared_data / "oldfilm_video" / "chaplin.mp4"
     out = tmp_path / "chaplin_color.mp4"
@@ -263,10 +264,10 @@ def test_done_when_chaplin_default_model(shared_data: Path, tmp_path: Path):
 def test_jobs_auto_and_segment_length_plan(gray_clip: Path, affine_model: Path, monkeypatch: pytest.MonkeyPatch):
     from dataclasses import replace
 
-    import filmcolor.restore as restore_module
+    import filmcolor.restore.pool as restore_module
 
     info = scan_timing(probe(gray_clip))
-    plan = restore_module._plan_jobs
+    plan = restore_module.plan_jobs
     cfg = _cfg(affine_model, jobs=0)
     monkeypatch.setattr(restore_module.os, "sched_getaffinity", lambda pid: set(range(2)))
     assert restore_module.auto_jobs() == 1
@@ -298,7 +299,7 @@ def test_jobs_auto_goes_on_in_one_process_when_workers_fail(
     import concurrent.futures
     import concurrent.futures.process
 
-    import filmcolor.restore as restore_module
+    import filmcolor.restore.pool as restore_module
 
     class NoProcesses:
         def __init__(self, *args, **kwargs):

@@ -17,7 +17,7 @@ from test_scenes import make_film
 from filmcolor.cli import main
 from filmcolor.color import fit_gamut
 from filmcolor.config import RestoreConfig, TemporalConfig
-from filmcolor.temporal import (
+from filmcolor.restore.temporal import (
     FlowBlender,
     OpticalFlow,
     PerFrameColor,
@@ -267,7 +267,7 @@ def luma_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_restore_never_carries_colour_across_a_cut(shots: Path, luma_model: Path, tmp_path: Path):
-    from filmcolor.restore import restore
+    from filmcolor.restore.pipeline import restore
 
     flow = restore(shots, tmp_path / "flow.mkv", RestoreConfig(model=luma_model, preset="ultrafast"))
     plain_cfg = RestoreConfig(model=luma_model, preset="ultrafast", temporal=TemporalConfig(mode="none"))
@@ -285,7 +285,7 @@ def test_restore_never_carries_colour_across_a_cut(shots: Path, luma_model: Path
 def test_restore_gives_black_and_white_no_colour(clips: Path, affine_model: Path, tmp_path: Path):
     """The model paints one colour everywhere; what a frame cannot show (black at the end of a
     fade, carried along the flow from brighter frames) is cut, not left to the display's clipping."""
-    from filmcolor.restore import restore
+    from filmcolor.restore.pipeline import restore
 
     source = make_clip(clips / "fade_to_black.mp4", seconds=2.0, audio=False, filters="fade=out:st=1.0:d=0.6")
     restore(source, tmp_path / "out.mkv", RestoreConfig(model=affine_model, preset="ultrafast"))
@@ -300,7 +300,7 @@ def test_restore_gives_black_and_white_no_colour(clips: Path, affine_model: Path
 
 
 def test_restore_options_reach_the_stage(shots: Path, luma_model: Path, tmp_path: Path):
-    from filmcolor.restore import restore
+    from filmcolor.restore.pipeline import restore
 
     cfg = RestoreConfig(model=luma_model, preset="ultrafast", temporal=TemporalConfig(keyframe_interval=5))
     result = restore(shots, tmp_path / "key.mkv", cfg)

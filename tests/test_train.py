@@ -14,7 +14,8 @@ from click.testing import CliRunner  # noqa: E402
 from filmcolor.cli import main  # noqa: E402
 from filmcolor.config import load_train_config  # noqa: E402
 from filmcolor.errors import CheckpointError  # noqa: E402
-from filmcolor.train import load_checkpoint, save_checkpoint, train  # noqa: E402
+from filmcolor.training.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from filmcolor.training.loop import train  # noqa: E402
 
 TINY = {
     "crop_size": 32,
@@ -100,7 +101,7 @@ def test_degrade_wears_the_supervised_input_only(data: Path):
     dust, scratches), the rest is b's own; b itself (the chroma target) is never touched; a
     sample is the same every time it is drawn (resume stays exact)."""
     from filmcolor.errors import UsageError
-    from filmcolor.train import UnpairedFrames, degrade_luma, domain_folders, find_images
+    from filmcolor.training.data import UnpairedFrames, degrade_luma, domain_folders, find_images
 
     folder_a, folder_b = domain_folders(data)
     plain = UnpairedFrames(find_images(folder_a), find_images(folder_b), _cfg(), 64)
@@ -137,7 +138,7 @@ def test_rebalance_weights_favour_rare_colours():
     (0.05 + 0.25) ** -1 against gray's (0.45 + 0.25) ** -1 (two occupied bins, half mixed with
     uniform), the weights average 1; strength 0 and a one-colour batch give 1 everywhere."""
     from filmcolor.errors import UsageError
-    from filmcolor.train import rebalance_weights, supervised_loss
+    from filmcolor.training.losses import rebalance_weights, supervised_loss
 
     target = torch.zeros(1, 2, 10, 10)
     target[0, 1, :1] = 0.5  # one row of ten: red-ish chroma
@@ -192,7 +193,7 @@ def test_init_from_an_exported_model(data: Path, tmp_path: Path):
     file that is not ONNX are refused in one line."""
     pytest.importorskip("onnx")
     from filmcolor.config import ExportConfig
-    from filmcolor.export import export_onnx
+    from filmcolor.model.export import export_onnx
 
     train(_cfg(seed=5), data, tmp_path / "a", max_steps=3)
     export_onnx(tmp_path / "a", tmp_path / "a.onnx", ExportConfig())
@@ -222,9 +223,9 @@ def test_binned_head_trains_exports_and_starts_from_a_regressing_model(data: Pat
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     from filmcolor.config import ExportConfig
-    from filmcolor.engine import ModelContract
-    from filmcolor.export import export_onnx
-    from filmcolor.quantize import float_ends
+    from filmcolor.model.contract import ModelContract
+    from filmcolor.model.export import export_onnx
+    from filmcolor.model.quantize import float_ends
 
     binned = {"generator.bins": 7, "lambda_supervised": 1.0, "gan_start": 1000, "cycle_start": 1000, "lr": 1e-2}
     orange = tmp_path / "orange"  # one colour on the B side: its bins are learnt in a few steps
@@ -333,7 +334,7 @@ def test_a_run_folder_with_a_checkpoint_is_never_replaced_silently(data: Path, t
 
 def test_set_weights_draw_each_set_as_often_as_asked(tmp_path: Path):
     from filmcolor.errors import UsageError
-    from filmcolor.train import UnpairedFrames, domain_folders, find_images
+    from filmcolor.training.data import UnpairedFrames, domain_folders, find_images
 
     root = tmp_path / "data"
     _images(root / "trainA", 2, True, 0)

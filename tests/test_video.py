@@ -8,7 +8,10 @@ import pytest
 from conftest import make_clip, run_ffmpeg
 
 from filmcolor.errors import FfmpegNotFoundError, VideoReadError
-from filmcolor.video import FrameReader, plan_streams, probe, require_ffmpeg
+from filmcolor.io.probe import probe
+from filmcolor.io.process import require_ffmpeg
+from filmcolor.io.reader import FrameReader
+from filmcolor.io.streams import plan_streams
 
 
 def test_probe_synthetic_clip(gray_clip: Path):

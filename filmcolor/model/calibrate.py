@@ -8,7 +8,7 @@ bisection the factor on the chroma at which the results' mean colourfulness (Has
 Suesstrunk) is ``target`` times the photographs' own, with each pixel's colour fitted into
 what its luminance can show, as restore does. The factor goes into the model's contract
 (``chroma_gain``, with how it was found under ``calibration``) and into its int8 sibling's
-when there is one; :class:`~filmcolor.engine.ColorizeEngine` applies it, and restore's
+when there is one; :class:`~filmcolor.restore.colorizer.ColorizeEngine` applies it, and restore's
 ``--saturation`` scales it further. Calibrate on the training set's colour side (or any
 colour photos that are not the ones you evaluate on). Needs the ``onnx`` package
 (``pip install 'filmcolor[train]'``), not torch. Example::
@@ -28,11 +28,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .color import fit_colour, merge_rgb, split_rgb
-from .engine import CONTRACT_KEY, ColorizeEngine, int8_path
-from .errors import ExportError, UsageError
-from .metrics import colourfulness, psnr
-from .quantize import IMAGE_SUFFIXES
+from ..color import fit_colour, merge_rgb, split_rgb
+from ..errors import ExportError, UsageError
+from ..evaluate.metrics import colourfulness, psnr
+from ..model.contract import CONTRACT_KEY, int8_path
+from ..model.quantize import IMAGE_SUFFIXES
+from ..restore.colorizer import ColorizeEngine
 
 log = logging.getLogger(__name__)
 
@@ -205,4 +206,3 @@ def calibrate_model(model: Path, photos: list[Path], target: float = 0.6, limit:
         report.photos, report.psnr_before, report.psnr_after, report.psnr_gray,
     )  # fmt: skip
     return report
-

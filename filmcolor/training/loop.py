@@ -3,7 +3,7 @@
 Losses follow Zhu et al. 2017 and their reference code (``cycle_gan_model.py``):
 least-squares GAN losses, L1 cycle consistency in both directions (lambda = 10), an
 identity term where it applies, a pool of 50 past fakes, Adam 2e-4 with betas (0.5, 0.999),
-and a constant learning rate followed by a linear decay to zero. See :mod:`filmcolor.models`
+and a constant learning rate followed by a linear decay to zero. See :mod:`filmcolor.training.networks`
 for the mapping of G, F, D_X, D_Y to the code's names.
 
 * A = luminance of B&W frames, (1, H, W); B = Y'CbCr colour frames, (3, H, W); see color.py.
@@ -38,218 +38,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
-import numpy as np
 import torch
 import torch.nn.functional as nnf
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
-from .color import _YCC_TO_RGB, split_rgb
-from .config import (
-    GeneratorConfig,
+from ..color import YCC_TO_RGB
+from ..config import (
     TrainConfig,
     config_to_dict,
     train_config_from_dict,
 )
-from .efficientnet import load_imagenet_weights
-from .errors import CheckpointError, UsageError
-from .models import binned_cross_entropy, build_discriminator, build_generator
+from ..errors import CheckpointError, UsageError
+from ..training.checkpoint import (
+    CHECKPOINT_NAME,
+    colorizer_state_from_onnx,
+    load_checkpoint,
+    save_checkpoint,
+)
+from ..training.data import UnpairedFrames, collate, domain_folders, find_images, image_set
+from ..training.efficientnet import load_imagenet_weights
+from ..training.losses import BINNED_STRIDE, gan_loss, supervised_loss
+from ..training.networks import build_discriminator, build_generator
 
 log = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-CHECKPOINT_NAME = "last.pt"
-
-
-def find_images(folder: Path) -> list[Path]:
-    """All images under ``folder`` (recursively, sorted), or a clear error when there are none."""
-    if not folder.is_dir():
-        raise CheckpointError(
-            f"data folder '{folder}' does not exist; make it with 'filmcolor extract' or put "
-            "images there"
-        )
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    if not files:
-        raise CheckpointError(
-            f"data folder '{folder}' holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}); "
-            "fill it or point --data elsewhere"
-        )
-    return files
-
-
-def domain_folders(data: Path) -> tuple[Path, Path]:
-    """trainA (B&W) and trainB (colour) inside a data folder."""
-    return data / "trainA", data / "trainB"
-
-
-def _load_rgb(path: Path, short_side: int) -> np.ndarray:
-    raw = np.fromfile(str(path), np.uint8)
-    image = cv2.imdecode(raw, cv2.IMREAD_COLOR) if raw.size else None
-    if image is None:
-        raise OSError("not a readable image")
-    image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    h, w = image.shape[:2]
-    scale = short_side / min(h, w)
-    size = (max(short_side, round(w * scale)), max(short_side, round(h * scale)))
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
-    return cv2.resize(image, size, interpolation=interpolation)
-
-
-def image_set(path: Path, root: Path) -> str:
-    """The set an image belongs to: its top-level folder under ``root`` ('' directly in it)."""
-    parts = path.relative_to(root).parts
-    return parts[0] if len(parts) > 1 else ""
-
-
-def set_draws(files: list[Path], root: Path, weights: dict[str, float]) -> np.ndarray:
-    """Cumulative draw weights of ``files`` for ``set_weights``: each set's weight (1 if not
-    named) spread evenly over its images."""
-    sets = [image_set(path, root) for path in files]
-    counts: dict[str, int] = {}
-    for name in sets:
-        counts[name] = counts.get(name, 0) + 1
-    share = np.array([float(weights.get(name, 1.0)) / counts[name] for name in sets])
-    if share.sum() <= 0:
-        raise UsageError(f"set_weights give every set of '{root}' a weight of 0")
-    return np.cumsum(share)
-
-
-class UnpairedFrames(Dataset):
-    """Sample ``i`` is one random A image and one random B image, fixed by (seed, i).
-
-    Each item is a dict: ``a`` (1, S, S) luminance, ``b`` (3, S, S) Y'CbCr, both float32
-    in [-1, 1], and ``skipped`` (unreadable images passed over), or ``error`` naming the
-    unreadable file when ``skip_bad_images`` is off (the loop raises it in the main process).
-    """
-
-    def __init__(
-        self, files_a: list[Path], files_b: list[Path], cfg: TrainConfig, length: int,
-        roots: tuple[Path, Path] | None = None,
-    ) -> None:  # fmt: skip
-        self.files = (files_a, files_b)
-        self.cfg = cfg
-        self.length = length
-        self.cache: tuple[list[np.ndarray | None], list[np.ndarray | None]] | None = None
-        # cfg.set_weights: each image's share of the draws, cumulated (None: all alike).
-        self.draws = tuple(
-            set_draws(files, root, cfg.set_weights) if cfg.set_weights and roots else None
-            for files, root in zip(self.files, roots or (None, None), strict=True)
-        )
-
-    def preload(self) -> None:
-        """Decode every image once (at ``load_size``) and keep it in memory."""
-        cache: list[list[np.ndarray | None]] = [[], []]
-        for side, files in enumerate(self.files):
-            for path in files:
-                try:
-                    cache[side].append(_load_rgb(path, self.cfg.load_size))
-                except OSError:
-                    cache[side].append(None)
-        self.cache = (cache[0], cache[1])
-
-    def __len__(self) -> int:
-        return self.length
-
-    def _image(self, side: int, index: int) -> np.ndarray:
-        if self.cache is not None:
-            image = self.cache[side][index]
-            if image is None:
-                raise OSError("not a readable image")
-            return image
-        return _load_rgb(self.files[side][index], self.cfg.load_size)
-
-    def choose(self, side: int, rng: np.random.Generator) -> int:
-        """The index of a random image of ``side`` (0: A, 1: B), as ``set_weights`` weighs them."""
-        draws = self.draws[side]
-        if draws is None:
-            return int(rng.integers(len(self.files[side])))
-        return min(len(draws) - 1, int(np.searchsorted(draws, rng.random() * draws[-1], side="right")))
-
-    def _crop(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        size = self.cfg.crop_size
-        h, w = image.shape[:2]
-        top = int(rng.integers(0, h - size + 1))
-        left = int(rng.integers(0, w - size + 1))
-        crop = image[top : top + size, left : left + size]
-        if self.cfg.flip and rng.random() < 0.5:
-            crop = crop[:, ::-1]
-        return np.ascontiguousarray(crop)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        rng = np.random.default_rng([self.cfg.seed, index])
-        skipped = 0
-        picked: list[np.ndarray] = []
-        for side in (0, 1):
-            files = self.files[side]
-            for _attempt in range(100):
-                choice = self.choose(side, rng)
-                try:
-                    picked.append(self._crop(self._image(side, choice), rng))
-                    break
-                except OSError as err:
-                    if not self.cfg.skip_bad_images:
-                        return {"error": f"cannot read image '{files[choice]}' ({err}); remove it or set skip_bad_images = true"}  # noqa: E501
-                    skipped += 1
-            else:
-                return {"error": f"no readable image found in '{files[0].parent}'"}
-        luma_a, _ = split_rgb(picked[0])
-        luma_b, chroma_b = split_rgb(picked[1])
-        b = np.concatenate([luma_b[None], chroma_b], axis=0)
-        item = {
-            "a": torch.from_numpy(np.ascontiguousarray(luma_a[None])),
-            "b": torch.from_numpy(np.ascontiguousarray(b)),
-            "skipped": skipped,
-        }
-        if self.cfg.degrade > 0:  # what the supervised term colours: sometimes a worn version of b's luminance
-            worn = degrade_luma(luma_b, rng) if rng.random() < self.cfg.degrade else luma_b
-            item["b_luma"] = torch.from_numpy(np.ascontiguousarray(worn[None], dtype=np.float32))
-        return item
-
-
-def degrade_luma(luma: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Luminance (H, W) in [-1, 1] as a worn print of old film would show it.
-
-    Each of these is drawn on its own: faded or harsh contrast and a lifted or crushed black
-    level, soft focus, film grain (fine or clumped), dust specks and vertical scratches.
-    Returns a new float32 array in [-1, 1].
-    """
-    y = (luma.astype(np.float32) + 1.0) * 0.5
-    h, w = y.shape
-    if rng.random() < 0.7:  # contrast, black level, gamma of a faded or duped print
-        y = np.clip(y * rng.uniform(0.7, 1.15) + rng.uniform(-0.08, 0.12), 0.0, 1.0) ** rng.uniform(0.75, 1.35)
-    if rng.random() < 0.5:  # soft focus
-        y = cv2.GaussianBlur(y, (0, 0), rng.uniform(0.4, 1.4))
-    if rng.random() < 0.8:  # grain: white noise, sometimes clumped by a blur
-        grain = rng.standard_normal((h, w)).astype(np.float32)
-        if rng.random() < 0.5:
-            grain = cv2.GaussianBlur(grain, (0, 0), rng.uniform(0.6, 1.5))
-            grain /= max(float(grain.std()), 1e-6)
-        y = y + grain * rng.uniform(0.01, 0.06) * (0.5 + y)  # stronger in the highlights, as on a print
-    if rng.random() < 0.4:  # dust specks, dark or bright
-        for _ in range(int(rng.integers(1, 12))):
-            cx, cy = int(rng.integers(w)), int(rng.integers(h))
-            cv2.circle(y, (cx, cy), int(rng.integers(1, 3)), float(rng.choice([0.02, 0.95])), -1)
-    if rng.random() < 0.3:  # vertical scratches
-        for _ in range(int(rng.integers(1, 4))):
-            x = int(rng.integers(w))
-            y[:, x] = np.clip(y[:, x] + rng.choice([-1.0, 1.0]) * rng.uniform(0.1, 0.4), 0.0, 1.0)
-    return np.clip(y, 0.0, 1.0) * 2.0 - 1.0
-
-
-def _collate(items: list[dict[str, Any]]) -> dict[str, Any]:
-    for item in items:
-        if "error" in item:
-            return {"error": item["error"]}
-    batch = {
-        "a": torch.stack([i["a"] for i in items]),
-        "b": torch.stack([i["b"] for i in items]),
-        "skipped": sum(i["skipped"] for i in items),
-    }
-    if "b_luma" in items[0]:
-        batch["b_luma"] = torch.stack([i["b_luma"] for i in items])
-    return batch
-
 
 class ImagePool:
     """A buffer of past fakes (Shrivastava et al. 2017): half the time D sees an old one."""
@@ -277,69 +89,9 @@ class ImagePool:
         return torch.cat(out, 0)
 
 
-def gan_loss(prediction: torch.Tensor, real: bool, mode: str) -> torch.Tensor:
-    """Least-squares (the paper) or binary cross-entropy GAN loss against all-real/all-fake."""
-    target = torch.ones_like(prediction) if real else torch.zeros_like(prediction)
-    if mode == "lsgan":
-        return nnf.mse_loss(prediction.float(), target.float())
-    return nnf.binary_cross_entropy_with_logits(prediction.float(), target.float())
-
-
-REBALANCE_BINS = 24
-"""Bins per chroma axis of :func:`rebalance_weights` (over -1..1: 0.083 wide, about Zhang et
-al.'s 10 units of ab)."""
-
-
-BINNED_STRIDE = 2
-"""A binned colorizer's cross-entropy is taken on every second pixel of every second row:
-neighbours carry nearly the same label, and the scores of all pixels (bins^2 planes) made a
-step twice as slow on the 2-core CPU (4.1 s against 2.1 with 15 x 15 bins, batch 32). The
-four phases take turns step by step: the up-convolutions give even and odd pixels different
-weights, and a run trained on one phase only painted its pixels six times stronger than the
-others (a checkerboard)."""
-
-
-def rebalance_weights(chroma: torch.Tensor, strength: float, mix: float = 0.5) -> torch.Tensor:
-    """Per-pixel weights (N, 1, H, W) of a supervised chroma loss that favour rare colours.
-
-    Class rebalancing (Zhang et al. 2016, "Colorful Image Colorization"): a pixel whose target
-    chroma (N, 2, H, W, in -1..1) falls in a bin of the batch's 2-D chroma histogram holding a
-    share ``p`` of the pixels weighs ``((1 - mix) * p + mix / Q) ** -strength``, with Q the
-    occupied bins; scaled so the weights average 1 over the batch. ``strength`` 0 gives 1
-    everywhere.
-    """
-    with torch.no_grad():
-        last = REBALANCE_BINS - 1
-        index = ((chroma.float().clamp(-1, 1) + 1) * (last / 2)).round().long()
-        flat = index[:, 0] * REBALANCE_BINS + index[:, 1]
-        counts = torch.bincount(flat.flatten(), minlength=REBALANCE_BINS**2).float()
-        share = counts / counts.sum()
-        occupied = (counts > 0).sum().clamp(min=1)
-        weight = ((1 - mix) * share + mix / occupied).pow(-strength)
-        weight = weight / (share * weight).sum()
-        return weight[flat].unsqueeze(1)
-
-
-def supervised_loss(
-    prediction: torch.Tensor, target: torch.Tensor, rebalance: float, binned: GeneratorConfig | None = None
-) -> torch.Tensor:
-    """The supervised chroma term, each pixel weighted by :func:`rebalance_weights`.
-
-    L1 on the chroma; for a binned head (``binned``, its shape; ``prediction`` its scores)
-    the cross-entropy of :func:`~filmcolor.models.binned_cross_entropy`.
-    """
-    if binned is None and rebalance <= 0:
-        return nnf.l1_loss(prediction, target)
-    if binned is not None:
-        error = binned_cross_entropy(prediction, target, binned)
-    else:
-        error = (prediction.float() - target.float()).abs().mean(dim=1, keepdim=True)
-    return (error * rebalance_weights(target, rebalance)).mean() if rebalance > 0 else error.mean()
-
-
 def ycbcr_to_rgb(frames: torch.Tensor) -> torch.Tensor:
     """(N, 3, H, W) Y'CbCr in [-1, 1] -> RGB in [0, 1] (same matrix as color.py)."""
-    matrix = torch.from_numpy(_YCC_TO_RGB).to(frames)
+    matrix = torch.from_numpy(YCC_TO_RGB).to(frames)
     ycc = torch.stack([(frames[:, 0] + 1) * 0.5, frames[:, 1] * 0.5, frames[:, 2] * 0.5], dim=1)
     return torch.einsum("ij,njhw->nihw", matrix, ycc).clamp(0, 1)
 
@@ -386,96 +138,9 @@ def build_networks(cfg: TrainConfig) -> Networks:
     )
 
 
-def _unwrap(module: nn.Module) -> nn.Module:
+def unwrap(module: nn.Module) -> nn.Module:
     module = getattr(module, "_orig_mod", module)  # torch.compile
     return getattr(module, "module", module)  # DistributedDataParallel
-
-
-def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write a checkpoint atomically: a temporary file in the same folder, then a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    # A process killed while writing (kill -9, power cut) leaves its temporary file behind;
-    # only one process writes a run's checkpoints, so any other one is stale.
-    for stale in path.parent.glob(f".{path.name}.tmp-*"):
-        stale.unlink(missing_ok=True)
-
-
-def checkpoint_path(source: Path) -> Path:
-    """A checkpoint file, or the last checkpoint of a run folder."""
-    if source.is_dir():
-        source = source / "checkpoints" / CHECKPOINT_NAME
-    if not source.is_file():
-        raise CheckpointError(f"no checkpoint at '{source}'; train first or check the run folder")
-    return source
-
-
-def load_checkpoint(source: Path) -> dict[str, Any]:
-    """Load a checkpoint file or a run folder's last checkpoint (on the CPU)."""
-    path = checkpoint_path(source)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # torch raises many types for a damaged file
-        raise CheckpointError(f"checkpoint '{path}' cannot be read ({err}); it is damaged") from err
-    if not isinstance(state, dict) or "networks" not in state or "config" not in state:
-        raise CheckpointError(f"'{path}' is not a filmcolor checkpoint")
-    return state
-
-
-def colorizer_state_from_onnx(
-    source: Path, generator: GeneratorConfig, wanted: dict[str, torch.Tensor]
-) -> dict[str, torch.Tensor]:
-    """The colorizer's weights in a float ONNX export of ``filmcolor export``, as a state dict.
-
-    The export keeps the PyTorch parameter names as the graph's initializers; the contract
-    records the generator's shape, which must be ``generator``, or the same with a regressing
-    head where ``generator`` has a binned one: then the trunk is loaded and the head keeps its
-    values in ``wanted``, the state dict of the colorizer to fill (its names, shapes and dtypes).
-    """
-    import onnx  # the [train] extra; only this way of starting needs it
-    from onnx import numpy_helper
-
-    from .engine import CONTRACT_KEY
-
-    if not source.is_file():
-        raise CheckpointError(f"init_from: no model at '{source}'; check the path")
-    try:
-        proto = onnx.load(str(source))
-    except Exception as err:  # onnx raises DecodeError and others for a damaged file
-        raise CheckpointError(f"init_from: '{source}' cannot be read as ONNX ({err})") from err
-    meta = {p.key: p.value for p in proto.metadata_props}
-    try:
-        shape = json.loads(meta[CONTRACT_KEY])["generator"]
-    except (KeyError, TypeError, json.JSONDecodeError) as err:
-        raise CheckpointError(
-            f"init_from: '{source}' has no filmcolor contract; start from a model written by 'filmcolor export'"
-        ) from err
-    saved = GeneratorConfig(**shape)
-    new_head = saved.bins == 0 and generator.bins > 0  # a regressing model's trunk under a binned head
-    if saved != generator and not (new_head and dataclasses.replace(generator, bins=0) == saved):
-        raise CheckpointError(
-            f"init_from: the generator in '{source}' ({saved}) differs from the "
-            f"config's ({generator}); set [generator] to match"
-        )
-    weights = {init.name: numpy_helper.to_array(init) for init in proto.graph.initializer}
-    fresh = {k for k in wanted if new_head and k.startswith("head.")}
-    missing = [k for k in wanted if k not in fresh and (k not in weights or weights[k].shape != tuple(wanted[k].shape))]
-    if missing:
-        raise CheckpointError(
-            f"init_from: '{source}' lacks {len(missing)} of the colorizer's float weights (e.g. "
-            f"'{missing[0]}'); start from the float export, not its int8 copy"
-        )
-    return {k: wanted[k] if k in fresh else torch.from_numpy(weights[k].copy()).to(wanted[k].dtype) for k in wanted}
-
-
-def generator_config_of(state: dict[str, Any]) -> GeneratorConfig:
-    """The colorizer's shape stored in a checkpoint."""
-    return GeneratorConfig(**state["config"]["generator"])
 
 
 @dataclass(frozen=True)
@@ -506,7 +171,7 @@ def _choose_device(requested: str) -> torch.device:
     return torch.device(requested)
 
 
-class _Trainer:
+class Trainer:
     def __init__(self, cfg: TrainConfig, data: Path, run_dir: Path, resume: bool) -> None:
         self.cfg = cfg
         self.run_dir = run_dir
@@ -601,7 +266,7 @@ class _Trainer:
             "format": 1,
             "step": self.step,
             "config": config_to_dict(self.cfg),
-            "networks": {k: _unwrap(v).state_dict() for k, v in self.nets.named().items()},
+            "networks": {k: unwrap(v).state_dict() for k, v in self.nets.named().items()},
             "optimizers": {"g": self.opt_g.state_dict(), "d": self.opt_d.state_dict()},
             "schedulers": {"g": self.sched_g.state_dict(), "d": self.sched_d.state_dict()},
             "scaler": self.scaler.state_dict(),
@@ -636,7 +301,7 @@ class _Trainer:
         then only the colorizer G starts from it.
         """
         if source.suffix.lower() == ".onnx":
-            colorizer = _unwrap(self.nets.colorizer)
+            colorizer = unwrap(self.nets.colorizer)
             colorizer.load_state_dict(colorizer_state_from_onnx(source, self.cfg.generator, colorizer.state_dict()))
             log.info("started the colorizer from the exported model '%s'", source)
             return
@@ -689,7 +354,7 @@ class _Trainer:
             batch_size=cfg.batch_size,
             sampler=list(indices),
             num_workers=workers,
-            collate_fn=_collate,
+            collate_fn=collate,
             pin_memory=self.device.type == "cuda",
             persistent_workers=False,
             prefetch_factor=4 if workers else None,
@@ -698,7 +363,7 @@ class _Trainer:
     def train_step(self, batch: dict[str, Any]) -> dict[str, float]:
         cfg, nets = self.cfg, self.train_nets
         if self.encoder is not None:
-            _unwrap(self.nets.colorizer).frozen_encoder = self.step < cfg.encoder_frozen_steps
+            unwrap(self.nets.colorizer).frozen_encoder = self.step < cfg.encoder_frozen_steps
         real_a = batch["a"].to(self.device, non_blocking=True)
         real_b = batch["b"].to(self.device, non_blocking=True)
         use_cycle = self.step >= cfg.cycle_start
@@ -728,7 +393,7 @@ class _Trainer:
             if use_cycle or use_gan:
                 fake_b = torch.cat([real_a, chroma.pop(0)], dim=1)
             if supervised and binned:
-                target = _unwrap(self.nets.colorizer).logits_target(real_b[:, 1:], BINNED_STRIDE, phase)
+                target = unwrap(self.nets.colorizer).logits_target(real_b[:, 1:], BINNED_STRIDE, phase)
                 losses["supervised_b"] = (
                     supervised_loss(scores, target, cfg.rebalance, cfg.generator) * cfg.lambda_supervised
                 )
@@ -892,7 +557,7 @@ def train(
 
     started = time.perf_counter()
     _claim_run_dir(run_dir, resume, overwrite)
-    trainer = _Trainer(cfg, data, run_dir, resume)
+    trainer = Trainer(cfg, data, run_dir, resume)
     stop = min(cfg.steps, max_steps) if max_steps else cfg.steps
     if trainer.rank == 0:
         _write_config(run_dir / "config.toml", cfg)
@@ -988,15 +653,3 @@ def _write_config(path: Path, cfg: TrainConfig) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text("\n".join(lines) + "\n")
     os.replace(tmp, path)
-
-
-__all__ = [
-    "ImagePool",
-    "TrainResult",
-    "UnpairedFrames",
-    "build_networks",
-    "find_images",
-    "load_checkpoint",
-    "save_checkpoint",
-    "train",
-]

@@ -11,7 +11,6 @@ carries the filmcolor contract in its metadata (see docs/contract.md), so
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 import warnings
 from dataclasses import dataclass
@@ -21,13 +20,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import ExportConfig, GeneratorConfig
-from .engine import ModelContract
-from .errors import ExportError
-from .models import build_generator
-from .train import generator_config_of, load_checkpoint
-
-log = logging.getLogger(__name__)
+from ..config import ExportConfig, GeneratorConfig
+from ..errors import ExportError
+from ..model.contract import ModelContract
+from ..training.checkpoint import generator_config_of, load_checkpoint
+from ..training.networks import build_generator
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ import contextlib
 import glob
 import hashlib
 import json
-import logging
 import os
 import shutil
 from collections import Counter
@@ -33,13 +32,12 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .color import colour_spread
-from .config import ExtractConfig
-from .errors import FilmcolorError, UsageError, VideoReadError
-from .scenes import CutDetector
-from .video import SplitFrameReader, VideoInfo, guess_size, probe
-
-log = logging.getLogger(__name__)
+from ..color import colour_spread
+from ..config import ExtractConfig
+from ..errors import FilmcolorError, UsageError, VideoReadError
+from ..io.probe import VideoInfo, guess_size, probe
+from ..io.reader import SplitFrameReader
+from ..scenes import CutDetector
 
 VIDEO_SUFFIXES = {
     ".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".m2ts",
@@ -240,7 +238,7 @@ def _decide_domain(cfg: ExtractConfig, spread: float) -> str:
     return "B" if spread > cfg.saturation_threshold else "A"
 
 
-def _split(key: str, fraction: float) -> str:
+def split_for(key: str, fraction: float) -> str:
     return "test" if int(key[:8], 16) / 0xFFFFFFFF < fraction else "train"
 
 
@@ -381,7 +379,7 @@ def _extract_frames(
         raise VideoReadError(f"no frame could be decoded from '{path}'; the file is damaged")
     spread = float(np.median(spreads)) if spreads else 0.0
     domain = _decide_domain(cfg, spread)
-    split = _split(key, cfg.test_fraction)
+    split = split_for(key, cfg.test_fraction)
     crop = bars.crop()  # in staged-frame pixels
     report.domain, report.split, report.saturation = domain, split, round(spread, 2)
     report.crop = (

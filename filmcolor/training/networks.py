@@ -29,7 +29,8 @@ import torch
 from torch import nn
 from torch.nn import functional as nnf
 
-from .config import DiscriminatorConfig, GeneratorConfig
+from ..config import DiscriminatorConfig, GeneratorConfig
+from ..training.efficientnet import INPUT_LEVELS, TAP_CHANNELS, EfficientNetLite0
 
 CHANNELS = {"colorizer": (1, 2), "decolorizer": (3, 1)}
 
@@ -166,7 +167,7 @@ class BinnedHead(nn.Module):
 class UNetColorizer(nn.Module):
     """G on an ImageNet-pretrained encoder: a U-Net whose encoder knows what things are.
 
-    The luminance (N, 1, H, W) in [-1, 1] goes to the encoder (filmcolor.efficientnet) as a
+    The luminance (N, 1, H, W) in [-1, 1] goes to the encoder (filmcolor.training.efficientnet) as a
     gray RGB picture (three equal channels, scaled as its ImageNet training scaled); a light
     decoder joins its features from stride 32 down to stride 2 (a 1x1 lateral convolution per
     stride, added to the upsampled coarser level, then a 3x3 convolution), and the head paints
@@ -178,7 +179,6 @@ class UNetColorizer(nn.Module):
 
     def __init__(self, cfg: GeneratorConfig) -> None:
         super().__init__()
-        from .efficientnet import INPUT_LEVELS, TAP_CHANNELS, EfficientNetLite0
 
         self.cfg = cfg
         self.encoder = EfficientNetLite0()
@@ -302,7 +302,7 @@ def build_generator(cfg: GeneratorConfig, role: str = "colorizer") -> nn.Module:
     """G ('colorizer', luminance -> chroma) or F ('decolorizer', Y'CbCr -> luminance).
 
     With ``cfg.encoder`` set, G is a :class:`UNetColorizer` (its encoder's ImageNet weights are
-    loaded by the trainer, :func:`filmcolor.efficientnet.load_imagenet_weights`); F is always
+    loaded by the trainer, :func:`filmcolor.training.efficientnet.load_imagenet_weights`); F is always
     the ResNet generator (no encoder, regressing)."""
     in_channels, out_channels = CHANNELS[role]
     if role != "colorizer":

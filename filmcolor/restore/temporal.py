@@ -47,9 +47,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .color import fit_colour
-from .config import SceneConfig, TemporalConfig
-from .scenes import CutDetector
+from ..color import fit_colour
+from ..config import SceneConfig, TemporalConfig
+from ..scenes import CutDetector
 
 log = logging.getLogger(__name__)
 

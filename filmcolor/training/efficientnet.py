@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional as nnf
 
-from .errors import CheckpointError
+from ..errors import CheckpointError
 
 # (repeats, kernel, stride, expansion, in, out) of each stage (efficientnet_lite_builder.py).
 STAGES = (

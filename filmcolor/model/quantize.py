@@ -22,9 +22,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .engine import ColorizeEngine, int8_path
-from .errors import ExportError, UsageError
-from .video import FrameReader, probe
+from ..errors import ExportError, UsageError
+from ..io.probe import probe
+from ..io.reader import FrameReader
+from ..model.contract import int8_path
+from ..restore.colorizer import ColorizeEngine
 
 log = logging.getLogger(__name__)
 

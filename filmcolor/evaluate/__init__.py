@@ -1,0 +1,1 @@
+"""Measuring colorization: metrics against a ground truth."""

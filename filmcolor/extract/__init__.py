@@ -1,0 +1,1 @@
+"""Films -> the two unpaired frame sets (trainA B&W, trainB colour)."""

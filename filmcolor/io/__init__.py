@@ -1,0 +1,1 @@
+"""ffmpeg in and out: probe and timing scan, frame readers, the writer, stream planning. No torch."""
