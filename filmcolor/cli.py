@@ -22,6 +22,7 @@ import click
 
 from . import __version__
 from .errors import FilmcolorError, VideoWriteError
+from .restore.stages import COLOR_STAGES
 
 log = logging.getLogger("filmcolor")
 
@@ -172,7 +173,7 @@ cannot hold is re-encoded (and said so). The output appears only when it is comp
 @click.option("--threads", type=int, default=0, help="onnxruntime threads (0 = half the cores on a CPU, the rest decode and encode; 1 with the model on a GPU).")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "int8"]), default="auto", show_default=True, help="auto: the model's int8 version on a CPU when it has one (faster), fp32 on a GPU.")
 @click.option("--saturation", type=float, default=1.0, show_default=True, help="Colour strength: 1 = the model's calibrated colour, 0 = black and white, 1.3 = stronger.")
-@click.option("--temporal", type=click.Choice(["flow", "none"]), default="flow", show_default=True, help="flow: blend colour with the neighbouring frames along the motion, reset at cuts; none: frame by frame.")
+@click.option("--temporal", type=click.Choice(list(COLOR_STAGES)), default="flow", show_default=True, help="flow: blend colour with the neighbouring frames along the motion, reset at cuts; none: frame by frame.")
 @click.option("--temporal-strength", type=float, default=1.0, show_default=True, help="Weight of the neighbours' colour (0 = none, up to 2).")
 @click.option("--keyframe-interval", default="auto", show_default=True, help="Run the model on every N-th frame and carry colour along the motion between (1 = every frame); 'auto' picks keyframes where the carried colour runs out.")
 @click.option("--jobs", default="auto", show_default=True, help="Segments restored at once, each in its own process; auto: one per 4 cores on a CPU of 8 cores or more (at most 8), else 1 (and 1 with the model on a GPU).")
@@ -202,8 +203,6 @@ def restore(
 
         interval = _auto_or_count(keyframe_interval, "--keyframe-interval", "a whole number >= 1")
         options["jobs"] = _auto_or_count(options["jobs"], "--jobs", "a number of processes from 1 to 64")
-        if temporal == "none" and keyframe_interval.strip().lower() == "auto":
-            interval = 1  # frame by frame: the model on every frame
         temporal_cfg = TemporalConfig(mode=temporal, strength=temporal_strength, keyframe_interval=interval)
         cfg = RestoreConfig(temporal=temporal_cfg, **options)
         result = run_restore(source, output, cfg, _tqdm_progress(quiet), preview)

@@ -316,14 +316,15 @@ class TemporalConfig:
     """How restore keeps colour steady from frame to frame (see filmcolor.restore.temporal)."""
 
     mode: str = "flow"
-    """'flow' (chroma blended along optical flow, reset at cuts) or 'none' (frame by frame)."""
+    """A colour stage of filmcolor.restore.stages.COLOR_STAGES: 'flow' (chroma blended along
+    optical flow, reset at cuts) or 'none' (frame by frame)."""
     strength: float = 1.0
     """0 = no blending, 1 = the default weight of the neighbours (up to 2 is allowed)."""
     radius: int = 2
     """Look-ahead: frame t also takes colour from t+1 .. t+radius (and from t-1's result)."""
     keyframe_interval: int = 0
     """Run the model on every N-th frame of a shot and carry colour along the flow between
-    them; 1 = every frame; 0 = automatic, the default (a frame gets the model when the carried
+    them; 1 = every frame (what mode 'none' always does); 0 = automatic, the default (a frame gets the model when the carried
     colour covers too little of it, at most ``max_interval`` apart: 2-3x faster restores at
     the same measured quality, see docs/benchmarks.md)."""
     max_interval: int = 16
@@ -336,8 +337,12 @@ class TemporalConfig:
 
     def __post_init__(self) -> None:
         require_finite(self, prefix="temporal-")
-        if self.mode not in ("none", "flow"):
-            raise UsageError(f"--temporal must be none or flow, got {self.mode!r}")
+        from .restore.stages import COLOR_STAGES  # here: that module reads this one
+
+        if self.mode not in COLOR_STAGES:
+            raise UsageError(f"--temporal must be one of {', '.join(COLOR_STAGES)}, got {self.mode!r}")
+        if self.mode == "none" and self.keyframe_interval == 0:
+            object.__setattr__(self, "keyframe_interval", 1)  # frame by frame: the model on every frame
         if not 0.0 <= self.strength <= 2.0:
             raise UsageError(f"--temporal-strength must be between 0 and 2, got {self.strength}")
         if self.radius < 0 or self.radius > 8:

@@ -89,8 +89,8 @@ def main() -> None:
     parser.add_argument("--scenes", action="store_true", help="add the everyday scenes of color_scenes/")
     parser.add_argument(
         "--repeat", action="append", default=[], metavar="SET=N",
-        help="link a colour set N more times (drawn N+1 times as often), e.g. sunhays80_s384=4; "
-             "session 11 tried the outdoor scenes weighed up this way (docs/model.md, not shipped)",
+        help="link a colour set N more times (drawn N+1 times as often), e.g. sunhays80_s384=4 "
+             "(set_weights in a recipe does the same without links)",
     )  # fmt: skip
     parser.add_argument("--shrink", type=Path, metavar="DEST", help="also write a copy shrunk to 144 px (JPEG q95) here")
     args = parser.parse_args()

@@ -17,11 +17,12 @@ from test_scenes import make_film
 from filmcolor.cli import main
 from filmcolor.color import fit_gamut
 from filmcolor.config import RestoreConfig, TemporalConfig
+from filmcolor.errors import UsageError
+from filmcolor.restore.stages import COLOR_STAGES, make_color_stage
 from filmcolor.restore.temporal import (
     FlowBlender,
     OpticalFlow,
     PerFrameColor,
-    make_color_stage,
     trust,
     warp,
 )
@@ -245,10 +246,26 @@ def test_memory_stays_flat_on_a_long_clip():
     assert peaks[1] < peaks[0] * 1.1 + 200_000, peaks
 
 
-def test_stage_choice():
+def test_stage_choice_and_registry():
     model = lambda batch: batch[:, None].repeat(2, axis=1)  # noqa: E731
     assert isinstance(make_color_stage(TemporalConfig(mode="none"), model, Fraction(25)), PerFrameColor)
     assert isinstance(make_color_stage(TemporalConfig(), model, Fraction(25)), FlowBlender)
+    assert TemporalConfig(mode="none").keyframe_interval == 1, "frame by frame: the model on every frame"
+    with pytest.raises(UsageError, match="one of flow, none"):
+        TemporalConfig(mode="sideways")
+    # A new kind is one class and one registration: config and the factory accept it at once.
+    from filmcolor.restore.stages import register
+
+    class Gray(PerFrameColor):
+        pass
+
+    register("gray")(lambda cfg, model, fps, batch, background: Gray(lambda x: 0 * model(x), batch))
+    try:
+        stage = make_color_stage(TemporalConfig(mode="gray"), model, Fraction(25))
+        (_, chroma), = stage.push("p", np.ones((1, 8, 8), np.float32)) + stage.finish()
+        assert isinstance(stage, Gray) and stage.cuts == [] and not chroma.any()
+    finally:
+        del COLOR_STAGES["gray"]
 
 
 # --- through restore -----------------------------------------------------------------------

@@ -75,10 +75,9 @@ def float_ends(model: Path) -> list[str]:
     """The first and the last convolution (the last two after a binned head's softmax), which
     stay float in the int8 copy (of a network with more convolutions than these).
 
-    The input's luminance and the output's chroma are where 256 levels show: on 50 colour
-    photos the default model's int8 copy differed from the float one by 0.027 (mean |chroma|
-    difference) with every convolution quantised and by 0.005 with these two kept float, for
-    about 13% more time per frame (session 9; still about twice as fast as float).
+    The input's luminance and the output's chroma are where 256 levels show: keeping these
+    float makes the int8 copy several times closer to the float model for a little more time
+    per frame (docs/training.md).
     """
     import onnx
 

@@ -30,7 +30,8 @@ from ..io.writer import (
 )
 from ..restore.colorizer import ColorizeEngine
 from ..restore.preview import PreviewSampler
-from ..restore.temporal import StageTimes, make_color_stage
+from .stages import make_color_stage
+from .temporal import StageTimes
 
 log = logging.getLogger(__name__)
 
@@ -266,5 +267,5 @@ class SegmentRun:
             raise VideoWriteError(f"wrote {writer.frames_written} of {pushed} frames to '{partial}'")
         os.replace(partial, final)
         self.times.add(stage.times)
-        self.cuts += [offset + c for c in getattr(stage, "cuts", [])]
+        self.cuts += [offset + c for c in stage.cuts]
         return written, pushed == self.job.segment_frames

@@ -47,7 +47,6 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..color import fit_colour
 from ..config import SceneConfig, TemporalConfig
 from ..scenes import CutDetector
 
@@ -72,9 +71,8 @@ KEEP_STRENGTH = 1.25
 the blend's strength is raised back toward the weighted mean strength of what it blends, by at
 most this factor. Its strength is warped as a map of its own, since resampling the chroma also
 shortens it where hue varies from pixel to pixel, and over a run of carried frames that adds
-up. Session 9, the first 8 s of Big Buck Bunny through the colour stage: colourfulness against
-frame by frame -14% -> +4% (REDS: +6% -> +13%), PSNR +0.40 -> +0.17 dB (REDS +0.04 -> +0.06),
-chroma CDC -35% -> -36% (REDS -89% -> -83%)."""
+up (measured in docs/benchmarks.md: the blend keeps colourfulness within a few percent of frame
+by frame)."""
 COVERAGE_TRUST = 0.3
 """Automatic keyframes: a pixel counts as covered by carried colour above this total weight."""
 MIN_COVERAGE = 0.85
@@ -211,6 +209,7 @@ class PerFrameColor:
         self.batch_size = batch_size
         self.fit = fit
         self.times = StageTimes()
+        self.cuts: list[int] = []  # frame by frame: nothing to reset at a cut
         self._pending: list[tuple[Any, np.ndarray]] = []
 
     def push(self, payload: Any, luma: np.ndarray) -> list[tuple[Any, np.ndarray]]:
@@ -533,26 +532,12 @@ def _restore_strength(blend: np.ndarray, mean_strength: np.ndarray) -> np.ndarra
     return None if float(scale.max()) <= 1.0 + 1e-6 else scale
 
 
-ColorStage = PerFrameColor | FlowBlender
-
-
-def make_color_stage(
-    cfg: TemporalConfig, model: Model, fps: Fraction, batch_size: int = 4, background: bool = False
-) -> ColorStage:
-    """The colour stage restore uses for ``cfg.mode`` (``background``: see :class:`FlowBlender`).
-
-    Each frame's colour comes out fitted into what its luminance can show
-    and none on title cards (:func:`~filmcolor.color.fit_colour`).
-    """
-    if cfg.mode == "none":
-        return PerFrameColor(model, batch_size, fit=fit_colour)
-    return FlowBlender(cfg, model, fps, batch_size, background, fit=fit_colour)
-
-
 def blend(
     lumas: np.ndarray, model: Model, cfg: TemporalConfig, fps: Fraction = Fraction(25)
 ) -> Iterator[np.ndarray]:
     """Chroma of a whole (short) sequence of working-size luminance frames, in order."""
+    from .stages import make_color_stage
+
     stage = make_color_stage(cfg, model, fps)
     for luma in lumas:
         for _, chroma in stage.push(None, luma):

@@ -110,11 +110,8 @@ class ResnetGenerator(nn.Module):
         row ``phase // stride`` and column ``phase % stride``.
 
         A binned head paints from features averaged over 2x2 pixels (the same as averaging its
-        scores there: the head is linear) and the chroma is upsampled bilinearly: the scores,
-        their exp and sums over 225 bins on every pixel made the int8 model 16% slower than the
-        regressing one (66 against 57 ms a frame at 144x256 on the 2-core CPU), this 49 ms;
-        on 200 training photos the colour and PSNR were the same (0.51 against 0.52 of their
-        colourfulness at gain 1, 23.81 against 23.80 dB calibrated; session 13)."""
+        scores there: the head is linear) and the chroma is upsampled bilinearly: scoring every
+        pixel cost restore its speed goal and gave the same colour (docs/training.md)."""
         if self.head is None:
             return self.net(x)
         features = self.net(x)
