@@ -27,6 +27,8 @@ from .restore.stages import COLOR_STAGES
 log = logging.getLogger("filmcolor")
 
 EXIT_INTERRUPTED = 130
+DATA_FOLDER = Path("data/films")
+"""Where extract adds films and train finds them, unless told otherwise."""
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 """Signals that stop a command with the same clean-up as Ctrl-C."""
 
@@ -162,7 +164,7 @@ cannot hold is re-encoded (and said so). The output appears only when it is comp
 @click.argument("output", type=click.Path(path_type=Path))
 @click.option("--model", type=click.Path(path_type=Path), help="An exported generator (.onnx). Default: the shipped model.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True, help="auto uses CUDA only when onnxruntime really gets a GPU.")
-@click.option("--size", type=int, help="Short side of the picture the model sees (default: the model's, 256).")
+@click.option("--working-size", "--size", "working_size", type=int, help="Short side of the picture the model sees (default: the model file's, what it was trained at).")
 @click.option("--batch-size", type=int, default=4, show_default=True, help="Frames per model call.")
 @click.option("--codec", help="Video encoder (default: libx264; libvpx-vp9 for .webm).")
 @click.option("--crf", type=int, default=18, show_default=True, help="Encoder quality; lower is better.")
@@ -251,6 +253,7 @@ def _train_overrides(settings: tuple[str, ...], **named: Any) -> dict[str, Any]:
 @main.command(
     epilog="""\b
 Examples:
+  filmcolor train                                  # data/films (from filmcolor extract) -> runs/latest
   filmcolor train --data data/films --out runs/films
   filmcolor train pipelines/flowers.toml --data data/flowers --out runs/flowers --max-steps 4
   filmcolor train pipelines/flowers.toml --data data/flowers --out runs/flowers --max-steps 6 --resume
@@ -262,7 +265,7 @@ DATA holds trainA/ (B&W images) and trainB/ (colour images). Watch it with:
 """
 )
 @click.argument("config", required=False, type=click.Path(path_type=Path))
-@click.option("--data", required=True, type=click.Path(path_type=Path), help="Folder with trainA/ (B&W) and trainB/ (colour).")
+@click.option("--data", type=click.Path(path_type=Path), default=DATA_FOLDER, show_default=True, help="Folder with trainA/ (B&W) and trainB/ (colour), as filmcolor extract makes it.")
 @click.option("--out", "run_dir", type=click.Path(path_type=Path), default=Path("runs/latest"), show_default=True, help="Run folder: config, checkpoints, TensorBoard logs.")
 @click.option("--max-steps", type=int, help="Stop at this step (continue later with --resume).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
@@ -321,14 +324,15 @@ def train(
             )
             ctx.exit(EXIT_INTERRUPTED)
         log.info("step %d: checkpoint '%s' (%.1f s)", result.step, result.checkpoint, result.seconds)
+        log.info("make a model of it with: filmcolor export %s model.onnx", run_dir)
 
     run_guarded(ctx, body)
 
 
 def _missing_torch(err: ImportError) -> FilmcolorError:
-    from .errors import CheckpointError
+    from .errors import MissingDependencyError
 
-    return CheckpointError(
+    return MissingDependencyError(
         f"training and export need PyTorch ({err.name} is missing); install them with "
         "pip install 'filmcolor[train]'"
     )
@@ -346,7 +350,7 @@ Examples:
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset (>= 17).")
 @click.option("--fp16", is_flag=True, help="Half-precision weights (for GPUs).")
-@click.option("--working-size", type=int, help="Short side restore feeds the model (default: the run's load_size).")
+@click.option("--working-size", type=int, help="Short side of the picture the model sees, written into its contract (default: the run's load_size, what it was trained at).")
 @click.option("--tolerance", type=float, default=1e-3, show_default=True, help="Largest allowed |onnxruntime - PyTorch|.")
 @click.pass_context
 def export(ctx: click.Context, source: Path, out: Path, opset: int, fp16: bool, working_size: int | None, tolerance: float) -> None:
@@ -360,7 +364,7 @@ def export(ctx: click.Context, source: Path, out: Path, opset: int, fp16: bool, 
             from .model.export import export_onnx
         except ImportError as err:
             raise _missing_torch(err) from err
-        report = export_onnx(source, out, ExportConfig(opset=opset, fp16=fp16, tolerance=tolerance), working_size)
+        report = export_onnx(source, out, ExportConfig(opset=opset, fp16=fp16, tolerance=tolerance, working_size=working_size))
         log.info(
             "wrote '%s' (%.1f MB, step %d); parity onnxruntime vs PyTorch on %s: max |diff| = %.2e",
             report.path,
@@ -448,6 +452,7 @@ def calibrate(ctx: click.Context, model: Path, photos: tuple[Path, ...], target:
     epilog="""\b
 Examples:
   filmcolor extract old_movies/ modern_movies/ --out data/films
+  filmcolor extract casablanca.mp4                 # adds one film to data/films
   filmcolor extract reels/*.mkv --domain bw --out data/films --per-shot 2
   filmcolor extract 'archive/**/*.mp4' --out data/films --jobs 2 --size 256
 
@@ -456,7 +461,7 @@ spread, or testA/testB for a held-out share of films. Rerunning skips films alre
 """
 )
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("--out", required=True, type=click.Path(path_type=Path), help="Data folder to fill (trainA, trainB, testA, testB, manifest.jsonl).")
+@click.option("--out", type=click.Path(path_type=Path), default=DATA_FOLDER, show_default=True, help="Data folder to add the films to (trainA, trainB, testA, testB, manifest.jsonl).")
 @click.option("--domain", type=click.Choice(["auto", "bw", "color"]), default="auto", show_default=True, help="Domain of the films; auto measures colour.")
 @click.option("--per-shot", type=int, default=3, show_default=True, help="Frames kept per shot.")
 @click.option("--max-per-film", type=int, default=500, show_default=True, help="At most this many frames per film.")
@@ -511,6 +516,7 @@ def extract(ctx: click.Context, inputs: tuple[str, ...], out: Path, quiet: bool,
             "%d films (%d already done, %d failed), %d shots; frames kept %s; dropped: %s",
             summary.films, summary.skipped_done, len(summary.failed), summary.shots, kept, dropped,
         )
+        log.info("data set: '%s' (trainA B&W, trainB colour); train on it with: filmcolor train --data %s", out, out)
 
     run_guarded(ctx, body)
 

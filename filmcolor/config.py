@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import CheckpointError, UsageError
+from .errors import ConfigError, UsageError
 
 
 def require_finite(cfg: Any, prefix: str = "") -> None:
@@ -237,8 +237,9 @@ class ExportConfig:
     """ONNX opset (>= 17)."""
     fp16: bool = False
     """Store weights and compute in float16 (for GPUs)."""
-    working_size: int = 256
-    """Short side of the luminance the model expects (written into the contract)."""
+    working_size: int | None = None
+    """Short side of the luminance the model expects (written into its contract, which every
+    tool reads); None = the run's ``load_size``, what it was trained at."""
     tolerance: float = 1e-3
     """Largest allowed |onnxruntime - PyTorch| difference on the parity input."""
 
@@ -363,8 +364,9 @@ class RestoreConfig:
     """An exported generator (.onnx); None = the default model shipped in the package."""
     device: str = "auto"
     """'auto' (CUDA only when a session really gets it), 'cpu' or 'cuda'."""
-    size: int | None = None
-    """Short side of the luminance the model sees; None = the model's working size."""
+    working_size: int | None = None
+    """Short side of the luminance the model sees; None = the model file's (its contract's
+    ``working_size``, what it was trained at)."""
     batch_size: int = 4
     """Frames per model call."""
     codec: str | None = None
@@ -406,8 +408,8 @@ class RestoreConfig:
         require_finite(self)
         if self.device not in ("auto", "cpu", "cuda"):
             raise UsageError(f"--device must be auto, cpu or cuda, got {self.device!r}")
-        if self.size is not None and self.size < 16:
-            raise UsageError(f"--size {self.size} is too small; use at least 16 (default 256)")
+        if self.working_size is not None and self.working_size < 16:
+            raise UsageError(f"--working-size {self.working_size} is too small; use at least 16 (default: the model's)")
         if self.batch_size < 1:
             raise UsageError("--batch-size must be >= 1")
         if self.segment_seconds is not None and self.segment_seconds <= 0:
@@ -471,9 +473,9 @@ def load_train_config(path: Path | None, overrides: dict[str, Any] | None = None
         try:
             values = tomllib.loads(Path(path).read_text())
         except FileNotFoundError as err:
-            raise CheckpointError(f"config '{path}' does not exist; check the path") from err
+            raise ConfigError(f"config '{path}' does not exist; check the path") from err
         except tomllib.TOMLDecodeError as err:
-            raise CheckpointError(f"config '{path}' is not valid TOML: {err}") from err
+            raise ConfigError(f"config '{path}' is not valid TOML: {err}") from err
     for dotted, value in (overrides or {}).items():
         keys = dotted.split(".") if isinstance(dotted, str) else list(dotted)
         node = values

@@ -46,9 +46,39 @@ class SceneDetectionError(FilmcolorError):
 
 
 class CheckpointError(FilmcolorError):
-    """A training checkpoint, run folder, config or data folder is missing or unreadable."""
+    """A training checkpoint or run folder is missing, unreadable or of other networks."""
 
     exit_code: ClassVar[int] = 7
+
+
+class ConfigError(FilmcolorError):
+    """A training recipe (TOML) is missing or not valid TOML."""
+
+    exit_code: ClassVar[int] = 7
+
+
+class DataError(FilmcolorError):
+    """A data folder is missing, holds no images, or an image cannot be read."""
+
+    exit_code: ClassVar[int] = 10
+
+
+class DeviceError(FilmcolorError):
+    """A device that was asked for (a CUDA GPU) cannot be used."""
+
+    exit_code: ClassVar[int] = 11
+
+
+class TrainingDivergedError(FilmcolorError):
+    """A training loss became NaN or infinite."""
+
+    exit_code: ClassVar[int] = 12
+
+
+class MissingDependencyError(FilmcolorError):
+    """An optional part of filmcolor is not installed (PyTorch, onnx, the encoder's weights)."""
+
+    exit_code: ClassVar[int] = 13
 
 
 class ExportError(FilmcolorError):

@@ -214,7 +214,7 @@ def naive_seconds(clip: Path, work: Path, frames: int, device: str = "cpu") -> t
             bgr = cv2.imread(str(path))
             ycc = cv2.cvtColor(bgr, cv2.COLOR_BGR2YCrCb).astype(np.float32) / 127.5 - 1.0
             h, w = ycc.shape[:2]
-            sh, sw = working_shape(h, w, engine.size, engine.contract.size_multiple)
+            sh, sw = working_shape(h, w, engine.working_size, engine.contract.size_multiple)
             small = cv2.resize(ycc[..., 0], (sw, sh), interpolation=cv2.INTER_AREA)
             chroma = net(torch.from_numpy(small)[None, None].to(device))[0].cpu().numpy().transpose(1, 2, 0)
             chroma = cv2.resize(chroma, (w, h), interpolation=cv2.INTER_LINEAR)

@@ -31,8 +31,9 @@ import torch.nn.functional as nnf
 
 from filmcolor.color import split_rgb
 from filmcolor.config import GeneratorConfig, TrainConfig, config_to_dict
+from filmcolor.io.files import load_rgb
 from filmcolor.training.checkpoint import save_checkpoint
-from filmcolor.training.data import domain_folders, find_images, load_rgb
+from filmcolor.training.data import domain_folders, find_images
 from filmcolor.training.loop import cpu_bf16_supported
 from filmcolor.training.networks import build_generator
 
@@ -45,7 +46,7 @@ def teacher_pairs(teacher: Path, data: Path, load_size: int, multiple: int) -> l
     for folder in domain_folders(data):
         for path in find_images(folder):
             try:
-                rgb = load_rgb(path, load_size)
+                rgb = load_rgb(path, load_size, upscale=True)
             except OSError:
                 continue
             h, w = (rgb.shape[0] // multiple) * multiple, (rgb.shape[1] // multiple) * multiple

@@ -190,7 +190,7 @@ def untrained_model(work: Path) -> Path | None:
         import torch
 
         from filmcolor.config import GeneratorConfig
-        from filmcolor.model.contract import ModelContract
+        from filmcolor.model.contract import ModelContract, set_contract
         from filmcolor.training.networks import build_generator
     except ImportError:
         return None
@@ -208,7 +208,9 @@ def untrained_model(work: Path) -> Path | None:
         opset_version=17, dynamo=False,
     )  # fmt: skip
     model = onnx.load(str(path))
-    onnx.helper.set_model_props(model, {"filmcolor": ModelContract(working_size=144).to_json()})
+    # the default model's working size: the same pictures as the model it is compared with
+    working_size = ColorizeEngine(None, device="cpu").contract.working_size
+    set_contract(model, ModelContract(working_size=working_size))
     onnx.save(model, str(path))
     return path
 

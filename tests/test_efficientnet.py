@@ -122,7 +122,7 @@ def test_export_parity_int8_and_restore(data: Path, tmp_path: Path):
 
     train(load_train_config(None, {**UNET, "encoder_frozen_steps": 0}), data, tmp_path / "run", max_steps=2)
     model = tmp_path / "unet.onnx"
-    report = export_onnx(tmp_path / "run", model, ExportConfig(), working_size=64)
+    report = export_onnx(tmp_path / "run", model, ExportConfig(working_size=64))
     assert report.max_abs_diff <= 1e-3
     engine = ColorizeEngine(model, device="cpu")
     assert engine.contract.size_multiple == 32 and engine.contract.generator["encoder"] == "efficientnet_lite0"

@@ -7,7 +7,7 @@ import pytest
 from onnx_models import make_affine_model
 
 from filmcolor.color import EXPOSURE_REF
-from filmcolor.errors import EngineError
+from filmcolor.errors import DeviceError, EngineError
 from filmcolor.model.contract import ModelContract, default_model_path
 from filmcolor.restore.colorizer import ColorizeEngine, working_shape
 
@@ -26,7 +26,7 @@ def test_affine_model_gives_exact_chroma(affine_model: Path):
 
 def test_luma_dependent_chroma_is_upsampled_in_place(tmp_path: Path):
     model = make_affine_model(tmp_path / "ramp.onnx", cb=(0.2, 0.0), cr=(0.0, 0.0))
-    engine = ColorizeEngine(model, device="cpu", size=32)
+    engine = ColorizeEngine(model, device="cpu", working_size=32)
     y = np.full((1, 64, 128), 60, np.uint8)
     y[:, :, 64:] = 180  # right half light -> Cb = 0.2 * 0.498, left half dark -> 0.2 * -0.598
     chroma = engine.chroma(y, full_range=False)
@@ -118,7 +118,7 @@ def test_cuda_device_when_a_gpu_is_present(affine_model: Path):
     from filmcolor.restore.colorizer import gpu_present
 
     if not gpu_present():
-        with pytest.raises(EngineError, match="--device cpu"):
+        with pytest.raises(DeviceError, match="--device cpu"):
             ColorizeEngine(affine_model, device="cuda")
         pytest.skip("no GPU here: --device cuda refuses with a clear error (checked)")
     engine = ColorizeEngine(affine_model, device="cuda")

@@ -13,7 +13,7 @@ from click.testing import CliRunner  # noqa: E402
 
 from filmcolor.cli import main  # noqa: E402
 from filmcolor.config import load_train_config  # noqa: E402
-from filmcolor.errors import CheckpointError  # noqa: E402
+from filmcolor.errors import CheckpointError, DataError  # noqa: E402
 from filmcolor.training.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from filmcolor.training.loop import train  # noqa: E402
 
@@ -279,11 +279,11 @@ def test_checkpoint_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_data_folder_errors(tmp_path: Path, data: Path):
-    with pytest.raises(CheckpointError, match="does not exist"):
+    with pytest.raises(DataError, match="does not exist"):
         train(_cfg(), tmp_path / "nothing", tmp_path / "r")
     (tmp_path / "empty" / "trainA").mkdir(parents=True)
     (tmp_path / "empty" / "trainB").mkdir(parents=True)
-    with pytest.raises(CheckpointError, match="holds no images"):
+    with pytest.raises(DataError, match="holds no images"):
         train(_cfg(), tmp_path / "empty", tmp_path / "r")
 
 
@@ -292,7 +292,7 @@ def test_unreadable_image_is_named_or_skipped(tmp_path: Path):
     _images(root / "trainA", 1, True, 0)
     _images(root / "trainB", 1, False, 1)
     (root / "trainA" / "broken.png").write_bytes(b"not a png")
-    with pytest.raises(CheckpointError, match="broken.png"):
+    with pytest.raises(DataError, match="broken.png"):
         train(_cfg(), root, tmp_path / "r", max_steps=8)
     result = train(_cfg(skip_bad_images=True), root, tmp_path / "r2", max_steps=8)
     assert result.step == 8 and result.skipped_images > 0
@@ -309,7 +309,7 @@ def test_cli_train_resume_and_errors(data: Path, tmp_path: Path):
     assert again.exit_code == 0, again.output
     assert load_checkpoint(run)["step"] == 3
     bad = runner.invoke(main, ["train", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "run2"), "-q"])
-    assert bad.exit_code == CheckpointError.exit_code and "does not exist" in bad.stderr
+    assert bad.exit_code == DataError.exit_code == 10 and "does not exist" in bad.stderr
     typo = runner.invoke(main, ["train", "--data", str(data), "--set", "generator.blockz=2"])
     assert typo.exit_code == 2 and "unknown setting 'blockz'" in typo.stderr
 

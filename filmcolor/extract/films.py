@@ -35,6 +35,7 @@ import numpy as np
 from ..color import colour_spread
 from ..config import ExtractConfig
 from ..errors import FilmcolorError, UsageError, VideoReadError
+from ..io.files import write_image
 from ..io.probe import VideoInfo, guess_size, probe
 from ..io.reader import SplitFrameReader
 from ..scenes import CutDetector
@@ -242,15 +243,6 @@ def split_for(key: str, fraction: float) -> str:
     return "test" if int(key[:8], 16) / 0xFFFFFFFF < fraction else "train"
 
 
-def _write_jpeg(path: Path, rgb: np.ndarray, quality: int) -> None:
-    ok, data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise OSError(f"cannot encode {path.name}")
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_bytes(data.tobytes())
-    os.replace(tmp, path)
-
-
 def _even(value: float) -> int:
     return max(2, int(round(value / 2)) * 2)
 
@@ -410,7 +402,7 @@ def _extract_frames(
     lines = []
     for shot, frame, image in chosen:
         name = f"{stem}_s{shot:04d}_f{frame:07d}.jpg"
-        _write_jpeg(staging / name, image, cfg.quality)
+        write_image(staging / name, image, cfg.quality)
         lines.append(
             {
                 "image": f"{split}{domain}/{name}",

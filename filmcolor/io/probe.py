@@ -18,7 +18,7 @@ from ..errors import (
     VideoReadError,
     stderr_tail,
 )
-from ..io.process import media_path, require_ffmpeg
+from .process import media_path, require_ffmpeg
 
 # Still-image demuxers: such a file is a picture, not a film.
 _IMAGE_FORMATS = ("image2", "gif")  # and every "*_pipe" demuxer (png_pipe, jpeg_pipe, ...)

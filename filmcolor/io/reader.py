@@ -23,8 +23,8 @@ from ..errors import (
     VideoReadError,
     stderr_tail,
 )
-from ..io.probe import VideoInfo
-from ..io.process import INSTALL_HINT, StderrDrain, ffmpeg_base, media_path, spawn, stop, trim_args
+from .probe import VideoInfo
+from .process import INSTALL_HINT, StderrDrain, ffmpeg_base, media_path, spawn, stop, trim_args
 
 log = logging.getLogger(__name__)
 

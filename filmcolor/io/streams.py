@@ -11,8 +11,8 @@ from pathlib import Path
 from ..errors import (
     stderr_tail,
 )
-from ..io.probe import StreamInfo, VideoInfo
-from ..io.process import ffmpeg_base, media_path, trial
+from .probe import StreamInfo, VideoInfo
+from .process import ffmpeg_base, media_path, trial
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,10 @@ from ..errors import (
     VideoWriteError,
     stderr_tail,
 )
-from ..io.probe import VideoInfo
-from ..io.process import StderrDrain, ffmpeg_base, media_path, spawn, stop, trial, trim_args
-from ..io.reader import chroma_size, frame_pixel_format
-from ..io.streams import StreamPlan
+from .probe import VideoInfo
+from .process import StderrDrain, ffmpeg_base, media_path, spawn, stop, trial, trim_args
+from .reader import chroma_size, frame_pixel_format
+from .streams import StreamPlan
 
 
 @dataclass(frozen=True)

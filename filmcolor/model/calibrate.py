@@ -19,26 +19,22 @@ colour photos that are not the ones you evaluate on). Needs the ``onnx`` package
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from ..color import fit_colour, merge_rgb, split_rgb
-from ..errors import ExportError, UsageError
+from ..errors import UsageError
 from ..evaluate.metrics import colourfulness, psnr
-from ..model.contract import CONTRACT_KEY, int8_path
-from ..model.quantize import IMAGE_SUFFIXES
+from ..io.files import IMAGE_SUFFIXES, load_rgb
 from ..restore.colorizer import ColorizeEngine
+from .contract import int8_path, update_contract
 
 log = logging.getLogger(__name__)
 
-PHOTO_SIZE = 256
-"""Short side the photographs are measured at (colour is low-frequency; keeps it quick)."""
 GAIN_RANGE = (0.05, 8.0)
 """The gains searched."""
 
@@ -77,15 +73,11 @@ def photo_paths(sources: list[Path], limit: int) -> list[Path]:
     return found
 
 
-def _load(path: Path) -> np.ndarray | None:
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
+def _load(path: Path, short_side: int) -> np.ndarray | None:
+    try:
+        return load_rgb(path, short_side)
+    except OSError:
         return None
-    h, w = bgr.shape[:2]
-    scale = PHOTO_SIZE / min(h, w)
-    if scale < 1.0:
-        bgr = cv2.resize(bgr, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 class _Measure:
@@ -145,24 +137,7 @@ def find_gain(ratio_of: Callable[[float], float], target: float, iterations: int
 
 def write_gain(model: Path, gain: float, record: dict[str, object]) -> None:
     """Set ``chroma_gain`` (and its record) in the contract of the ONNX file ``model``, atomically."""
-    try:
-        import onnx
-    except ImportError as err:
-        raise ExportError("calibrating needs the onnx package; pip install 'filmcolor[train]'") from err
-    proto = onnx.load(str(model))
-    props = {p.key: p.value for p in proto.metadata_props}
-    contract = json.loads(props[CONTRACT_KEY])
-    contract["chroma_gain"] = gain
-    contract["calibration"] = record
-    props[CONTRACT_KEY] = json.dumps(contract)
-    del proto.metadata_props[:]
-    onnx.helper.set_model_props(proto, props)
-    partial = model.with_name(f".{model.stem}.filmcolor-part{model.suffix}")
-    try:
-        onnx.save(proto, str(partial))
-        partial.replace(model)
-    finally:
-        partial.unlink(missing_ok=True)
+    update_contract(model, chroma_gain=gain, calibration=record)
 
 
 def calibrate_model(model: Path, photos: list[Path], target: float = 0.6, limit: int = 200) -> CalibrationReport:
@@ -177,7 +152,7 @@ def calibrate_model(model: Path, photos: list[Path], target: float = 0.6, limit:
         raise UsageError(f"--target must be above 0 and at most 2 (a share of the photos' colourfulness), got {target}")
     engine = ColorizeEngine(model, device="cpu", precision="fp32")
     paths = photo_paths(photos, limit)
-    pictures = [p for p in (_load(path) for path in paths) if p is not None]
+    pictures = [p for p in (_load(path, engine.working_size) for path in paths) if p is not None]
     if not pictures:
         raise UsageError(f"none of the {len(paths)} pictures in {', '.join(map(str, photos))} could be read")
     colour = [p for p in pictures if colourfulness(p) > 1.0]  # gray pictures say nothing about strength

@@ -4,13 +4,15 @@ see docs/contract.md), and where the shipped model and int8 siblings live.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..errors import EngineError
+from ..errors import EngineError, MissingDependencyError
+from ..io.files import atomic_write
 
 CONTRACT_KEY = "filmcolor"
 CONTRACT_VERSION = 1
@@ -102,3 +104,49 @@ def default_model_path() -> Path:
 def int8_path(model: Path) -> Path:
     """Where the int8 sibling of ``model`` lives (``NAME_int8.onnx``, see filmcolor.model.quantize)."""
     return model.with_name(f"{model.stem}_int8{model.suffix}")
+
+
+def contract_of(proto: Any, where: Path) -> ModelContract:
+    """The contract stored in a loaded ONNX model (an ``onnx.ModelProto``).
+
+    Raises:
+        EngineError: it has none, or an unreadable one.
+    """
+    meta = {p.key: p.value for p in proto.metadata_props}
+    if CONTRACT_KEY not in meta:
+        raise EngineError(
+            f"model '{where}' carries no filmcolor contract (metadata key '{CONTRACT_KEY}'); "
+            "export generators with 'filmcolor export'"
+        )
+    return ModelContract.from_json(meta[CONTRACT_KEY], where)
+
+
+def set_contract(proto: Any, contract: ModelContract) -> None:
+    """Store ``contract`` in a loaded ONNX model, keeping its other metadata."""
+    props = {p.key: p.value for p in proto.metadata_props}
+    props[CONTRACT_KEY] = contract.to_json()
+    del proto.metadata_props[:]
+    for key, value in props.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+
+
+def update_contract(path: Path, **changes: Any) -> ModelContract:
+    """Change fields of the contract in the ONNX file ``path`` (atomically); returns the new one.
+
+    Raises:
+        MissingDependencyError: the onnx package (the [train] extra) is missing.
+        EngineError: the file has no readable contract.
+    """
+    try:
+        import onnx
+    except ImportError as err:
+        raise MissingDependencyError(
+            "changing a model file needs the onnx package; pip install 'filmcolor[train]'"
+        ) from err
+    proto = onnx.load(str(path))
+    contract = dataclasses.replace(contract_of(proto, path), **changes)
+    set_contract(proto, contract)
+    with atomic_write(path) as partial:
+        onnx.save(proto, str(partial))
+    return contract

@@ -22,9 +22,9 @@ import torch
 
 from ..config import ExportConfig, GeneratorConfig
 from ..errors import ExportError
-from ..model.contract import ModelContract
 from ..training.checkpoint import generator_config_of, load_checkpoint
 from ..training.networks import build_generator
+from .contract import ModelContract, set_contract
 
 
 @dataclass(frozen=True)
@@ -58,14 +58,13 @@ def load_colorizer(source: Path) -> tuple[torch.nn.Module, dict]:
     return net.eval(), state
 
 
-def export_onnx(source: Path, out: Path, cfg: ExportConfig, working_size: int | None = None) -> ExportReport:
+def export_onnx(source: Path, out: Path, cfg: ExportConfig) -> ExportReport:
     """Write G to ``out`` as ONNX and check it against PyTorch.
 
     Args:
         source: a run folder (its last checkpoint) or a checkpoint file.
         out: the .onnx file to write (atomically).
-        cfg: opset, fp16, parity tolerance.
-        working_size: short side the model should see in restore; None = the run's load_size.
+        cfg: opset, fp16, parity tolerance, working size.
 
     Raises:
         ExportError: the export, the checker or the parity check failed.
@@ -77,7 +76,7 @@ def export_onnx(source: Path, out: Path, cfg: ExportConfig, working_size: int | 
         raise ExportError(f"opset {cfg.opset} is too old; use 17 or newer")
     net, state = load_colorizer(source)
     gen_cfg = generator_config_of(state)
-    size = working_size or int(state["config"].get("load_size", cfg.working_size))
+    size = cfg.working_size or int(state["config"]["load_size"])
     contract = ModelContract(
         working_size=size,
         size_multiple=gen_cfg.size_multiple,
@@ -108,7 +107,7 @@ def export_onnx(source: Path, out: Path, cfg: ExportConfig, working_size: int | 
         model = onnx.load(str(tmp))
         # The chroma's two channels, stated (a Resize before the output leaves them symbolic).
         model.graph.output[0].type.tensor_type.shape.dim[1].dim_value = 2
-        onnx.helper.set_model_props(model, {"filmcolor": contract.to_json()})
+        set_contract(model, contract)
         model.doc_string = "filmcolor colorizer: luminance (N,1,H,W) -> chroma (N,2,H,W), see docs/contract.md"
         onnx.checker.check_model(model, full_check=True)
         onnx.save(model, str(tmp))

@@ -22,15 +22,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import ExportError, UsageError
+from ..errors import ExportError, MissingDependencyError, UsageError
+from ..io.files import IMAGE_SUFFIXES, load_rgb, partial_path
 from ..io.probe import probe
 from ..io.reader import FrameReader
-from ..model.contract import int8_path
 from ..restore.colorizer import ColorizeEngine
+from .contract import int8_path
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 """Pictures (read by OpenCV) among calibration sources; films are everything else."""
 
 
@@ -51,9 +51,10 @@ def calibration_frames(engine: ColorizeEngine, sources: list[Path], count: int =
     per_source = max(1, -(-count // max(1, len(sources))))
     for source in sources:
         if source.suffix.lower() in IMAGE_SUFFIXES:
-            gray = cv2.imread(str(source), cv2.IMREAD_GRAYSCALE)
-            if gray is None:
-                raise UsageError(f"cannot read calibration picture '{source}'; give a PNG/JPEG or a film")
+            try:
+                gray = cv2.cvtColor(load_rgb(source), cv2.COLOR_RGB2GRAY)
+            except OSError:
+                raise UsageError(f"cannot read calibration picture '{source}'; give a PNG/JPEG or a film") from None
             frames.append(engine.shrink_plane(gray, True))
             continue
         info = probe(source)
@@ -106,7 +107,7 @@ def quantize_model(model: Path, footage: list[Path], out: Path | None = None, co
         )
         from onnxruntime.quantization.shape_inference import quant_pre_process
     except ImportError as err:
-        raise ExportError(
+        raise MissingDependencyError(
             f"quantising needs the onnx package ({err.name} is missing); pip install 'filmcolor[train]'"
         ) from err
     out = out or int8_path(model)
@@ -124,7 +125,7 @@ def quantize_model(model: Path, footage: list[Path], out: Path | None = None, co
 
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
-        partial = out.with_name(f".{out.stem}.filmcolor-part{out.suffix}")
+        partial = partial_path(out)
         try:
             quant_pre_process(str(model), str(prepared))
             quantize_static(

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from ..color import fit_colour, luma_from_plane, merge_rgb, split_rgb
-from ..errors import EngineError
+from ..errors import DeviceError, EngineError
 from ..model.contract import CONTRACT_KEY, ModelContract, default_model_path, int8_path
 
 
@@ -61,7 +61,8 @@ class ColorizeEngine:
     Args:
         model: path to an .onnx file; None = the default model shipped in the package.
         device: 'auto' (CUDA only when a session really gets it), 'cpu' or 'cuda'.
-        size: short side of the luminance the model sees; None = the contract's working size.
+        working_size: short side of the luminance the model sees; None = the model file's
+            (its contract's ``working_size``, what it was trained at).
         threads: intra-op threads (0 = half the cores: the other half decodes and encodes).
         precision: 'fp32' (the file as given), 'int8' (its ``NAME_int8.onnx`` sibling, made by
             ``filmcolor quantize``) or 'auto' (the int8 sibling on a CPU when it exists, about
@@ -75,7 +76,7 @@ class ColorizeEngine:
         self,
         model: Path | None = None,
         device: str = "auto",
-        size: int | None = None,
+        working_size: int | None = None,
         threads: int = 0,
         precision: str = "fp32",
         saturation: float = 1.0,
@@ -130,7 +131,7 @@ class ColorizeEngine:
             )
         self.contract = ModelContract.from_json(meta[CONTRACT_KEY], self.model_path)
         self._check_tensors()
-        self.size = size or self.contract.working_size
+        self.working_size = working_size or self.contract.working_size
         self.gain = self.contract.chroma_gain * saturation
         """What the network's chroma is multiplied by (calibrated gain x saturation)."""
 
@@ -157,7 +158,7 @@ class ColorizeEngine:
         finally:
             ort.set_default_logger_severity(2)
         if device == "cuda" and session.get_providers()[0] != "CUDAExecutionProvider":
-            raise EngineError(
+            raise DeviceError(
                 f"--device cuda was asked for, but onnxruntime could not use a GPU for "
                 f"'{self.model_path}'; install onnxruntime-gpu with CUDA 12 and cuDNN 9, "
                 "or use --device cpu"
@@ -218,7 +219,7 @@ class ColorizeEngine:
     def shrink(self, luma: np.ndarray) -> np.ndarray:
         """Full-resolution luminance (H, W) in [-1, 1] at the model's working size (h, w)."""
         height, width = luma.shape
-        h, w = working_shape(height, width, self.size, self.contract.size_multiple)
+        h, w = working_shape(height, width, self.working_size, self.contract.size_multiple)
         if (h, w) == (height, width):
             return luma
         return area_resize(luma, w, h)
@@ -226,7 +227,7 @@ class ColorizeEngine:
     def shrink_plane(self, y_plane: np.ndarray, full_range: bool) -> np.ndarray:
         """A video's uint8 Y plane as working-size luminance in [-1, 1] (scaled while still uint8)."""
         height, width = y_plane.shape
-        h, w = working_shape(height, width, self.size, self.contract.size_multiple)
+        h, w = working_shape(height, width, self.working_size, self.contract.size_multiple)
         if (h, w) != (height, width):
             y_plane = area_resize(y_plane, w, h)
         return luma_from_plane(y_plane, full_range)

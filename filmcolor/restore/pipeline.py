@@ -37,10 +37,10 @@ from ..io.writer import (
     default_codec,
     output_pixel_format,
 )
-from ..restore.colorizer import ColorizeEngine
-from ..restore.pool import parallel_segments, plan_jobs
-from ..restore.preview import PreviewSampler
-from ..restore.segments import (
+from .colorizer import ColorizeEngine
+from .pool import parallel_segments, plan_jobs
+from .preview import PreviewSampler
+from .segments import (
     Progress,
     ProgressFactory,
     SegmentRun,
@@ -244,7 +244,7 @@ def _restore_locked(
     preview: Path | None,
     started: float,
 ) -> RestoreResult:
-    engine = ColorizeEngine(cfg.model, cfg.device, cfg.size, cfg.threads, cfg.precision, cfg.saturation)
+    engine = ColorizeEngine(cfg.model, cfg.device, cfg.working_size, cfg.threads, cfg.precision, cfg.saturation)
     settings = EncoderSettings(cfg.codec or default_codec(output), cfg.crf, cfg.preset)
     check_output(output, settings, output_pixel_format(info.width, info.height, info.full_range))
     plan = plan_streams(info, output)

@@ -18,9 +18,9 @@ from ..io.reader import FrameReader, Prefetch
 from ..io.writer import (
     EncoderSettings,
 )
-from ..restore.colorizer import ColorizeEngine
-from ..restore.segments import Job, Progress, SegmentRun
-from ..restore.temporal import StageTimes
+from .colorizer import ColorizeEngine
+from .segments import Job, Progress, SegmentRun
+from .temporal import StageTimes
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +193,7 @@ def _segment_job(
 def _restore_segment(
     source: Path, cfg: RestoreConfig, info: VideoInfo, settings: EncoderSettings, work: Path, number: int, size: int
 ) -> tuple[int, bool, StageTimes, list[int]]:
-    key = (cfg.model, cfg.device, cfg.size, cfg.threads, cfg.precision, cfg.saturation)
+    key = (cfg.model, cfg.device, cfg.working_size, cfg.threads, cfg.precision, cfg.saturation)
     if key not in _WORKER_ENGINES:  # one model session per worker, kept for its next segments
         _WORKER_ENGINES.clear()
         _WORKER_ENGINES[key] = ColorizeEngine(*key)

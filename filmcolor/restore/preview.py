@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from ..color import yuv_to_rgb
-from ..errors import VideoWriteError
+from ..io.files import write_image
 
 
 class PreviewSampler:
@@ -51,18 +50,3 @@ class PreviewSampler:
             [np.concatenate([r, np.full((gap, r.shape[1], 3), 255, np.uint8)], axis=0) for r in rows], axis=0
         )
         return write_image(path, sheet)
-
-
-def write_image(path: Path, rgb: np.ndarray) -> Path:
-    """Write an RGB picture atomically (temporary name, then rename)."""
-    tmp = path.with_name(f".{path.stem}.filmcolor-part{path.suffix or '.png'}")
-    ok, data = cv2.imencode(path.suffix or ".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise VideoWriteError(f"cannot encode picture '{path}'; name it .png or .jpg")
-    try:
-        tmp.write_bytes(data.tobytes())
-        os.replace(tmp, path)
-    except OSError as err:
-        tmp.unlink(missing_ok=True)
-        raise VideoWriteError(f"cannot write '{path}' ({err.strerror}); choose a writable folder") from err
-    return path

@@ -21,6 +21,7 @@ import numpy as np
 from ..color import chroma_to_planes
 from ..config import RestoreConfig
 from ..errors import UsageError, VideoWriteError
+from ..io.files import atomic_write
 from ..io.probe import VideoInfo
 from ..io.reader import FrameReader, Prefetch, chroma_size, luma_pixel_format
 from ..io.writer import (
@@ -28,8 +29,8 @@ from ..io.writer import (
     EncoderSettings,
     FrameWriter,
 )
-from ..restore.colorizer import ColorizeEngine
-from ..restore.preview import PreviewSampler
+from .colorizer import ColorizeEngine
+from .preview import PreviewSampler
 from .stages import make_color_stage
 from .temporal import StageTimes
 
@@ -108,12 +109,10 @@ class Job:
     segments: list[int] = field(default_factory=list)  # frames in each finished segment
 
     def save(self, work: Path) -> None:
-        target = work / "job.json"
-        partial = work / ".job.json.part"
         state = {"fingerprint": self.fingerprint, "segment_frames": self.segment_frames, "segments": self.segments}
         try:
-            partial.write_text(json.dumps(state))
-            os.replace(partial, target)
+            with atomic_write(work / "job.json") as partial:
+                partial.write_text(json.dumps(state))
         except OSError as err:
             raise disk_error(err, work) from err
 
@@ -134,7 +133,7 @@ def fingerprint(
     model = engine.model_path.stat()
     parts = {
         "source": [str(source.resolve()), stat.st_size, stat.st_mtime_ns],
-        "model": [str(engine.model_path.resolve()), model.st_size, model.st_mtime_ns, engine.size, engine.gain],
+        "model": [str(engine.model_path.resolve()), model.st_size, model.st_mtime_ns, engine.working_size, engine.gain],
         "output": output.suffix.lower(),
         "settings": [settings.codec, settings.crf, settings.preset],
         "restore": [cfg.start, cfg.duration, cfg.segment_seconds, cfg.batch_size, repr(cfg.temporal)],

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -13,25 +11,18 @@ import torch
 from ..config import (
     GeneratorConfig,
 )
-from ..errors import CheckpointError
-from ..model.contract import CONTRACT_KEY
+from ..errors import CheckpointError, EngineError
+from ..io.files import atomic_write
+from ..model.contract import contract_of
 
 CHECKPOINT_NAME = "last.pt"
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write a checkpoint atomically: a temporary file in the same folder, then a rename."""
+    """Write a checkpoint atomically (a killed write leaves the last whole one in place)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_write(path) as tmp:
         torch.save(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    # A process killed while writing (kill -9, power cut) leaves its temporary file behind;
-    # only one process writes a run's checkpoints, so any other one is stale.
-    for stale in path.parent.glob(f".{path.name}.tmp-*"):
-        stale.unlink(missing_ok=True)
 
 
 def checkpoint_path(source: Path) -> Path:
@@ -75,13 +66,12 @@ def colorizer_state_from_onnx(
         proto = onnx.load(str(source))
     except Exception as err:  # onnx raises DecodeError and others for a damaged file
         raise CheckpointError(f"init_from: '{source}' cannot be read as ONNX ({err})") from err
-    meta = {p.key: p.value for p in proto.metadata_props}
     try:
-        shape = json.loads(meta[CONTRACT_KEY])["generator"]
-    except (KeyError, TypeError, json.JSONDecodeError) as err:
-        raise CheckpointError(
-            f"init_from: '{source}' has no filmcolor contract; start from a model written by 'filmcolor export'"
-        ) from err
+        shape = contract_of(proto, source).generator
+    except EngineError as err:
+        raise CheckpointError(f"init_from: {err}") from err
+    if not isinstance(shape, dict):
+        raise CheckpointError(f"init_from: '{source}' does not record its generator's shape; start from a model written by 'filmcolor export'")
     saved = GeneratorConfig(**shape)
     new_head = saved.bins == 0 and generator.bins > 0  # a regressing model's trunk under a binned head
     if saved != generator and not (new_head and dataclasses.replace(generator, bins=0) == saved):

@@ -14,21 +14,20 @@ from ..color import split_rgb
 from ..config import (
     TrainConfig,
 )
-from ..errors import CheckpointError, UsageError
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+from ..errors import DataError, UsageError
+from ..io.files import IMAGE_SUFFIXES, load_rgb
 
 
 def find_images(folder: Path) -> list[Path]:
     """All images under ``folder`` (recursively, sorted), or a clear error when there are none."""
     if not folder.is_dir():
-        raise CheckpointError(
+        raise DataError(
             f"data folder '{folder}' does not exist; make it with 'filmcolor extract' or put "
             "images there"
         )
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not files:
-        raise CheckpointError(
+        raise DataError(
             f"data folder '{folder}' holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}); "
             "fill it or point --data elsewhere"
         )
@@ -38,19 +37,6 @@ def find_images(folder: Path) -> list[Path]:
 def domain_folders(data: Path) -> tuple[Path, Path]:
     """trainA (B&W) and trainB (colour) inside a data folder."""
     return data / "trainA", data / "trainB"
-
-
-def load_rgb(path: Path, short_side: int) -> np.ndarray:
-    raw = np.fromfile(str(path), np.uint8)
-    image = cv2.imdecode(raw, cv2.IMREAD_COLOR) if raw.size else None
-    if image is None:
-        raise OSError("not a readable image")
-    image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    h, w = image.shape[:2]
-    scale = short_side / min(h, w)
-    size = (max(short_side, round(w * scale)), max(short_side, round(h * scale)))
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
-    return cv2.resize(image, size, interpolation=interpolation)
 
 
 def image_set(path: Path, root: Path) -> str:
@@ -100,7 +86,7 @@ class UnpairedFrames(Dataset):
         for side, files in enumerate(self.files):
             for path in files:
                 try:
-                    cache[side].append(load_rgb(path, self.cfg.load_size))
+                    cache[side].append(load_rgb(path, self.cfg.load_size, upscale=True))
                 except OSError:
                     cache[side].append(None)
         self.cache = (cache[0], cache[1])
@@ -114,7 +100,7 @@ class UnpairedFrames(Dataset):
             if image is None:
                 raise OSError("not a readable image")
             return image
-        return load_rgb(self.files[side][index], self.cfg.load_size)
+        return load_rgb(self.files[side][index], self.cfg.load_size, upscale=True)
 
     def choose(self, side: int, rng: np.random.Generator) -> int:
         """The index of a random image of ``side`` (0: A, 1: B), as ``set_weights`` weighs them."""

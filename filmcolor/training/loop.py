@@ -49,17 +49,18 @@ from ..config import (
     config_to_dict,
     train_config_from_dict,
 )
-from ..errors import CheckpointError, UsageError
-from ..training.checkpoint import (
+from ..errors import CheckpointError, DataError, DeviceError, TrainingDivergedError, UsageError
+from ..io.files import atomic_write
+from .checkpoint import (
     CHECKPOINT_NAME,
     colorizer_state_from_onnx,
     load_checkpoint,
     save_checkpoint,
 )
-from ..training.data import UnpairedFrames, collate, domain_folders, find_images, image_set
-from ..training.efficientnet import load_imagenet_weights
-from ..training.losses import BINNED_STRIDE, gan_loss, supervised_loss
-from ..training.networks import build_discriminator, build_generator
+from .data import UnpairedFrames, collate, domain_folders, find_images, image_set
+from .efficientnet import load_imagenet_weights
+from .losses import BINNED_STRIDE, gan_loss, supervised_loss
+from .networks import build_discriminator, build_generator
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +166,7 @@ def cpu_bf16_supported() -> bool:
 
 def _choose_device(requested: str) -> torch.device:
     if requested == "cuda" and not torch.cuda.is_available():
-        raise CheckpointError("device 'cuda' was asked for but PyTorch sees no GPU; use --device cpu")
+        raise DeviceError("device 'cuda' was asked for but PyTorch sees no GPU; use --device cpu")
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(requested)
@@ -449,7 +450,7 @@ class Trainer:
         values["total_g"] = float(total_g.detach())
         bad = [k for k, v in values.items() if not math.isfinite(v)]
         if bad:
-            raise CheckpointError(
+            raise TrainingDivergedError(
                 f"training diverged at step {self.step} ({', '.join(bad)} not finite); lower lr "
                 f"or resume from the last checkpoint in '{self.run_dir}'"
             )
@@ -572,7 +573,7 @@ def train(
         with _StopSignals(at_once=trainer.world > 1) as signals:
             for batch in trainer.loader() if trainer.step < stop else ():
                 if "error" in batch:
-                    raise CheckpointError(batch["error"])
+                    raise DataError(batch["error"])
                 skipped += batch["skipped"]
                 for net in trainer.train_nets.named().values():
                     net.train()
@@ -650,6 +651,5 @@ def _write_config(path: Path, cfg: TrainConfig) -> None:
     lines += [f"{k} = {_toml_value(v)}" for k, v in values.items() if not isinstance(v, dict)]
     for name, table in tables.items():
         lines += ["", f"[{name}]"] + [f"{k} = {_toml_value(v)}" for k, v in table.items()]
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")

@@ -8,7 +8,7 @@ import torch.nn.functional as nnf
 from ..config import (
     GeneratorConfig,
 )
-from ..training.networks import binned_cross_entropy
+from .networks import binned_cross_entropy
 
 
 def gan_loss(prediction: torch.Tensor, real: bool, mode: str) -> torch.Tensor:

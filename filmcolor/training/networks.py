@@ -30,7 +30,7 @@ from torch import nn
 from torch.nn import functional as nnf
 
 from ..config import DiscriminatorConfig, GeneratorConfig
-from ..training.efficientnet import INPUT_LEVELS, TAP_CHANNELS, EfficientNetLite0
+from .efficientnet import INPUT_LEVELS, TAP_CHANNELS, EfficientNetLite0
 
 CHANNELS = {"colorizer": (1, 2), "decolorizer": (3, 1)}
 
