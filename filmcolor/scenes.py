@@ -38,10 +38,6 @@ class Scene:
         return float(self.start_frame / self.fps)
 
     @property
-    def end_time(self) -> float:
-        return float(self.end_frame / self.fps)
-
-    @property
     def length(self) -> int:
         return self.end_frame - self.start_frame
 

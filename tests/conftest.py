@@ -15,6 +15,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from onnx_models import make_affine_model  # noqa: E402
 
+from filmcolor.evaluate.metrics import psnr as y_psnr  # noqa: E402, F401 - the tests' name for it
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
@@ -93,12 +95,6 @@ def read_planes(path: Path) -> np.ndarray:
 
     with FrameReader(probe(path)) as reader:
         return np.stack(list(reader))
-
-
-def y_psnr(a: np.ndarray, b: np.ndarray) -> float:
-    diff = a.astype(np.float64) - b.astype(np.float64)
-    mse = float(np.mean(diff**2))
-    return 99.0 if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
 def sha256(path: Path) -> str:

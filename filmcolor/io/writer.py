@@ -87,8 +87,9 @@ def check_output(path: Path, settings: EncoderSettings, pix_fmt: str) -> None:
 class FrameWriter:
     """Encodes frames from a pipe and muxes the input's other streams beside them.
 
-    Frames are ``uint8`` planar YUV 4:4:4 arrays ``(3, H, W)`` (the reader's default). Audio,
-    subtitles and the rest follow ``plan``: stream copy by default, so audio stays bit-exact.
+    Frames are given as their ``uint8`` planes (:meth:`write_planes`: the Y plane and the U, V
+    planes of ``in_pix_fmt``). Audio, subtitles and the rest follow ``plan``: stream copy by
+    default, so audio stays bit-exact.
     The video starts at the same offset from the audio as in the input.
 
     Args:
@@ -192,10 +193,6 @@ class FrameWriter:
             self.close()
         else:
             self.abort()
-
-    def write(self, frame: np.ndarray) -> None:
-        """Send one planar 4:4:4 frame ``(3, H, W)`` to the encoder (see :meth:`write_planes`)."""
-        self.write_planes(frame[0], frame[1:])
 
     def write_planes(self, y: np.ndarray, uv: np.ndarray) -> None:
         """Send one frame as its Y plane (H, W) and U, V planes (2, h, w) of ``in_pix_fmt``.
