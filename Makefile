@@ -1,10 +1,9 @@
 # filmcolor: the two set-up commands of a fresh machine (see README.md).
-#   make demo   installs ffmpeg, a virtualenv and filmcolor, then restores a sample B&W clip
+#   make demo   installs ffmpeg, a virtualenv and filmcolor, then restores a B&W film made of colour photos
 #   make test   installs ffmpeg, a virtualenv, filmcolor with [train,test], then runs the tests
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-SHARED ?= ../shared/data
 DEMO_OUT ?= demo_out
 # PyTorch for the [train] extra: 2.13.0 is the CPU build on the project's machines.
 TORCH_SPEC ?= torch==2.13.0
@@ -25,17 +24,17 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 venv: $(BIN)/python
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e ".[demo]"
 
 venv-test: $(BIN)/python
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
 	$(BIN)/pip install -q -e ".[train,test]"
 
 demo: system-deps venv
-	$(BIN)/python pipelines/make_sample.py --shared "$(SHARED)" --out "$(DEMO_OUT)"
-	$(BIN)/filmcolor restore "$$(cat $(DEMO_OUT)/sample_path.txt)" "$(DEMO_OUT)/sample_color.mp4" \
-	  --preview "$(DEMO_OUT)/before_after.png" --overwrite
-	@echo "colour film: $(DEMO_OUT)/sample_color.mp4   before/after: $(DEMO_OUT)/before_after.png"
+	$(BIN)/python pipelines/make_sample.py --out "$(DEMO_OUT)"
+	$(BIN)/filmcolor restore "$(DEMO_OUT)/sample.mp4" "$(DEMO_OUT)/sample_color.mp4" --overwrite
+	$(BIN)/python pipelines/make_sample.py --out "$(DEMO_OUT)" --sheet
+	@echo "colour film: $(DEMO_OUT)/sample_color.mp4   before/after/truth: $(DEMO_OUT)/before_after_truth.png"
 
 test: system-deps venv-test
 	$(BIN)/python -m pytest -q -ra
