@@ -44,7 +44,8 @@ import numpy as np
 
 from filmcolor.color import merge_rgb, split_rgb
 from filmcolor.config import RestoreConfig, SceneConfig, TemporalConfig
-from filmcolor.evaluate.metrics import cdc, colourfulness, psnr, sequence_psnr, ssim, warp_error
+from filmcolor.evaluate.measures import Sample, columns, measure_all, truth_row
+from filmcolor.io.files import load_rgb
 from filmcolor.io.probe import probe
 from filmcolor.io.reader import FrameReader
 from filmcolor.model.contract import default_model_path
@@ -52,9 +53,6 @@ from filmcolor.restore.colorizer import ColorizeEngine
 from filmcolor.restore.pipeline import restore
 from filmcolor.restore.temporal import blend
 from filmcolor.scenes import detect_scenes
-
-GT_COLUMNS = ["PSNR", "PSNR-seq", "SSIM", "colour", "colour/GT", "CDC", "CDC/GT", "warp", "CDC-c", "warp-c"]
-BW_COLUMNS = ["colour", "CDC", "warp", "CDC-c", "warp-c", "Y-PSNR"]
 
 
 @dataclass
@@ -118,14 +116,11 @@ def to_gray(frames: np.ndarray) -> np.ndarray:
 
 
 def load_images(paths: list[Path], short: int | None = None) -> list[np.ndarray]:
+    """Pictures as RGB, with ``short`` their short side shrunk to it (sides made even)."""
     images = []
     for path in paths:
-        image = cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-        if short:
-            h, w = image.shape[:2]
-            s = short / min(h, w)
-            image = cv2.resize(image, (round(w * s) // 2 * 2, round(h * s) // 2 * 2), interpolation=cv2.INTER_AREA)
-        images.append(image)
+        image = load_rgb(path, short)
+        images.append(image[: image.shape[0] // 2 * 2, : image.shape[1] // 2 * 2] if short else image)
     return images
 
 
@@ -133,31 +128,6 @@ def read_rgb(path: Path, seconds: float | None = None, size: tuple[int, int] | N
     info = probe(path)
     with FrameReader(info, pix_fmt="rgb24", duration=seconds, size=size) as reader:
         return np.stack(list(reader))
-
-
-def gt_metrics(out: list[np.ndarray], truth: list[np.ndarray], sequence: bool, cuts: list[int] = ()) -> dict[str, float]:
-    values = {
-        "PSNR": float(np.mean([psnr(o, t) for o, t in zip(out, truth, strict=True)])),
-        "PSNR-seq": sequence_psnr(out, truth),
-        "SSIM": float(np.mean([ssim(o, t) for o, t in zip(out, truth, strict=True)])),
-        "colour": float(np.mean([colourfulness(o) for o in out])),
-    }
-    values["colour/GT"] = values["colour"] / max(1e-6, float(np.mean([colourfulness(t) for t in truth])))
-    if sequence:
-        values["CDC"] = cdc(out, cuts=cuts)
-        values["CDC/GT"] = values["CDC"] / max(1e-9, cdc(truth, cuts=cuts))
-        values["warp"] = warp_error(out, guide=truth)
-        values["CDC-c"] = cdc(out, chroma=True, cuts=cuts)
-        values["warp-c"] = warp_error(out, guide=truth, chroma=True)
-    return values
-
-
-def truth_row(truth: list[np.ndarray], sequence: bool, cuts: list[int] = ()) -> dict[str, float]:
-    row = {"colour": float(np.mean([colourfulness(t) for t in truth])), "colour/GT": 1.0}
-    if sequence:
-        row.update(CDC=cdc(truth, cuts=cuts), warp=warp_error(truth), **{"CDC/GT": 1.0})
-        row.update({"CDC-c": cdc(truth, chroma=True, cuts=cuts), "warp-c": warp_error(truth, chroma=True)})
-    return row
 
 
 def restore_frames(model: Model, source: Path, work: Path, seconds: float | None, size: tuple[int, int] | None) -> np.ndarray:
@@ -288,11 +258,12 @@ def main() -> None:
     def gt_set(
         title: str, truth: list[np.ndarray], sequence: bool, run: Callable[[Model], list[np.ndarray]], cuts: list[int] = ()
     ) -> None:
-        table = Table(title, GT_COLUMNS if sequence else GT_COLUMNS[: GT_COLUMNS.index("colour/GT") + 1])
-        table.rows["ground truth"] = truth_row(truth, sequence, cuts)
+        kind = "film" if sequence else "photos"
+        table = Table(title, columns(kind))
+        table.rows["ground truth"] = truth_row(kind, Sample(truth, truth=truth, cuts=list(cuts)))
         for m in models:
             if sequence or not m.sequences_only:
-                table.rows[m.name] = gt_metrics(run(m), truth, sequence, cuts)
+                table.rows[m.name] = measure_all(kind, Sample(run(m), truth=truth, cuts=list(cuts)))
         tables.append(table)
         print(table.render(), "\n", flush=True)
 
@@ -326,7 +297,7 @@ def main() -> None:
         with FrameReader(info) as reader:
             y_in = np.stack([f[0] for f in reader])
         cuts = shot_starts(source, len(y_in), luma_only=True)
-        table = Table(f"{source.name} (real B&W, {len(y_in)} frames, {len(cuts)} cuts)", BW_COLUMNS)
+        table = Table(f"{source.name} (real B&W, {len(y_in)} frames, {len(cuts)} cuts)", columns("bw"))
         gray_rgb = read_rgb(source)
         for m in models:
             if m.path is None:
@@ -338,14 +309,8 @@ def main() -> None:
                 out = read_rgb(out_path)
                 with FrameReader(probe(out_path)) as reader:
                     y_out = np.stack([f[0] for f in reader])
-            table.rows[m.name] = {
-                "colour": float(np.mean([colourfulness(f) for f in out])),
-                "CDC": cdc(list(out), cuts=cuts),
-                "warp": warp_error(list(out), guide=list(gray_rgb)),
-                "CDC-c": cdc(list(out), chroma=True, cuts=cuts),
-                "warp-c": warp_error(list(out), guide=list(gray_rgb), chroma=True),
-                "Y-PSNR": psnr(y_in, y_out),
-            }
+            sample = Sample(list(out), source=list(gray_rgb), cuts=list(cuts), luma=(y_in, y_out))
+            table.rows[m.name] = measure_all("bw", sample)
         tables.append(table)
         print(table.render(), "\n", flush=True)
 

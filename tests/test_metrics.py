@@ -75,3 +75,30 @@ def test_warp_error_follows_motion():
     flicker = [f if i % 2 else f[..., ::-1] for i, f in enumerate(moving)]
     assert steady < 0.005
     assert warp_error(flicker, guide=moving) > 10 * steady
+
+
+def test_measures_registry_gives_each_kind_of_table_its_columns():
+    from filmcolor.evaluate.measures import (
+        MEASURES,
+        Sample,
+        columns,
+        measure,
+        measure_all,
+        truth_row,
+    )
+
+    assert columns("photos") == ["PSNR", "PSNR-seq", "SSIM", "colour", "colour/GT"]
+    assert columns("bw") == ["colour", "CDC", "warp", "CDC-c", "warp-c", "Y-PSNR"]
+    rng = np.random.default_rng(0)
+    truth = [rng.integers(0, 255, (32, 48, 3), dtype=np.uint8) for _ in range(4)]
+    gray = [np.repeat(t.mean(axis=2, keepdims=True).astype(np.uint8), 3, axis=2) for t in truth]
+    row = measure_all("film", Sample(gray, truth=truth, cuts=[2]))
+    assert set(row) == set(columns("film")) and row["colour"] == 0 and row["colour/GT"] == 0
+    assert truth_row("film", Sample(truth, truth=truth, cuts=[2]))["colour/GT"] == 1.0
+    # A new metric is one function and one registration: its column appears where it applies.
+    measure("mean level", "photos", truth=lambda s: float(np.mean(s.truth)))(lambda s: float(np.mean(s.out)))
+    try:
+        assert columns("photos")[-1] == "mean level" and "mean level" not in columns("bw")
+        assert measure_all("photos", Sample(truth, truth=truth))["mean level"] == pytest.approx(np.mean(truth))
+    finally:
+        del MEASURES["mean level"]
