@@ -152,9 +152,9 @@ def free_model(path: Path) -> Path:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from filmcolor.restore.colorizer import ColorizeEngine
+    from filmcolor.restore.colorizer import Colorizer
 
-    contract = ColorizeEngine(device="cpu").contract
+    contract = Colorizer(device="cpu").contract
     weight, bias = np.zeros((2, 1, 1, 1), np.float32), np.array([0.1, -0.1], np.float32)
     graph = helper.make_graph(
         [helper.make_node("Conv", ["luma", "w", "b"], ["chroma"], kernel_shape=[1, 1])], "free",
@@ -197,11 +197,11 @@ def naive_seconds(clip: Path, work: Path, frames: int, device: str = "cpu") -> t
         import torch
 
         from filmcolor.config import GeneratorConfig
-        from filmcolor.restore.colorizer import ColorizeEngine, working_shape
+        from filmcolor.restore.colorizer import Colorizer, working_shape
         from filmcolor.training.networks import build_generator
     except ImportError:
         return None
-    engine = ColorizeEngine(device="cpu")
+    engine = Colorizer(device="cpu")
     net = build_generator(GeneratorConfig(**engine.contract.generator)).eval().to(device)
     frames_in, frames_out = work / "naive_in", work / "naive_out"
     frames_in.mkdir(exist_ok=True)

@@ -49,7 +49,7 @@ from filmcolor.io.files import load_rgb
 from filmcolor.io.probe import probe
 from filmcolor.io.reader import FrameReader
 from filmcolor.model.contract import default_model_path
-from filmcolor.restore.colorizer import ColorizeEngine
+from filmcolor.restore.colorizer import Colorizer
 from filmcolor.restore.pipeline import restore
 from filmcolor.restore.temporal import blend
 from filmcolor.scenes import detect_scenes
@@ -59,7 +59,7 @@ from filmcolor.scenes import detect_scenes
 class Model:
     name: str
     path: Path | None  # None: the gray baseline (output = input)
-    engine: ColorizeEngine | None = None
+    engine: Colorizer | None = None
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
     sequences_only: bool = False  # a temporal variant: rows on frame sequences only
     precision: str = "auto"  # restore's default: the int8 sibling on this CPU when there is one
@@ -179,7 +179,7 @@ def untrained_model(work: Path) -> Path | None:
     )  # fmt: skip
     model = onnx.load(str(path))
     # the default model's working size: the same pictures as the model it is compared with
-    working_size = ColorizeEngine(None, device="cpu").contract.working_size
+    working_size = Colorizer(None, device="cpu").contract.working_size
     set_contract(model, ModelContract(working_size=working_size))
     onnx.save(model, str(path))
     return path
@@ -245,13 +245,13 @@ def main() -> None:
         models.append(Model(f"{last.name}/none", last.path, None, TemporalConfig(mode="none"), True))
         models.append(Model(f"{last.name}/every-frame", last.path, None, TemporalConfig(keyframe_interval=1), True))
         models.append(Model(f"{last.name}/fp32-none", last.path, None, TemporalConfig(mode="none"), True, "fp32"))
-    engines: dict[tuple[Path, str], ColorizeEngine] = {}
+    engines: dict[tuple[Path, str], Colorizer] = {}
     for m in models:
         if m.path is not None:
             key = (m.path, m.precision)
             m.saturation = args.saturation
             if key not in engines:  # one session per model file and precision (setdefault would open one each time)
-                engines[key] = ColorizeEngine(m.path, device="cpu", precision=m.precision, saturation=args.saturation)
+                engines[key] = Colorizer(m.path, device="cpu", precision=m.precision, saturation=args.saturation)
             m.engine = engines[key]
     tables: list[Table] = []
 

@@ -18,7 +18,7 @@ from filmcolor.errors import EngineError, UsageError
 from filmcolor.evaluate.metrics import colourfulness
 from filmcolor.model.calibrate import calibrate_model, find_gain
 from filmcolor.model.contract import ModelContract, default_model_path, int8_path
-from filmcolor.restore.colorizer import ColorizeEngine
+from filmcolor.restore.colorizer import Colorizer
 from filmcolor.restore.pipeline import restore
 
 
@@ -38,24 +38,24 @@ def test_engine_multiplies_chroma_by_contract_gain_and_saturation(tmp_path: Path
     contract = ModelContract(chroma_gain=2.0)
     model = make_affine_model(tmp_path / "g.onnx", cb=(0.0, 0.1), cr=(0.0, -0.3), contract=contract)
     luma = np.zeros((1, 8, 8), np.float32)
-    out = ColorizeEngine(model, device="cpu").run(luma)
+    out = Colorizer(model, device="cpu").run(luma)
     assert np.allclose(out[0, 0], 0.2) and np.allclose(out[0, 1], -0.6)
-    out = ColorizeEngine(model, device="cpu", saturation=0.25).run(luma)
+    out = Colorizer(model, device="cpu", saturation=0.25).run(luma)
     assert np.allclose(out[0, 0], 0.05) and np.allclose(out[0, 1], -0.15)
-    assert np.abs(ColorizeEngine(model, device="cpu", saturation=0.0).run(luma)).max() == 0.0
-    out = ColorizeEngine(model, device="cpu", saturation=3.0).run(luma)  # 6 x 0.1, 6 x -0.3
+    assert np.abs(Colorizer(model, device="cpu", saturation=0.0).run(luma)).max() == 0.0
+    out = Colorizer(model, device="cpu", saturation=3.0).run(luma)  # 6 x 0.1, 6 x -0.3
     assert np.allclose(out[0, 0], 0.6) and np.allclose(out[0, 1], -1.0)  # kept inside [-1, 1]
     with pytest.raises(EngineError, match="saturation"):
-        ColorizeEngine(model, device="cpu", saturation=-1.0)
+        Colorizer(model, device="cpu", saturation=-1.0)
 
 
 def test_contract_without_gain_reads_as_one_and_a_bad_gain_is_refused(tmp_path: Path):
     plain = make_affine_model(tmp_path / "plain.onnx")
-    assert ColorizeEngine(plain, device="cpu").gain == 1.0
+    assert Colorizer(plain, device="cpu").gain == 1.0
     text = ModelContract().to_json().replace('"chroma_gain": 1.0', '"chroma_gain": -2')
     bad = make_affine_model(tmp_path / "bad.onnx", contract=_Raw(text))
     with pytest.raises(EngineError, match="chroma_gain .*filmcolor calibrate"):
-        ColorizeEngine(bad, device="cpu")
+        Colorizer(bad, device="cpu")
 
 
 class _Raw(ModelContract):
@@ -83,12 +83,12 @@ def test_calibration_reaches_the_target_and_is_written_to_both_files(tmp_path: P
     assert report.ratio_before < 0.5 and report.ratio_after == pytest.approx(0.5, abs=0.01)
     assert report.gain > 1.0
     for path in (model, int8_path(model)):
-        engine = ColorizeEngine(path, device="cpu")
+        engine = Colorizer(path, device="cpu")
         assert engine.contract.chroma_gain == report.gain
         assert engine.contract.calibration["target"] == 0.5
     # Measured independently: the engine now colours the photos at half their colourfulness.
     pictures = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in sorted(photos.glob("*.png"))]
-    engine = ColorizeEngine(model, device="cpu", precision="fp32")
+    engine = Colorizer(model, device="cpu", precision="fp32")
     out = [engine.colorize(p[None])[0] for p in pictures]
     ratio = np.mean([colourfulness(o) for o in out]) / np.mean([colourfulness(p) for p in pictures])
     assert ratio == pytest.approx(0.5, abs=0.02)
@@ -113,8 +113,8 @@ def test_calibrate_cli_reports_and_refuses_bad_input(tmp_path: Path):
 
 
 def test_shipped_model_carries_one_calibrated_gain():
-    floating = ColorizeEngine(default_model_path(), device="cpu", precision="fp32")
-    quantized = ColorizeEngine(default_model_path(), device="cpu", precision="int8")
+    floating = Colorizer(default_model_path(), device="cpu", precision="fp32")
+    quantized = Colorizer(default_model_path(), device="cpu", precision="int8")
     assert floating.contract.chroma_gain == quantized.contract.chroma_gain
     assert floating.contract.calibration is not None and floating.contract.calibration["photos"] >= 100
 

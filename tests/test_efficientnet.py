@@ -15,7 +15,7 @@ from test_train import TINY, _images  # noqa: E402
 
 from filmcolor.config import ExportConfig, GeneratorConfig, load_train_config  # noqa: E402
 from filmcolor.errors import UsageError  # noqa: E402
-from filmcolor.restore.colorizer import ColorizeEngine  # noqa: E402
+from filmcolor.restore.colorizer import Colorizer  # noqa: E402
 from filmcolor.training.checkpoint import load_checkpoint  # noqa: E402
 from filmcolor.training.efficientnet import (  # noqa: E402
     EfficientNetLite0,
@@ -124,7 +124,7 @@ def test_export_parity_int8_and_restore(data: Path, tmp_path: Path):
     model = tmp_path / "unet.onnx"
     report = export_onnx(tmp_path / "run", model, ExportConfig(working_size=64))
     assert report.max_abs_diff <= 1e-3
-    engine = ColorizeEngine(model, device="cpu")
+    engine = Colorizer(model, device="cpu")
     assert engine.contract.size_multiple == 32 and engine.contract.generator["encoder"] == "efficientnet_lite0"
     clip = make_clip(tmp_path / "clip.mp4", seconds=1.0, size="160x96")
     quantized = quantize_model(model, [clip], count=4)

@@ -9,11 +9,11 @@ from onnx_models import make_affine_model
 from filmcolor.color import EXPOSURE_REF
 from filmcolor.errors import DeviceError, EngineError
 from filmcolor.model.contract import ModelContract, default_model_path
-from filmcolor.restore.colorizer import ColorizeEngine, working_shape
+from filmcolor.restore.colorizer import Colorizer, working_shape
 
 
 def test_affine_model_gives_exact_chroma(affine_model: Path):
-    engine = ColorizeEngine(affine_model, device="cpu")
+    engine = Colorizer(affine_model, device="cpu")
     assert engine.device == "cpu"
     y = np.full((2, 50, 70), 120, np.uint8)
     chroma = engine.chroma(y, full_range=False)
@@ -26,7 +26,7 @@ def test_affine_model_gives_exact_chroma(affine_model: Path):
 
 def test_luma_dependent_chroma_is_upsampled_in_place(tmp_path: Path):
     model = make_affine_model(tmp_path / "ramp.onnx", cb=(0.2, 0.0), cr=(0.0, 0.0))
-    engine = ColorizeEngine(model, device="cpu", working_size=32)
+    engine = Colorizer(model, device="cpu", working_size=32)
     y = np.full((1, 64, 128), 60, np.uint8)
     y[:, :, 64:] = 180  # right half light -> Cb = 0.2 * 0.498, left half dark -> 0.2 * -0.598
     chroma = engine.chroma(y, full_range=False)
@@ -36,7 +36,7 @@ def test_luma_dependent_chroma_is_upsampled_in_place(tmp_path: Path):
 
 def test_black_and_white_get_no_colour(affine_model: Path):
     """A model's colour on a black or a white pixel would be clipped by the display: it is cut."""
-    engine = ColorizeEngine(affine_model, device="cpu")  # Cb 0.25, Cr 0.5 everywhere
+    engine = Colorizer(affine_model, device="cpu")  # Cb 0.25, Cr 0.5 everywhere
     y = np.full((1, 40, 60), 16, np.uint8)
     y[:, 20:] = 235
     y[:, :, 30:] = 120
@@ -48,7 +48,7 @@ def test_black_and_white_get_no_colour(affine_model: Path):
 
 
 def test_colorize_rgb_keeps_luminance(affine_model: Path):
-    engine = ColorizeEngine(affine_model, device="cpu")
+    engine = Colorizer(affine_model, device="cpu")
     gray = np.repeat(np.random.default_rng(0).integers(0, 256, (1, 40, 40, 1), dtype=np.uint8), 3, axis=3)
     out = engine.colorize(gray)
     luma = 0.299 * out[..., 0] + 0.587 * out[..., 1] + 0.114 * out[..., 2]
@@ -66,13 +66,13 @@ def test_working_shape():
 def test_model_without_contract_is_rejected(tmp_path: Path):
     model = make_affine_model(tmp_path / "bare.onnx", with_contract=False)
     with pytest.raises(EngineError, match="no filmcolor contract"):
-        ColorizeEngine(model, device="cpu")
+        Colorizer(model, device="cpu")
 
 
 def test_model_with_wrong_shape_is_rejected(tmp_path: Path):
     model = make_affine_model(tmp_path / "three.onnx", out_channels=1)
     with pytest.raises(EngineError, match=r"\(N, 2, H, W\) chroma"):
-        ColorizeEngine(model, device="cpu")
+        Colorizer(model, device="cpu")
 
 
 def test_model_with_wrong_names_is_rejected(tmp_path: Path):
@@ -80,20 +80,20 @@ def test_model_with_wrong_names_is_rejected(tmp_path: Path):
         tmp_path / "names.onnx", input_name="image", contract=ModelContract(input_name="luma")
     )
     with pytest.raises(EngineError, match="does not match its contract"):
-        ColorizeEngine(model, device="cpu")
+        Colorizer(model, device="cpu")
 
 
 def test_corrupt_and_missing_models(tmp_path: Path):
     corrupt = tmp_path / "corrupt.onnx"
     corrupt.write_bytes(b"\x08\x01garbage" * 100)
     with pytest.raises(EngineError, match="cannot be loaded"):
-        ColorizeEngine(corrupt, device="cpu")
+        Colorizer(corrupt, device="cpu")
     with pytest.raises(EngineError, match="does not exist"):
-        ColorizeEngine(tmp_path / "nope.onnx", device="cpu")
+        Colorizer(tmp_path / "nope.onnx", device="cpu")
 
 
 def test_auto_device_without_gpu_is_cpu_and_quiet(affine_model: Path, capfd: pytest.CaptureFixture):
-    engine = ColorizeEngine(affine_model, device="auto")
+    engine = Colorizer(affine_model, device="auto")
     assert engine.device in ("cpu", "cuda")
     assert "libcublas" not in capfd.readouterr().err
 
@@ -102,7 +102,7 @@ def test_default_model_is_shipped_and_colours():
     path = default_model_path()
     if not path.is_file():
         pytest.fail(f"the default model {path} is not in the package")
-    engine = ColorizeEngine(None, device="cpu")
+    engine = Colorizer(None, device="cpu")
     assert engine.model_path == path
     ramp = np.tile(np.linspace(20, 230, 96, dtype=np.uint8), (64, 1))
     rgb = np.repeat(ramp[None, :, :, None], 3, axis=3)
@@ -119,9 +119,9 @@ def test_cuda_device_when_a_gpu_is_present(affine_model: Path):
 
     if not gpu_present():
         with pytest.raises(DeviceError, match="--device cpu"):
-            ColorizeEngine(affine_model, device="cuda")
+            Colorizer(affine_model, device="cuda")
         pytest.skip("no GPU here: --device cuda refuses with a clear error (checked)")
-    engine = ColorizeEngine(affine_model, device="cuda")
+    engine = Colorizer(affine_model, device="cuda")
     assert engine.device == "cuda"
     chroma = engine.chroma(np.full((2, 32, 48), 100, np.uint8), full_range=False)
     assert np.allclose(chroma[:, 1], 0.5, atol=1e-3)

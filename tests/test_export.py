@@ -16,7 +16,7 @@ from filmcolor.cli import main  # noqa: E402
 from filmcolor.config import ExportConfig, load_train_config  # noqa: E402
 from filmcolor.errors import CheckpointError, ExportError  # noqa: E402
 from filmcolor.model.export import export_onnx, load_colorizer  # noqa: E402
-from filmcolor.restore.colorizer import ColorizeEngine  # noqa: E402
+from filmcolor.restore.colorizer import Colorizer  # noqa: E402
 from filmcolor.training.loop import train  # noqa: E402
 
 
@@ -36,7 +36,7 @@ def test_export_parity_contract_and_checker(run: Path, tmp_path: Path):
     model = onnx.load(str(out))
     onnx.checker.check_model(model, full_check=True)
     assert model.opset_import[0].version >= 17
-    engine = ColorizeEngine(out, device="cpu")
+    engine = Colorizer(out, device="cpu")
     assert engine.contract.working_size == TINY["load_size"] and engine.contract.trained_steps == 2
     # Same numbers as PyTorch on another size and batch (dynamic axes).
     net, _ = load_colorizer(run)
@@ -76,6 +76,6 @@ def test_fp16_export(run: Path, tmp_path: Path):
     assert report.max_abs_diff <= 2e-2
     model = onnx.load(str(out))
     assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16
-    engine = ColorizeEngine(out, device="cpu")
+    engine = Colorizer(out, device="cpu")
     chroma = engine.chroma(np.full((1, 32, 48), 100, np.uint8), full_range=False)
     assert chroma.dtype == np.float32 and chroma.shape == (1, 2, 32, 48)

@@ -16,7 +16,7 @@ from filmcolor.cli import main
 from filmcolor.errors import EngineError
 from filmcolor.model.contract import default_model_path, int8_path
 from filmcolor.model.quantize import quantize_model
-from filmcolor.restore.colorizer import ColorizeEngine
+from filmcolor.restore.colorizer import Colorizer
 
 
 @pytest.fixture(scope="module")
@@ -32,25 +32,25 @@ def test_quantized_model_keeps_contract_and_output(tmp_path: Path, clip: Path):
     assert report.mean_abs_diff < 0.02 and report.max_abs_diff < 0.05
     ops = {node.op_type for node in onnx.load(str(report.path)).graph.node}
     assert "QLinearConv" in ops, ops
-    engine = ColorizeEngine(report.path, device="cpu")
-    assert engine.contract == ColorizeEngine(model, device="cpu").contract
+    engine = Colorizer(report.path, device="cpu")
+    assert engine.contract == Colorizer(model, device="cpu").contract
     assert not list(tmp_path.glob(".*filmcolor-part*"))
 
 
 def test_precision_picks_the_int8_sibling(tmp_path: Path, clip: Path):
     model = make_affine_model(tmp_path / "m.onnx")
     with pytest.raises(EngineError, match="filmcolor quantize"):
-        ColorizeEngine(model, device="cpu", precision="int8")
-    assert ColorizeEngine(model, device="cpu", precision="auto").model_path == model  # none yet: the float file
+        Colorizer(model, device="cpu", precision="int8")
+    assert Colorizer(model, device="cpu", precision="auto").model_path == model  # none yet: the float file
     quantize_model(model, [clip], count=4)
-    assert ColorizeEngine(model, device="cpu", precision="auto").model_path == int8_path(model)
-    assert ColorizeEngine(model, device="cpu", precision="int8").model_path == int8_path(model)
-    assert ColorizeEngine(model, device="cpu", precision="fp32").model_path == model
+    assert Colorizer(model, device="cpu", precision="auto").model_path == int8_path(model)
+    assert Colorizer(model, device="cpu", precision="int8").model_path == int8_path(model)
+    assert Colorizer(model, device="cpu", precision="fp32").model_path == model
 
 
 def test_shipped_int8_model_is_close_to_the_float_one():
-    floating = ColorizeEngine(default_model_path(), device="cpu", precision="fp32")
-    quantized = ColorizeEngine(default_model_path(), device="cpu", precision="auto")
+    floating = Colorizer(default_model_path(), device="cpu", precision="fp32")
+    quantized = Colorizer(default_model_path(), device="cpu", precision="auto")
     assert quantized.model_path.name == "default_int8.onnx"
     rng = np.random.default_rng(0)
     import cv2

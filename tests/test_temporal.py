@@ -259,7 +259,7 @@ def test_stage_choice_and_registry():
     class Gray(PerFrameColor):
         pass
 
-    register("gray")(lambda cfg, model, fps, batch, background: Gray(lambda x: 0 * model(x), batch))
+    register("gray")(lambda cfg, model, fps, batch, background, fit: Gray(lambda x: 0 * model(x), batch))
     try:
         stage = make_color_stage(TemporalConfig(mode="gray"), model, Fraction(25))
         (_, chroma), = stage.push("p", np.ones((1, 8, 8), np.float32)) + stage.finish()

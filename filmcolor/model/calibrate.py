@@ -8,7 +8,7 @@ bisection the factor on the chroma at which the results' mean colourfulness (Has
 Suesstrunk) is ``target`` times the photographs' own, with each pixel's colour fitted into
 what its luminance can show, as restore does. The factor goes into the model's contract
 (``chroma_gain``, with how it was found under ``calibration``) and into its int8 sibling's
-when there is one; :class:`~filmcolor.restore.colorizer.ColorizeEngine` applies it, and restore's
+when there is one; :class:`~filmcolor.restore.colorizer.Colorizer` applies it, and restore's
 ``--saturation`` scales it further. Calibrate on the training set's colour side (or any
 colour photos that are not the ones you evaluate on). Needs the ``onnx`` package
 (``pip install 'filmcolor[train]'``), not torch. Example::
@@ -26,11 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..color import fit_colour, merge_rgb, split_rgb
+from ..color import merge_rgb, split_rgb
 from ..errors import UsageError
 from ..evaluate.metrics import colourfulness, psnr
 from ..io.files import IMAGE_SUFFIXES, load_rgb
-from ..restore.colorizer import ColorizeEngine
+from ..restore.colorizer import Colorizer
 from .contract import int8_path, update_contract
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,8 @@ def _load(path: Path, short_side: int) -> np.ndarray | None:
 class _Measure:
     """The photos colorized once; their colourfulness and PSNR at any gain."""
 
-    def __init__(self, engine: ColorizeEngine, photos: list[np.ndarray]) -> None:
+    def __init__(self, engine: Colorizer, photos: list[np.ndarray]) -> None:
+        self.engine = engine
         self.items = []
         for rgb in photos:
             luma, _ = split_rgb(rgb[None])
@@ -95,8 +96,8 @@ class _Measure:
     def results(self, gain: float) -> list[np.ndarray]:
         out = []
         for rgb, luma, small, raw in self.items:
-            chroma = fit_colour(small, np.clip(raw * np.float32(gain), -1.0, 1.0))
-            full = ColorizeEngine.enlarge(chroma, *rgb.shape[:2])
+            chroma = self.engine.fit(small, np.clip(raw * np.float32(gain), -1.0, 1.0))
+            full = self.engine.enlarge(chroma, *rgb.shape[:2])
             out.append(merge_rgb(luma, full[None])[0])
         return out
 
@@ -150,7 +151,7 @@ def calibrate_model(model: Path, photos: list[Path], target: float = 0.6, limit:
     """
     if not 0.0 < target <= 2.0:
         raise UsageError(f"--target must be above 0 and at most 2 (a share of the photos' colourfulness), got {target}")
-    engine = ColorizeEngine(model, device="cpu", precision="fp32")
+    engine = Colorizer(model, device="cpu", precision="fp32", gain=1.0)  # the network's own chroma
     paths = photo_paths(photos, limit)
     pictures = [p for p in (_load(path, engine.working_size) for path in paths) if p is not None]
     if not pictures:
@@ -159,7 +160,6 @@ def calibrate_model(model: Path, photos: list[Path], target: float = 0.6, limit:
     if not colour:
         raise UsageError("the calibration pictures have no colour; give colour photos with --photos")
     before = engine.contract.chroma_gain
-    engine.gain = 1.0  # measure the network's own chroma
     measure = _Measure(engine, colour)
     gain = find_gain(measure.ratio, target)
     gray = float(np.mean([psnr(measure.gray(i), rgb) for i, (rgb, *_) in enumerate(measure.items)]))

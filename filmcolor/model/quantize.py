@@ -26,7 +26,7 @@ from ..errors import ExportError, MissingDependencyError, UsageError
 from ..io.files import IMAGE_SUFFIXES, load_rgb, partial_path
 from ..io.probe import probe
 from ..io.reader import FrameReader
-from ..restore.colorizer import ColorizeEngine
+from ..restore.colorizer import Colorizer
 from .contract import int8_path
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class QuantizeReport:
     size_bytes: int
 
 
-def calibration_frames(engine: ColorizeEngine, sources: list[Path], count: int = 32) -> np.ndarray:
+def calibration_frames(engine: Colorizer, sources: list[Path], count: int = 32) -> np.ndarray:
     """``count`` luminance frames at the model's working size, spread evenly over ``sources``."""
     frames: list[np.ndarray] = []
     per_source = max(1, -(-count // max(1, len(sources))))
@@ -111,7 +111,7 @@ def quantize_model(model: Path, footage: list[Path], out: Path | None = None, co
             f"quantising needs the onnx package ({err.name} is missing); pip install 'filmcolor[train]'"
         ) from err
     out = out or int8_path(model)
-    engine = ColorizeEngine(model, device="cpu")
+    engine = Colorizer(model, device="cpu")
     frames = calibration_frames(engine, footage, count)
     name = engine.contract.input_name
 
@@ -133,7 +133,7 @@ def quantize_model(model: Path, footage: list[Path], out: Path | None = None, co
                 activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
                 calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=float_ends(prepared),
             )  # fmt: skip
-            quantized = ColorizeEngine(partial, device="cpu")
+            quantized = Colorizer(partial, device="cpu")
             diff = np.abs(quantized.run(frames) - engine.run(frames))
             partial.replace(out)
         except (ExportError, UsageError):

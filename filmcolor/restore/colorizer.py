@@ -2,9 +2,9 @@
 
 The model file carries its contract in ONNX metadata (key ``filmcolor``, see
 docs/contract.md): tensor names, layout, colour space, value range and working size.
-:class:`ColorizeEngine` checks it and refuses a model that does not fit. Example::
+:class:`Colorizer` checks it and refuses a model that does not fit. Example::
 
-    engine = ColorizeEngine(None)                      # the default model shipped in the package
+    engine = Colorizer(None)                      # the default model shipped in the package
     chroma = engine.chroma(y_planes, full_range=False)  # (N, 2, H, W) float32 in [-1, 1]
     rgb = engine.colorize(gray_rgb_frames)              # RGB in, RGB out (previews, evaluation)
 
@@ -55,7 +55,7 @@ def working_shape(height: int, width: int, size: int, multiple: int) -> tuple[in
     return h, w
 
 
-class ColorizeEngine:
+class Colorizer:
     """One onnxruntime session over an exported generator.
 
     Args:
@@ -70,6 +70,14 @@ class ColorizeEngine:
         saturation: colour strength, a factor on the model's calibrated chroma (1 = as
             calibrated, 0 = black and white). The model's chroma is multiplied by
             ``contract.chroma_gain * saturation`` (:attr:`gain`).
+        gain: the factor on the network's chroma, instead of the contract's ``chroma_gain``
+            (``filmcolor calibrate`` measures the network's own chroma with 1).
+
+    The chain is the Colorizer's alone, in this order: :meth:`shrink_plane` (to the working
+    size), :meth:`run` (the network, times :attr:`gain`), :meth:`fit` (into each pixel's gamut,
+    none on title cards) and :meth:`enlarge`; :meth:`chroma_for_luma` runs all of it. Restore's
+    colour stages call ``run`` and ``fit`` between their own steps (carrying colour along the
+    flow); nothing changes the gain from outside.
     """
 
     def __init__(
@@ -80,6 +88,7 @@ class ColorizeEngine:
         threads: int = 0,
         precision: str = "fp32",
         saturation: float = 1.0,
+        gain: float | None = None,
     ) -> None:
         import onnxruntime as ort
 
@@ -132,8 +141,18 @@ class ColorizeEngine:
         self.contract = ModelContract.from_json(meta[CONTRACT_KEY], self.model_path)
         self._check_tensors()
         self.working_size = working_size or self.contract.working_size
-        self.gain = self.contract.chroma_gain * saturation
+        self._gain = (self.contract.chroma_gain if gain is None else gain) * saturation
+
+    @property
+    def gain(self) -> float:
         """What the network's chroma is multiplied by (calibrated gain x saturation)."""
+        return self._gain
+
+    @staticmethod
+    def fit(luma: np.ndarray, chroma: np.ndarray) -> np.ndarray:
+        """Chroma (2, h, w) at working size fitted into what each pixel of ``luma`` (h, w) can
+        show, none on title cards and less on frames faded toward black (:func:`fit_colour`)."""
+        return fit_colour(luma, chroma)
 
     @staticmethod
     def _wants_cuda(ort: Any, device: str) -> bool:
@@ -212,8 +231,8 @@ class ColorizeEngine:
                 f"model '{self.model_path}' returned NaN/inf; it is damaged or was exported from a "
                 "diverged training run: export it again from a good checkpoint or use another --model"
             )
-        if self.gain != 1.0:
-            out = out * np.float32(self.gain)
+        if self._gain != 1.0:
+            out = out * np.float32(self._gain)
         return np.clip(out, -1.0, 1.0)
 
     def shrink(self, luma: np.ndarray) -> np.ndarray:
@@ -249,7 +268,7 @@ class ColorizeEngine:
         """
         n, height, width = luma.shape
         small = np.stack([self.shrink(f) for f in luma])
-        chroma = fit_colour(small, self.run(small))
+        chroma = self.fit(small, self.run(small))
         return np.stack([self.enlarge(c, height, width) for c in chroma])
 
     def chroma(self, y_planes: np.ndarray, full_range: bool) -> np.ndarray:

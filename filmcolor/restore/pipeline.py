@@ -1,6 +1,6 @@
 """Restore a film: every frame colorized, everything else carried over untouched.
 
-Data flow: ``probe -> FrameReader -> colour stage (ColorizeEngine + temporal blending, reset at
+Data flow: ``probe -> FrameReader -> colour stage (Colorizer + temporal blending, reset at
 cuts) -> FrameWriter`` (see docs/architecture.md). The luminance plane of each frame passes
 through unchanged; only chroma is computed, at the model's working size, blended along the
 optical flow with its neighbours (filmcolor.restore.temporal) and upsampled. The film is encoded in
@@ -37,7 +37,7 @@ from ..io.writer import (
     default_codec,
     output_pixel_format,
 )
-from .colorizer import ColorizeEngine
+from .colorizer import Colorizer
 from .pool import parallel_segments, plan_jobs
 from .preview import PreviewSampler
 from .segments import (
@@ -244,7 +244,7 @@ def _restore_locked(
     preview: Path | None,
     started: float,
 ) -> RestoreResult:
-    engine = ColorizeEngine(cfg.model, cfg.device, cfg.working_size, cfg.threads, cfg.precision, cfg.saturation)
+    engine = Colorizer(cfg.model, cfg.device, cfg.working_size, cfg.threads, cfg.precision, cfg.saturation)
     settings = EncoderSettings(cfg.codec or default_codec(output), cfg.crf, cfg.preset)
     check_output(output, settings, output_pixel_format(info.width, info.height, info.full_range))
     plan = plan_streams(info, output)

@@ -18,7 +18,7 @@ from ..io.reader import FrameReader, Prefetch
 from ..io.writer import (
     EncoderSettings,
 )
-from .colorizer import ColorizeEngine
+from .colorizer import Colorizer
 from .segments import Job, Progress, SegmentRun
 from .temporal import StageTimes
 
@@ -196,7 +196,7 @@ def _restore_segment(
     key = (cfg.model, cfg.device, cfg.working_size, cfg.threads, cfg.precision, cfg.saturation)
     if key not in _WORKER_ENGINES:  # one model session per worker, kept for its next segments
         _WORKER_ENGINES.clear()
-        _WORKER_ENGINES[key] = ColorizeEngine(*key)
+        _WORKER_ENGINES[key] = Colorizer(*key)
     engine = _WORKER_ENGINES[key]
     run = SegmentRun(cfg, info, engine, settings, work, Job("", size), None, Progress())
     offset = number * size
@@ -212,7 +212,7 @@ def _restore_segment(
 
 _IN_SEGMENT = False
 """In a --jobs worker: True while it restores a segment (SIGTERM then unwinds it)."""
-_WORKER_ENGINES: dict[tuple, ColorizeEngine] = {}
+_WORKER_ENGINES: dict[tuple, Colorizer] = {}
 """In a --jobs worker: its model session."""
 
 

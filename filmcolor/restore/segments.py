@@ -29,7 +29,7 @@ from ..io.writer import (
     EncoderSettings,
     FrameWriter,
 )
-from .colorizer import ColorizeEngine
+from .colorizer import Colorizer
 from .preview import PreviewSampler
 from .stages import make_color_stage
 from .temporal import StageTimes
@@ -126,7 +126,7 @@ def disk_error(err: OSError, where: Path) -> VideoWriteError:
 
 
 def fingerprint(
-    source: Path, output: Path, cfg: RestoreConfig, engine: ColorizeEngine, settings: EncoderSettings, info: VideoInfo
+    source: Path, output: Path, cfg: RestoreConfig, engine: Colorizer, settings: EncoderSettings, info: VideoInfo
 ) -> str:
     """Everything a finished segment depends on: the same input, model and settings."""
     stat = source.stat()
@@ -181,7 +181,7 @@ class SegmentRun:
         self,
         cfg: RestoreConfig,
         info: VideoInfo,
-        engine: ColorizeEngine,
+        engine: Colorizer,
         settings: EncoderSettings,
         work: Path,
         job: Job,
@@ -231,8 +231,9 @@ class SegmentRun:
         final = self.work / segment_name(number)
         partial = self.work / f".part_{segment_name(number)}"
         stage = make_color_stage(
-            self.cfg.temporal, self.engine.run, info.frame_rate, self.cfg.batch_size, background=True
-        )
+            self.cfg.temporal, self.engine.run, info.frame_rate, self.cfg.batch_size, background=True,
+            fit=self.engine.fit,
+        )  # fmt: skip
         written = 0
         with FrameWriter(partial, info, [], self.settings, in_pix_fmt=self.pix_fmt, segment=True) as writer:
             out = BackgroundWriter(writer)

@@ -6,8 +6,8 @@ frames later. Config, the command line and restore all read :data:`COLOR_STAGES`
 method is one class (in restore/temporal.py or a module of its own) and one ``@register`` line::
 
     @register("mine")
-    def _mine(cfg, model, fps, batch_size, background):
-        return MyStage(model, ...)
+    def _mine(cfg, model, fps, batch_size, background, fit):
+        return MyStage(model, fit, ...)
 
 This module stays light (not even numpy at run time): the command line reads the names at start.
 """
@@ -49,9 +49,11 @@ class ColorStage(Protocol):
         ...
 
 
-StageFactory = Callable[["TemporalConfig", Model, Fraction, int, bool], ColorStage]
+Fit = Callable[["np.ndarray", "np.ndarray"], "np.ndarray"]
+"""Working-size luminance (h, w), chroma (2, h, w) -> the chroma to show (Colorizer.fit)."""
+StageFactory = Callable[["TemporalConfig", Model, Fraction, int, bool, Fit], ColorStage]
 COLOR_STAGES: dict[str, StageFactory] = {}
-"""``--temporal`` name -> factory(cfg, model, fps, batch_size, background)."""
+"""``--temporal`` name -> factory(cfg, model, fps, batch_size, background, fit)."""
 
 
 def register(name: str) -> Callable[[StageFactory], StageFactory]:
@@ -65,27 +67,29 @@ def register(name: str) -> Callable[[StageFactory], StageFactory]:
 
 
 @register("flow")
-def _flow(cfg: TemporalConfig, model: Model, fps: Fraction, batch_size: int, background: bool) -> ColorStage:
+def _flow(cfg: TemporalConfig, model: Model, fps: Fraction, batch_size: int, background: bool, fit: Fit) -> ColorStage:
     """Chroma blended with the neighbours' along optical flow, reset at cuts, keyframes."""
-    from ..color import fit_colour
     from .temporal import FlowBlender
 
-    return FlowBlender(cfg, model, fps, batch_size, background, fit=fit_colour)
+    return FlowBlender(cfg, model, fps, batch_size, background, fit=fit)
 
 
 @register("none")
-def _per_frame(cfg: TemporalConfig, model: Model, fps: Fraction, batch_size: int, background: bool) -> ColorStage:  # noqa: ARG001
+def _per_frame(cfg: TemporalConfig, model: Model, fps: Fraction, batch_size: int, background: bool, fit: Fit) -> ColorStage:  # noqa: ARG001
     """The model on every frame, in batches."""
-    from ..color import fit_colour
     from .temporal import PerFrameColor
 
-    return PerFrameColor(model, batch_size, fit=fit_colour)
+    return PerFrameColor(model, batch_size, fit=fit)
 
 
 def make_color_stage(
-    cfg: TemporalConfig, model: Model, fps: Fraction, batch_size: int = 4, background: bool = False
-) -> ColorStage:
+    cfg: TemporalConfig, model: Model, fps: Fraction, batch_size: int = 4, background: bool = False,
+    fit: Fit | None = None,
+) -> ColorStage:  # fmt: skip
     """The colour stage ``cfg.mode`` names (``background``: the model may run in a thread of its
-    own). Each frame's colour comes out fitted into what its luminance can show, and none on
-    title cards (:func:`~filmcolor.color.fit_colour`)."""
-    return COLOR_STAGES[cfg.mode](cfg, model, fps, batch_size, background)
+    own). Each frame's colour comes out through ``fit`` (restore: its Colorizer's; by default
+    the same rule, :func:`~filmcolor.color.fit_colour`: into what its luminance can show, none
+    on title cards)."""
+    if fit is None:
+        from ..color import fit_colour as fit
+    return COLOR_STAGES[cfg.mode](cfg, model, fps, batch_size, background, fit)
