@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import re
 import signal
 import sys
 from collections.abc import Callable
@@ -93,7 +94,7 @@ def _exit_code_of(ctx: click.Context, action: Callable[[], Any]) -> Any:
     except FilmcolorError as err:
         if debug:
             raise
-        click.echo(f"filmcolor: error: {err}", err=True)
+        click.echo(f"filmcolor: error: {_as_options(ctx, err)}", err=True)
         ctx.exit(err.exit_code)
     except (KeyboardInterrupt, _Interrupted):
         if debug:
@@ -107,6 +108,26 @@ def _exit_code_of(ctx: click.Context, action: Callable[[], Any]) -> Any:
         fix = "free some space or write elsewhere" if err.errno == errno.ENOSPC else "check the path and its permissions"
         click.echo(f"filmcolor: error: {err.strerror or err}{where}; {fix}", err=True)
         ctx.exit(VideoWriteError.exit_code)
+
+
+OPTION_OF_FIELD = {"mode": "temporal", "strength": "temporal_strength"}
+"""Config fields whose option has another name (TemporalConfig's, under restore's --temporal)."""
+
+
+def _as_options(ctx: click.Context, err: FilmcolorError) -> str:
+    """The error's message with the config fields it names shown as this command's options
+    (``start`` -> ``--start``); a field with no option of its own keeps its name."""
+    message = str(err)
+    flags = {}
+    for param in ctx.command.params:
+        if isinstance(param, click.Option):
+            long = max(param.opts, key=len)
+            flags.update({param.name: long} | {opt.lstrip("-").replace("-", "_"): long for opt in param.opts})
+    for field in err.fields:
+        flag = flags.get(OPTION_OF_FIELD.get(field, field))
+        if flag:
+            message = re.sub(rf"(?<![\w-]){re.escape(field)}(?![\w-])", flag, message, count=1)
+    return message
 
 
 def _tqdm_progress(quiet: bool, unit: str = "frame") -> Callable[[int | None], Any] | None:

@@ -19,14 +19,13 @@ from typing import Any
 from .errors import ConfigError, UsageError
 
 
-def require_finite(cfg: Any, prefix: str = "") -> None:
-    """Refuse a float field of a config that is NaN or infinite (``--start nan`` would pass
-    every range check, since comparisons with NaN are all false). The message names the
-    option ``--{prefix}{field}``."""
+def require_finite(cfg: Any) -> None:
+    """Refuse a float field of a config that is NaN or infinite (``start = nan`` would pass
+    every range check, since comparisons with NaN are all false)."""
     for item in dataclasses.fields(cfg):
         value = getattr(cfg, item.name)
         if isinstance(value, float) and not math.isfinite(value):
-            raise UsageError(f"--{prefix}{item.name.replace('_', '-')} must be a finite number, got {value}")
+            raise UsageError(f"{item.name} must be a finite number, got {value}", fields=(item.name,))
 
 
 ENCODERS = ("none", "efficientnet_lite0")
@@ -263,7 +262,7 @@ class SceneConfig:
     def __post_init__(self) -> None:
         require_finite(self)
         if self.detector not in ("content", "adaptive"):
-            raise UsageError(f"--detector must be content or adaptive, got {self.detector!r}")
+            raise UsageError(f"detector must be content or adaptive, got {self.detector!r}", fields=("detector",))
         if self.width < 32:
             raise UsageError("the scene detection width must be at least 32")
 
@@ -301,15 +300,15 @@ class ExtractConfig:
     def __post_init__(self) -> None:
         require_finite(self)
         if self.domain not in ("auto", "bw", "color"):
-            raise UsageError(f"--domain must be auto, bw or color, got {self.domain!r}")
+            raise UsageError(f"domain must be auto, bw or color, got {self.domain!r}", fields=("domain",))
         if self.per_shot < 1 or self.max_per_film < 1:
-            raise UsageError("--per-shot and --max-per-film must be >= 1")
+            raise UsageError("per_shot and max_per_film must be >= 1", fields=("per_shot", "max_per_film"))
         if not 0 <= self.test_fraction < 1:
-            raise UsageError("--test-fraction must be in [0, 1)")
+            raise UsageError("test_fraction must be in [0, 1)", fields=("test_fraction",))
         if self.size < 32:
-            raise UsageError("--size must be at least 32")
+            raise UsageError("size must be at least 32", fields=("size",))
         if self.jobs < 1:
-            raise UsageError("--jobs must be >= 1")
+            raise UsageError("jobs must be >= 1", fields=("jobs",))
 
 
 @dataclass(frozen=True)
@@ -337,21 +336,21 @@ class TemporalConfig:
     """ContentDetector threshold for the cuts that reset blending; None = PySceneDetect's."""
 
     def __post_init__(self) -> None:
-        require_finite(self, prefix="temporal-")
+        require_finite(self)
         from .restore.stages import COLOR_STAGES  # here: that module reads this one
 
         if self.mode not in COLOR_STAGES:
-            raise UsageError(f"--temporal must be one of {', '.join(COLOR_STAGES)}, got {self.mode!r}")
+            raise UsageError(f"mode must be one of {', '.join(COLOR_STAGES)}, got {self.mode!r}", fields=("mode",))
         if self.mode == "none" and self.keyframe_interval == 0:
             object.__setattr__(self, "keyframe_interval", 1)  # frame by frame: the model on every frame
         if not 0.0 <= self.strength <= 2.0:
-            raise UsageError(f"--temporal-strength must be between 0 and 2, got {self.strength}")
+            raise UsageError(f"strength must be between 0 and 2, got {self.strength}", fields=("strength",))
         if self.radius < 0 or self.radius > 8:
             raise UsageError(f"the temporal radius must be 0..8 frames, got {self.radius}")
         if self.keyframe_interval < 0:
-            raise UsageError("--keyframe-interval must be auto, 1 (every frame) or more")
+            raise UsageError("keyframe_interval must be auto (0), 1 (every frame) or more", fields=("keyframe_interval",))
         if self.keyframe_interval > 1 and self.mode == "none":
-            raise UsageError("--keyframe-interval needs --temporal flow (colour is carried along the flow)")
+            raise UsageError("keyframe_interval needs mode flow (colour is carried along the flow)", fields=("keyframe_interval", "mode"))
         if self.max_interval < 1 or self.flow_width < 32:
             raise UsageError("max_interval must be >= 1 and flow_width >= 32")
 
@@ -407,23 +406,23 @@ class RestoreConfig:
     def __post_init__(self) -> None:
         require_finite(self)
         if self.device not in ("auto", "cpu", "cuda"):
-            raise UsageError(f"--device must be auto, cpu or cuda, got {self.device!r}")
+            raise UsageError(f"device must be auto, cpu or cuda, got {self.device!r}", fields=("device",))
         if self.working_size is not None and self.working_size < 16:
-            raise UsageError(f"--working-size {self.working_size} is too small; use at least 16 (default: the model's)")
+            raise UsageError(f"working_size {self.working_size} is too small; use at least 16 (default: the model's)", fields=("working_size",))
         if self.batch_size < 1:
-            raise UsageError("--batch-size must be >= 1")
+            raise UsageError("batch_size must be >= 1", fields=("batch_size",))
         if self.segment_seconds is not None and self.segment_seconds <= 0:
-            raise UsageError("the segment length must be > 0 seconds")
+            raise UsageError("segment_seconds must be > 0", fields=("segment_seconds",))
         if self.precision not in ("auto", "fp32", "int8"):
-            raise UsageError(f"--precision must be auto, fp32 or int8, got {self.precision!r}")
+            raise UsageError(f"precision must be auto, fp32 or int8, got {self.precision!r}", fields=("precision",))
         if not 0 <= self.jobs <= 64:
-            raise UsageError(f"--jobs must be 'auto' or a number of processes from 1 to 64, got {self.jobs}")
+            raise UsageError(f"jobs must be 'auto' (0) or a number of processes from 1 to 64, got {self.jobs}", fields=("jobs",))
         if not 0.0 <= self.saturation <= 10.0:
-            raise UsageError(f"--saturation must be between 0 and 10 (1 = the model's own), got {self.saturation}")
+            raise UsageError(f"saturation must be between 0 and 10 (1 = the model's own), got {self.saturation}", fields=("saturation",))
         if self.start is not None and self.start < 0:
-            raise UsageError("--start must be >= 0 seconds")
+            raise UsageError("start must be >= 0 seconds", fields=("start",))
         if self.duration is not None and self.duration <= 0:
-            raise UsageError("--duration must be > 0 seconds")
+            raise UsageError("duration must be > 0 seconds", fields=("duration",))
 
 
 def _merge(cls: type, values: dict[str, Any], where: str) -> Any:

@@ -16,9 +16,21 @@ from typing import ClassVar
 
 
 class FilmcolorError(Exception):
-    """Root of all filmcolor errors: one clear line and an exit code."""
+    """Root of all filmcolor errors: one clear line and an exit code.
+
+    ``fields`` names the config fields the message speaks of (``start``, ``overwrite``, ...):
+    the library says what a setting is called in its config, and the command line shows the
+    option that sets it instead (``--start``), see filmcolor.cli.
+    """
 
     exit_code: ClassVar[int] = 1
+
+    def __init__(self, message: str = "", *, fields: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.fields = fields
+
+    def __reduce__(self) -> tuple:  # keeps fields through pickling (--jobs worker processes)
+        return (_rebuild, (type(self), str(self), self.fields))
 
 
 class FfmpegNotFoundError(FilmcolorError):
@@ -109,3 +121,7 @@ def stderr_tail(stderr: bytes | str, lines: int = 3) -> str:
     text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
     kept = [line.strip() for line in text.splitlines() if line.strip()]
     return " | ".join(kept[-lines:])
+
+
+def _rebuild(cls: type[FilmcolorError], message: str, fields: tuple[str, ...]) -> FilmcolorError:
+    return cls(message, fields=fields)

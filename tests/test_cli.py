@@ -321,3 +321,21 @@ def _running(pids: list[str]) -> list[str]:
         if stat.rsplit(") ", 1)[-1][:1] != "Z":
             alive.append(stat[:60])
     return alive
+
+
+def test_library_errors_name_config_fields_and_the_cli_shows_its_options(gray_clip: Path, tmp_path: Path):
+    """The library says what a setting is called in its config; the command line shows the
+    option that sets it."""
+    from filmcolor.config import RestoreConfig, TemporalConfig
+
+    with pytest.raises(UsageError) as raised:
+        RestoreConfig(start=float("nan"))
+    assert str(raised.value).startswith("start must be a finite number") and raised.value.fields == ("start",)
+    with pytest.raises(UsageError) as raised:
+        TemporalConfig(strength=3.0)
+    assert str(raised.value).startswith("strength must be between 0 and 2")
+    result = _run(["restore", str(gray_clip), str(tmp_path / "o.mp4"), "--temporal-strength", "3"])
+    assert result.exit_code == UsageError.exit_code
+    _one_error_line(result, "--temporal-strength must be between 0 and 2")
+    result = _run(["restore", str(gray_clip), str(tmp_path / "o.mp4"), "--start", "nan"])
+    _one_error_line(result, "--start must be a finite number")

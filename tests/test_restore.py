@@ -166,7 +166,7 @@ def test_trim_with_start_and_duration(gray_clip: Path, affine_model: Path, tmp_p
 def test_refuses_existing_output_and_output_equal_to_input(gray_clip: Path, affine_model: Path, tmp_path: Path):
     existing = tmp_path / "exists.mp4"
     existing.write_bytes(b"keep me")
-    with pytest.raises(UsageError, match="--overwrite"):
+    with pytest.raises(UsageError, match="with overwrite"):
         restore(gray_clip, existing, _cfg(affine_model))
     assert existing.read_bytes() == b"keep me"
     with pytest.raises(UsageError, match="is the input"):

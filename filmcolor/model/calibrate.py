@@ -150,7 +150,7 @@ def calibrate_model(model: Path, photos: list[Path], target: float = 0.6, limit:
         ExportError: the onnx package is missing.
     """
     if not 0.0 < target <= 2.0:
-        raise UsageError(f"--target must be above 0 and at most 2 (a share of the photos' colourfulness), got {target}")
+        raise UsageError(f"target must be above 0 and at most 2 (a share of the photos' colourfulness), got {target}", fields=("target",))
     engine = Colorizer(model, device="cpu", precision="fp32", gain=1.0)  # the network's own chroma
     paths = photo_paths(photos, limit)
     pictures = [p for p in (_load(path, engine.working_size) for path in paths) if p is not None]

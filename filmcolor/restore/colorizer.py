@@ -93,12 +93,12 @@ class Colorizer:
         import onnxruntime as ort
 
         if not 0.0 <= saturation <= 10.0:
-            raise EngineError(f"--saturation must be between 0 and 10, got {saturation}")
+            raise EngineError(f"saturation must be between 0 and 10, got {saturation}", fields=("saturation",))
 
         self.model_path = Path(model) if model is not None else default_model_path()
         cuda = self._wants_cuda(ort, device)
         if precision not in ("auto", "fp32", "int8"):
-            raise EngineError(f"--precision must be auto, fp32 or int8, got {precision!r}")
+            raise EngineError(f"precision must be auto, fp32 or int8, got {precision!r}", fields=("precision",))
         if precision != "fp32":
             quantized = int8_path(self.model_path)
             on_gpu = cuda or device == "cuda"  # (--device cuda without the provider is refused below)

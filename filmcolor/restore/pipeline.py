@@ -92,7 +92,7 @@ def check_paths(source: Path, output: Path, overwrite: bool) -> None:
     if output.is_dir():
         raise UsageError(f"output '{output}' is a folder; give a file name such as film_color.mp4")
     if output.exists() and not overwrite:
-        raise UsageError(f"output '{output}' already exists; pass --overwrite to replace it")
+        raise UsageError(f"output '{output}' already exists; replace it with overwrite", fields=("overwrite",))
     folder = output.parent if str(output.parent) else Path(".")
     if not folder.is_dir():
         raise VideoWriteError(f"output folder '{folder}' does not exist; create it first (mkdir -p)")
@@ -137,15 +137,15 @@ def check_input(info: VideoInfo, cfg: RestoreConfig) -> VideoInfo:
         )
         if not cfg.accept_truncated:
             raise VideoReadError(
-                f"{held}; copy it again from its source, or pass --accept-truncated to restore "
-                "the part it holds"
+                f"{held}; copy it again from its source, or restore the part it holds with accept_truncated",
+                fields=("accept_truncated",),
             )
         log.warning("%s; restoring the %.1f s it holds (--accept-truncated)", held, info.duration or 0)
     if cfg.start is not None and info.duration is not None and cfg.start >= info.duration:
         raise UsageError(
-            f"--start {cfg.start:g} is past the end of '{source}', which is only {info.duration:.1f} s "
-            "long; choose an earlier start"
-        )
+            f"start {cfg.start:g} is past the end of '{source}', which is only {info.duration:.1f} s "
+            "long; choose an earlier start", fields=("start",),
+        )  # fmt: skip
     return info
 
 
@@ -180,7 +180,8 @@ def _check_length(source: Path, info: VideoInfo, cfg: RestoreConfig, frames: int
     )
     if not cfg.accept_truncated:
         raise VideoReadError(
-            f"{text}; copy it again from its source, or pass --accept-truncated to restore what can be decoded"
+            f"{text}; copy it again from its source, or restore what can be decoded with accept_truncated",
+            fields=("accept_truncated",),
         )
     log.warning("%s; kept the %d frames decoded (--accept-truncated)", text, frames)
 
