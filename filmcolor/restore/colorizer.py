@@ -65,8 +65,8 @@ class Colorizer:
             (its contract's ``working_size``, what it was trained at).
         threads: intra-op threads (0 = half the cores: the other half decodes and encodes).
         precision: 'fp32' (the file as given), 'int8' (its ``NAME_int8.onnx`` sibling, made by
-            ``filmcolor quantize``) or 'auto' (the int8 sibling on a CPU when it exists, about
-            1.8x faster there; the file as given on a GPU).
+            ``filmcolor quantize``) or 'auto' (the int8 sibling on a CPU when it exists, faster
+            there; the file as given on a GPU).
         saturation: colour strength, a factor on the model's calibrated chroma (1 = as
             calibrated, 0 = black and white). The model's chroma is multiplied by
             ``contract.chroma_gain * saturation`` (:attr:`gain`).
@@ -119,11 +119,9 @@ class Colorizer:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.inter_op_num_threads = 1
-        # Default: half the cores. Restore runs the model beside ffmpeg's decoder and encoder;
-        # one model thread per two cores was 12-18% faster end to end than one per core on the
-        # 2-core machine (docs/benchmarks.md). On CUDA one: the GPU does the work, and a pool of
-        # CPU threads waiting on it took cores from the encoder (restore 22% faster on a
-        # 16-core GPU machine with one).
+        # Default: half the cores. Restore runs the model beside ffmpeg's decoder and encoder,
+        # which need the other half. On CUDA one: the GPU does the work, and a pool of CPU
+        # threads waiting on it would take cores from the encoder.
         half = max(1, (os.cpu_count() or 2) // 2)
         options.intra_op_num_threads = threads or (1 if cuda else half)
         options.log_severity_level = 3

@@ -28,10 +28,9 @@ def auto_jobs(device: str = "cpu") -> int:
     """``--jobs auto``: on a CPU, one segment process per 4 cores from 8 cores up (at most 8),
     else 1; with the model on a GPU, 1.
 
-    Each process runs its own decoder, colour stage, model and encoder. On a 16-core machine
-    4 processes restored 13-17% faster than one with the model on the CPU, but 9-19% slower
-    with it on the GPU, where one process already keeps the CPU busy with its encoder
-    (docs/benchmarks.md).
+    Each process runs its own decoder, colour stage, model and encoder: on many cores that pays
+    with the model on the CPU, and costs with it on a GPU, where one process already keeps the
+    CPU busy with its encoder (measured in docs/benchmarks.md).
     """
     if device == "cuda":
         return 1

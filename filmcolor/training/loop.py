@@ -204,7 +204,7 @@ class Trainer:
             self.dataset.preload()
         self.nets = build_networks(cfg)
         # Mixed precision: float16 (with loss scaling) on CUDA, bfloat16 on CPUs that compute
-        # it natively (AVX512-BF16 / AMX: about 1.9x faster generator steps, measured).
+        # it natively (AVX512-BF16 / AMX; docs/benchmarks.md, training speed).
         self.amp_dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16
         self.use_amp = cfg.amp and (self.device.type == "cuda" or cpu_bf16_supported())
         memory = torch.channels_last if cfg.channels_last and self.device.type == "cuda" else None

@@ -132,8 +132,8 @@ class ResnetGenerator(nn.Module):
 
         Written out (exp, one 1x1 convolution to the weighted centres and the weights' sum, a
         division) rather than as a Softmax over the channels: onnxruntime's Softmax on a
-        non-last axis took 120 of the int8 model's 210 ms per frame on the 2-core CPU, this
-        form a few ms, with the same result."""
+        non-last axis is slow on CPUs (most of the int8 model's time), this form is not, with
+        the same result."""
         z = scores / self.cfg.temperature
         weights = torch.exp(z - z.amax(dim=1, keepdim=True))
         sums = nnf.conv2d(weights, self.sums.to(weights.dtype))
