@@ -105,7 +105,11 @@ def _exit_code_of(ctx: click.Context, action: Callable[[], Any]) -> Any:
         if debug:
             raise
         where = f" '{err.filename}'" if err.filename else ""
-        fix = "free some space or write elsewhere" if err.errno == errno.ENOSPC else "check the path and its permissions"
+        fix = (
+            "free some space or write elsewhere"
+            if err.errno == errno.ENOSPC
+            else "check the path and its permissions"
+        )
         click.echo(f"filmcolor: error: {err.strerror or err}{where}; {fix}", err=True)
         ctx.exit(VideoWriteError.exit_code)
 
@@ -122,7 +126,9 @@ def _as_options(ctx: click.Context, err: FilmcolorError) -> str:
     for param in ctx.command.params:
         if isinstance(param, click.Option):
             long = max(param.opts, key=len)
-            flags.update({param.name: long} | {opt.lstrip("-").replace("-", "_"): long for opt in param.opts})
+            flags.update(
+                {param.name: long} | {opt.lstrip("-").replace("-", "_"): long for opt in param.opts}
+            )
     for field in err.fields:
         flag = flags.get(OPTION_OF_FIELD.get(field, field))
         if flag:
@@ -183,26 +189,123 @@ cannot hold is re-encoded (and said so). The output appears only when it is comp
 )
 @click.argument("source", type=click.Path(path_type=Path))
 @click.argument("output", type=click.Path(path_type=Path))
-@click.option("--model", type=click.Path(path_type=Path), help="An exported generator (.onnx). Default: the shipped model.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True, help="auto uses CUDA only when onnxruntime really gets a GPU.")
-@click.option("--working-size", "--size", "working_size", type=int, help="Short side of the picture the model sees (default: the model file's, what it was trained at).")
+@click.option(
+    "--model",
+    type=click.Path(path_type=Path),
+    help="An exported generator (.onnx). Default: the shipped model.",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="auto uses CUDA only when onnxruntime really gets a GPU.",
+)
+@click.option(
+    "--working-size",
+    "--size",
+    "working_size",
+    type=int,
+    help=(
+        "Short side of the picture the model sees (default: the model file's, what it was trained "
+        "at)."
+    ),
+)
 @click.option("--batch-size", type=int, default=4, show_default=True, help="Frames per model call.")
 @click.option("--codec", help="Video encoder (default: libx264; libvpx-vp9 for .webm).")
-@click.option("--crf", type=int, default=18, show_default=True, help="Encoder quality; lower is better.")
+@click.option(
+    "--crf", type=int, default=18, show_default=True, help="Encoder quality; lower is better."
+)
 @click.option("--preset", default="medium", show_default=True, help="Encoder preset (x264/x265).")
 @click.option("--start", type=float, help="Start at this second (try a piece of the film).")
 @click.option("--duration", type=float, help="Restore only this many seconds.")
-@click.option("--preview", type=click.Path(path_type=Path), help="Write a before/after sheet of four frames (PNG).")
-@click.option("--threads", type=int, default=0, help="onnxruntime threads (0 = half the cores on a CPU, the rest decode and encode; 1 with the model on a GPU).")
-@click.option("--precision", type=click.Choice(["auto", "fp32", "int8"]), default="auto", show_default=True, help="auto: the model's int8 version on a CPU when it has one (faster), fp32 on a GPU.")
-@click.option("--saturation", type=float, default=1.0, show_default=True, help="Colour strength: 1 = the model's calibrated colour, 0 = black and white, 1.3 = stronger.")
-@click.option("--temporal", type=click.Choice(list(COLOR_STAGES)), default="flow", show_default=True, help="flow: blend colour with the neighbouring frames along the motion, reset at cuts; none: frame by frame.")
-@click.option("--temporal-strength", type=float, default=1.0, show_default=True, help="Weight of the neighbours' colour (0 = none, up to 2).")
-@click.option("--keyframe-interval", default="auto", show_default=True, help="Run the model on every N-th frame and carry colour along the motion between (1 = every frame); 'auto' picks keyframes where the carried colour runs out.")
-@click.option("--jobs", default="auto", show_default=True, help="Segments restored at once, each in its own process; auto: one per 4 cores on a CPU of 8 cores or more (at most 8), else 1 (and 1 with the model on a GPU).")
-@click.option("--segment-seconds", type=float, help="Length of the pieces the film is written in, the unit --resume continues from (default 60; shorter with several --jobs on a short film).")
-@click.option("--resume", is_flag=True, help="Continue an interrupted restore of OUTPUT from its last finished segment (and keep the finished segments if this run stops too).")
-@click.option("--accept-truncated", is_flag=True, help="Restore what a truncated or damaged film holds (with a warning) instead of refusing a film that ends before its declared length.")
+@click.option(
+    "--preview",
+    type=click.Path(path_type=Path),
+    help="Write a before/after sheet of four frames (PNG).",
+)
+@click.option(
+    "--threads",
+    type=int,
+    default=0,
+    help=(
+        "onnxruntime threads (0 = half the cores on a CPU, the rest decode and encode; 1 with the "
+        "model on a GPU)."
+    ),
+)
+@click.option(
+    "--precision",
+    type=click.Choice(["auto", "fp32", "int8"]),
+    default="auto",
+    show_default=True,
+    help="auto: the model's int8 version on a CPU when it has one (faster), fp32 on a GPU.",
+)
+@click.option(
+    "--saturation",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Colour strength: 1 = the model's calibrated colour, 0 = black and white, 1.3 = stronger.",
+)
+@click.option(
+    "--temporal",
+    type=click.Choice(list(COLOR_STAGES)),
+    default="flow",
+    show_default=True,
+    help=(
+        "flow: blend colour with the neighbouring frames along the motion, reset at cuts; none: "
+        "frame by frame."
+    ),
+)
+@click.option(
+    "--temporal-strength",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Weight of the neighbours' colour (0 = none, up to 2).",
+)
+@click.option(
+    "--keyframe-interval",
+    default="auto",
+    show_default=True,
+    help=(
+        "Run the model on every N-th frame and carry colour along the motion between (1 = every "
+        "frame); 'auto' picks keyframes where the carried colour runs out."
+    ),
+)
+@click.option(
+    "--jobs",
+    default="auto",
+    show_default=True,
+    help=(
+        "Segments restored at once, each in its own process; auto: one per 4 cores on a CPU of 8 "
+        "cores or more (at most 8), else 1 (and 1 with the model on a GPU)."
+    ),
+)
+@click.option(
+    "--segment-seconds",
+    type=float,
+    help=(
+        "Length of the pieces the film is written in, the unit --resume continues from (default "
+        "60; shorter with several --jobs on a short film)."
+    ),
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help=(
+        "Continue an interrupted restore of OUTPUT from its last finished segment (and keep the "
+        "finished segments if this run stops too)."
+    ),
+)
+@click.option(
+    "--accept-truncated",
+    is_flag=True,
+    help=(
+        "Restore what a truncated or damaged film holds (with a warning) instead of refusing a "
+        "film that ends before its declared length."
+    ),
+)
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, errors only.")
 @click.pass_context
@@ -225,8 +328,12 @@ def restore(
         from .restore.pipeline import restore as run_restore
 
         interval = _auto_or_count(keyframe_interval, "--keyframe-interval", "a whole number >= 1")
-        options["jobs"] = _auto_or_count(options["jobs"], "--jobs", "a number of processes from 1 to 64")
-        temporal_cfg = TemporalConfig(mode=temporal, strength=temporal_strength, keyframe_interval=interval)
+        options["jobs"] = _auto_or_count(
+            options["jobs"], "--jobs", "a number of processes from 1 to 64"
+        )
+        temporal_cfg = TemporalConfig(
+            mode=temporal, strength=temporal_strength, keyframe_interval=interval
+        )
         cfg = RestoreConfig(temporal=temporal_cfg, **options)
         result = run_restore(source, output, cfg, _tqdm_progress(quiet), preview)
         copied = sum(1 for s in result.streams if s.action == "copy")
@@ -274,28 +381,57 @@ def _train_overrides(settings: tuple[str, ...], **named: Any) -> dict[str, Any]:
 @main.command(
     epilog="""\b
 Examples:
-  filmcolor train                                  # data/films (from filmcolor extract) -> runs/latest
+  filmcolor train                    # data/films (from filmcolor extract) -> runs/latest
   filmcolor train --data data/films --out runs/films
   filmcolor train pipelines/flowers.toml --data data/flowers --out runs/flowers --max-steps 4
-  filmcolor train pipelines/flowers.toml --data data/flowers --out runs/flowers --max-steps 6 --resume
-  filmcolor train pipelines/default.toml --data data/default --out runs/default --set generator.blocks=4
-  torchrun --nproc-per-node 4 -m filmcolor.cli train pipelines/films.toml --data data/films --out runs/films
+  filmcolor train pipelines/flowers.toml --data data/flowers --out runs/flowers --resume
+  filmcolor train pipelines/default.toml --data data/default --set generator.blocks=4
+  torchrun --nproc-per-node 4 -m filmcolor.cli train pipelines/films.toml --out runs/films
 
 DATA holds trainA/ (B&W images) and trainB/ (colour images). Watch it with:
   tensorboard --logdir runs/
 """
 )
 @click.argument("config", required=False, type=click.Path(path_type=Path))
-@click.option("--data", type=click.Path(path_type=Path), default=DATA_FOLDER, show_default=True, help="Folder with trainA/ (B&W) and trainB/ (colour), as filmcolor extract makes it.")
-@click.option("--out", "run_dir", type=click.Path(path_type=Path), default=Path("runs/latest"), show_default=True, help="Run folder: config, checkpoints, TensorBoard logs.")
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    default=DATA_FOLDER,
+    show_default=True,
+    help="Folder with trainA/ (B&W) and trainB/ (colour), as filmcolor extract makes it.",
+)
+@click.option(
+    "--out",
+    "run_dir",
+    type=click.Path(path_type=Path),
+    default=Path("runs/latest"),
+    show_default=True,
+    help="Run folder: config, checkpoints, TensorBoard logs.",
+)
 @click.option("--max-steps", type=int, help="Stop at this step (continue later with --resume).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
-@click.option("--overwrite", is_flag=True, help="Start over in a run folder that holds a checkpoint (its checkpoints and logs are removed).")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help=(
+        "Start over in a run folder that holds a checkpoint (its checkpoints and logs are removed)."
+    ),
+)
 @click.option("--steps", type=int, help="Total steps of the schedule (overrides the config).")
 @click.option("--batch-size", type=int, help="Images per domain per step.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Where to train (auto: CUDA when present).")
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    help="Where to train (auto: CUDA when present).",
+)
 @click.option("--seed", type=int, help="Seed of weights, data order and augmentation.")
-@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Override any config field, e.g. generator.blocks=6 (repeatable).")
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override any config field, e.g. generator.blocks=6 (repeatable).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def train(
@@ -344,7 +480,9 @@ def train(
                 err=True,
             )
             ctx.exit(EXIT_INTERRUPTED)
-        log.info("step %d: checkpoint '%s' (%.1f s)", result.step, result.checkpoint, result.seconds)
+        log.info(
+            "step %d: checkpoint '%s' (%.1f s)", result.step, result.checkpoint, result.seconds
+        )
         log.info("make a model of it with: filmcolor export %s model.onnx", run_dir)
 
     run_guarded(ctx, body)
@@ -371,10 +509,31 @@ Examples:
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset (>= 17).")
 @click.option("--fp16", is_flag=True, help="Half-precision weights (for GPUs).")
-@click.option("--working-size", type=int, help="Short side of the picture the model sees, written into its contract (default: the run's load_size, what it was trained at).")
-@click.option("--tolerance", type=float, default=1e-3, show_default=True, help="Largest allowed |onnxruntime - PyTorch|.")
+@click.option(
+    "--working-size",
+    type=int,
+    help=(
+        "Short side of the picture the model sees, written into its contract (default: the run's "
+        "load_size, what it was trained at)."
+    ),
+)
+@click.option(
+    "--tolerance",
+    type=float,
+    default=1e-3,
+    show_default=True,
+    help="Largest allowed |onnxruntime - PyTorch|.",
+)
 @click.pass_context
-def export(ctx: click.Context, source: Path, out: Path, opset: int, fp16: bool, working_size: int | None, tolerance: float) -> None:
+def export(
+    ctx: click.Context,
+    source: Path,
+    out: Path,
+    opset: int,
+    fp16: bool,
+    working_size: int | None,
+    tolerance: float,
+) -> None:
     """Export the B&W -> colour generator of a run (SOURCE: run folder or checkpoint) to ONNX."""
     _setup_logging(ctx.obj.get("verbose", False), False)
 
@@ -385,7 +544,11 @@ def export(ctx: click.Context, source: Path, out: Path, opset: int, fp16: bool, 
             from .model.export import export_onnx
         except ImportError as err:
             raise _missing_torch(err) from err
-        report = export_onnx(source, out, ExportConfig(opset=opset, fp16=fp16, tolerance=tolerance, working_size=working_size))
+        report = export_onnx(
+            source,
+            out,
+            ExportConfig(opset=opset, fp16=fp16, tolerance=tolerance, working_size=working_size),
+        )
         log.info(
             "wrote '%s' (%.1f MB, step %d); parity onnxruntime vs PyTorch on %s: max |diff| = %.2e",
             report.path,
@@ -412,12 +575,32 @@ Writes MODEL_int8.onnx beside MODEL by default, where restore finds it (--precis
 # click gives a multiple option one value per flag; the paths after the first (the shell's
 # expansion of stills/*.png, say) arrive as arguments and join the footage.
 @click.argument("more_footage", nargs=-1, metavar="[FOOTAGE]...", type=click.Path(path_type=Path))
-@click.option("--footage", required=True, multiple=True, type=click.Path(path_type=Path), help="Films or pictures to calibrate on (repeat, or several after one flag).")
-@click.option("--out", type=click.Path(path_type=Path), help="Where to write (default: MODEL_int8.onnx).")
-@click.option("--frames", "count", type=int, default=32, show_default=True, help="Calibration frames, spread over the footage.")
+@click.option(
+    "--footage",
+    required=True,
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Films or pictures to calibrate on (repeat, or several after one flag).",
+)
+@click.option(
+    "--out", type=click.Path(path_type=Path), help="Where to write (default: MODEL_int8.onnx)."
+)
+@click.option(
+    "--frames",
+    "count",
+    type=int,
+    default=32,
+    show_default=True,
+    help="Calibration frames, spread over the footage.",
+)
 @click.pass_context
 def quantize(
-    ctx: click.Context, model: Path, more_footage: tuple[Path, ...], footage: tuple[Path, ...], out: Path | None, count: int
+    ctx: click.Context,
+    model: Path,
+    more_footage: tuple[Path, ...],
+    footage: tuple[Path, ...],
+    out: Path | None,
+    count: int,
 ) -> None:
     """Make an int8 copy of MODEL for fast CPU restores, calibrated on real footage."""
     _setup_logging(ctx.obj.get("verbose", False), False)
@@ -430,7 +613,9 @@ def quantize(
         if missing:
             from .errors import UsageError
 
-            raise UsageError(f"calibration footage '{missing[0]}' does not exist; check the --footage path")
+            raise UsageError(
+                f"calibration footage '{missing[0]}' does not exist; check the --footage path"
+            )
         quantize_model(model, list(footage), out, count)
 
     run_guarded(ctx, body)
@@ -449,11 +634,31 @@ exists). Use photos that are not the ones you evaluate on, e.g. the training set
 """
 )
 @click.argument("model", type=click.Path(path_type=Path))
-@click.option("--photos", required=True, multiple=True, type=click.Path(path_type=Path), help="Colour pictures or folders of them (repeat the flag for more).")
-@click.option("--target", type=float, default=0.6, show_default=True, help="Colourfulness of the results as a share of the photos' own.")
-@click.option("--limit", type=int, default=200, show_default=True, help="Photos to use at most, spread over those found.")
+@click.option(
+    "--photos",
+    required=True,
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Colour pictures or folders of them (repeat the flag for more).",
+)
+@click.option(
+    "--target",
+    type=float,
+    default=0.6,
+    show_default=True,
+    help="Colourfulness of the results as a share of the photos' own.",
+)
+@click.option(
+    "--limit",
+    type=int,
+    default=200,
+    show_default=True,
+    help="Photos to use at most, spread over those found.",
+)
 @click.pass_context
-def calibrate(ctx: click.Context, model: Path, photos: tuple[Path, ...], target: float, limit: int) -> None:
+def calibrate(
+    ctx: click.Context, model: Path, photos: tuple[Path, ...], target: float, limit: int
+) -> None:
     """Set how strongly MODEL colours: a gain on its chroma, measured on colour photos."""
     _setup_logging(ctx.obj.get("verbose", False), False)
 
@@ -463,7 +668,9 @@ def calibrate(ctx: click.Context, model: Path, photos: tuple[Path, ...], target:
         if not model.is_file():
             from .errors import UsageError
 
-            raise UsageError(f"model '{model}' does not exist; give an .onnx file made by 'filmcolor export'")
+            raise UsageError(
+                f"model '{model}' does not exist; give an .onnx file made by 'filmcolor export'"
+            )
         calibrate_model(model, list(photos), target, limit)
 
     run_guarded(ctx, body)
@@ -482,19 +689,65 @@ spread, or testA/testB for a held-out share of films. Rerunning skips films alre
 """
 )
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("--out", type=click.Path(path_type=Path), default=DATA_FOLDER, show_default=True, help="Data folder to add the films to (trainA, trainB, testA, testB, manifest.jsonl).")
-@click.option("--domain", type=click.Choice(["auto", "bw", "color"]), default="auto", show_default=True, help="Domain of the films; auto measures colour.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=DATA_FOLDER,
+    show_default=True,
+    help="Data folder to add the films to (trainA, trainB, testA, testB, manifest.jsonl).",
+)
+@click.option(
+    "--domain",
+    type=click.Choice(["auto", "bw", "color"]),
+    default="auto",
+    show_default=True,
+    help="Domain of the films; auto measures colour.",
+)
 @click.option("--per-shot", type=int, default=3, show_default=True, help="Frames kept per shot.")
-@click.option("--max-per-film", type=int, default=500, show_default=True, help="At most this many frames per film.")
-@click.option("--every", type=float, default=0.5, show_default=True, help="Seconds between candidate frames in a shot.")
-@click.option("--size", type=int, default=286, show_default=True, help="Short side of the written images.")
-@click.option("--test-fraction", type=float, default=0.1, show_default=True, help="Share of films held out in testA/testB.")
+@click.option(
+    "--max-per-film",
+    type=int,
+    default=500,
+    show_default=True,
+    help="At most this many frames per film.",
+)
+@click.option(
+    "--every",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="Seconds between candidate frames in a shot.",
+)
+@click.option(
+    "--size", type=int, default=286, show_default=True, help="Short side of the written images."
+)
+@click.option(
+    "--test-fraction",
+    type=float,
+    default=0.1,
+    show_default=True,
+    help="Share of films held out in testA/testB.",
+)
 @click.option("--jobs", type=int, default=1, show_default=True, help="Films processed at once.")
-@click.option("--detector", type=click.Choice(["content", "adaptive"]), default="content", show_default=True, help="PySceneDetect detector for the cuts.")
+@click.option(
+    "--detector",
+    type=click.Choice(["content", "adaptive"]),
+    default="content",
+    show_default=True,
+    help="PySceneDetect detector for the cuts.",
+)
 @click.option("--threshold", type=float, help="Detector threshold (default: PySceneDetect's).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
-def extract(ctx: click.Context, inputs: tuple[str, ...], out: Path, quiet: bool, detector: str, threshold: float | None, **options: Any) -> None:
+def extract(
+    ctx: click.Context,
+    inputs: tuple[str, ...],
+    out: Path,
+    quiet: bool,
+    detector: str,
+    threshold: float | None,
+    **options: Any,
+) -> None:
     """Build the two unpaired frame sets from films: INPUTS are files, folders or globs."""
     _setup_logging(ctx.obj.get("verbose", False), quiet)
 
@@ -522,12 +775,19 @@ def extract(ctx: click.Context, inputs: tuple[str, ...], out: Path, quiet: bool,
             kind = "B&W" if report.domain == "A" else "colour"
             log.info(
                 "%s: %s (colour spread %.1f), %d shots, %d frames -> %s%s",
-                Path(report.source).name, kind, report.saturation, report.shots, report.kept,
-                report.split, report.domain,
+                Path(report.source).name,
+                kind,
+                report.saturation,
+                report.shots,
+                report.kept,
+                report.split,
+                report.domain,
             )
 
         try:
-            summary = run_extract(list(inputs), out, cfg, on_film, bar.update if bar is not None else None)
+            summary = run_extract(
+                list(inputs), out, cfg, on_film, bar.update if bar is not None else None
+            )
         finally:
             if bar is not None:
                 bar.close()
@@ -535,9 +795,19 @@ def extract(ctx: click.Context, inputs: tuple[str, ...], out: Path, quiet: bool,
         dropped = ", ".join(f"{k} {v}" for k, v in summary.dropped.most_common()) or "none"
         log.info(
             "%d films (%d already done, %d failed), %d shots; frames kept %s; dropped: %s",
-            summary.films, summary.skipped_done, len(summary.failed), summary.shots, kept, dropped,
+            summary.films,
+            summary.skipped_done,
+            len(summary.failed),
+            summary.shots,
+            kept,
+            dropped,
         )
-        log.info("data set: '%s' (trainA B&W, trainB colour); train on it with: filmcolor train --data %s", out, out)
+        log.info(
+            "data set: '%s' (trainA B&W, trainB colour); train on it with: filmcolor train --data "
+            "%s",
+            out,
+            out,
+        )
 
     run_guarded(ctx, body)
 

@@ -58,7 +58,8 @@ def merge_rgb(luma: np.ndarray, chroma: np.ndarray) -> np.ndarray:
     return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
-# How much each of R, G, B moves per unit of model chroma (Cb, Cr in [-1, 1] are half that in YCbCr).
+# How much each of R, G, B moves per unit of model chroma (Cb, Cr in [-1, 1] are half that in
+# YCbCr).
 CHROMA_TO_RGB = (YCC_TO_RGB[:, 1:] * 0.5).astype(np.float32)
 
 
@@ -131,7 +132,8 @@ def exposure_fade(luma: np.ndarray) -> np.ndarray:
 
     The frame's highlights (the ``EXPOSURE_PERCENTILE`` luminance of every second row and
     column) over ``EXPOSURE_REF``, capped at 1: a frame at half that light keeps half its
-    colour, as a picture dimmed to half has half its chroma. It follows a fade smoothly, frame by frame, with no threshold to
+    colour, as a picture dimmed to half has half its chroma. It follows a fade smoothly, frame by
+    frame, with no threshold to
     flicker across.
 
     Args:
@@ -187,7 +189,9 @@ def planes_to_chroma(uv: np.ndarray, full_range: bool) -> np.ndarray:
 
 def yuv_to_rgb(planes: np.ndarray, full_range: bool) -> np.ndarray:
     """Planar Y, U, V (3, H, W) uint8 of a video as RGB (H, W, 3) uint8 (for previews)."""
-    return merge_rgb(luma_from_plane(planes[0], full_range), planes_to_chroma(planes[1:], full_range))
+    return merge_rgb(
+        luma_from_plane(planes[0], full_range), planes_to_chroma(planes[1:], full_range)
+    )
 
 
 def rgb_to_yuv(rgb: np.ndarray, full_range: bool) -> np.ndarray:
@@ -211,7 +215,9 @@ def colour_spread(frames: list[np.ndarray]) -> float:
     """
     values = []
     for frame in frames:
-        small = cv2.resize(frame, (min(160, frame.shape[1]), min(90, frame.shape[0])), interpolation=cv2.INTER_AREA)
+        small = cv2.resize(
+            frame, (min(160, frame.shape[1]), min(90, frame.shape[0])), interpolation=cv2.INTER_AREA
+        )
         luma, chroma = split_rgb(small)
         bins = np.clip(((luma.reshape(-1) + 1) * 16).astype(int), 0, 31)
         c = chroma.reshape(2, -1).astype(np.float64) * 127.5

@@ -25,7 +25,9 @@ def require_finite(cfg: Any) -> None:
     for item in dataclasses.fields(cfg):
         value = getattr(cfg, item.name)
         if isinstance(value, float) and not math.isfinite(value):
-            raise UsageError(f"{item.name} must be a finite number, got {value}", fields=(item.name,))
+            raise UsageError(
+                f"{item.name} must be a finite number, got {value}", fields=(item.name,)
+            )
 
 
 ENCODERS = ("none", "efficientnet_lite0")
@@ -62,12 +64,15 @@ class GeneratorConfig:
     def __post_init__(self) -> None:
         require_finite(self)
         if self.encoder not in ENCODERS:
-            raise UsageError(f"unknown generator encoder {self.encoder!r}; use one of {', '.join(ENCODERS)}")
+            raise UsageError(
+                f"unknown generator encoder {self.encoder!r}; use one of {', '.join(ENCODERS)}"
+            )
         if self.filters < 1 or self.blocks < 0 or self.downsamplings < 0:
             raise UsageError(f"invalid generator shape {self}; use positive filters and blocks")
         if self.bins < 0 or self.bins == 1 or not 0 < self.bin_range <= 1 or self.temperature <= 0:
             raise UsageError(
-                f"invalid generator head {self}; use bins 0 or >= 2, bin_range in (0, 1] and temperature > 0"
+                f"invalid generator head {self}; use bins 0 or >= 2, bin_range in (0, 1] and "
+                f"temperature > 0"
             )
 
     @property
@@ -205,22 +210,34 @@ class TrainConfig:
                 f"{self.generator.size_multiple} for this generator"
             )
         if self.load_size < self.crop_size:
-            raise UsageError(f"load_size {self.load_size} is smaller than crop_size {self.crop_size}")
+            raise UsageError(
+                f"load_size {self.load_size} is smaller than crop_size {self.crop_size}"
+            )
         if self.gan_loss not in ("lsgan", "vanilla"):
             raise UsageError(f"gan_loss must be 'lsgan' or 'vanilla', got {self.gan_loss!r}")
         if not 0.0 <= self.rebalance <= 1.0:
             raise UsageError(f"rebalance must be within 0..1 (0 = plain L1), got {self.rebalance}")
         if not 0.0 <= self.degrade <= 1.0:
-            raise UsageError(f"degrade must be within 0..1 (a share of the samples), got {self.degrade}")
+            raise UsageError(
+                f"degrade must be within 0..1 (a share of the samples), got {self.degrade}"
+            )
         if self.cycle_start > 0 and self.lambda_supervised <= 0:
-            raise UsageError("cycle_start > 0 needs lambda_supervised > 0 (nothing trains before it)")
+            raise UsageError(
+                "cycle_start > 0 needs lambda_supervised > 0 (nothing trains before it)"
+            )
         if self.device not in ("auto", "cpu", "cuda"):
             raise UsageError(f"device must be auto, cpu or cuda, got {self.device!r}")
-        bad = {k: v for k, v in self.set_weights.items() if not isinstance(v, int | float) or not 0 <= v < math.inf}
+        bad = {
+            k: v
+            for k, v in self.set_weights.items()
+            if not isinstance(v, int | float) or not 0 <= v < math.inf
+        }
         if bad:
             raise UsageError(f"set_weights must be finite numbers >= 0, got {bad}")
         if self.encoder_frozen_steps < 0 or not 0 <= self.encoder_lr <= 10:
-            raise UsageError("encoder_frozen_steps must be >= 0 and encoder_lr within 0..10 (a share of lr)")
+            raise UsageError(
+                "encoder_frozen_steps must be >= 0 and encoder_lr within 0..10 (a share of lr)"
+            )
 
     @property
     def decay_start_step(self) -> int:
@@ -262,7 +279,9 @@ class SceneConfig:
     def __post_init__(self) -> None:
         require_finite(self)
         if self.detector not in ("content", "adaptive"):
-            raise UsageError(f"detector must be content or adaptive, got {self.detector!r}", fields=("detector",))
+            raise UsageError(
+                f"detector must be content or adaptive, got {self.detector!r}", fields=("detector",)
+            )
         if self.width < 32:
             raise UsageError("the scene detection width must be at least 32")
 
@@ -300,9 +319,13 @@ class ExtractConfig:
     def __post_init__(self) -> None:
         require_finite(self)
         if self.domain not in ("auto", "bw", "color"):
-            raise UsageError(f"domain must be auto, bw or color, got {self.domain!r}", fields=("domain",))
+            raise UsageError(
+                f"domain must be auto, bw or color, got {self.domain!r}", fields=("domain",)
+            )
         if self.per_shot < 1 or self.max_per_film < 1:
-            raise UsageError("per_shot and max_per_film must be >= 1", fields=("per_shot", "max_per_film"))
+            raise UsageError(
+                "per_shot and max_per_film must be >= 1", fields=("per_shot", "max_per_film")
+            )
         if not 0 <= self.test_fraction < 1:
             raise UsageError("test_fraction must be in [0, 1)", fields=("test_fraction",))
         if self.size < 32:
@@ -324,7 +347,8 @@ class TemporalConfig:
     """Look-ahead: frame t also takes colour from t+1 .. t+radius (and from t-1's result)."""
     keyframe_interval: int = 0
     """Run the model on every N-th frame of a shot and carry colour along the flow between
-    them; 1 = every frame (what mode 'none' always does); 0 = automatic, the default (a frame gets the model when the carried
+    them; 1 = every frame (what mode 'none' always does); 0 = automatic, the default (a frame gets
+    the model when the carried
     colour covers too little of it, at most ``max_interval`` apart: 2-3x faster restores at
     the same measured quality, see docs/benchmarks.md)."""
     max_interval: int = 16
@@ -340,17 +364,30 @@ class TemporalConfig:
         from .restore.stages import COLOR_STAGES  # here: that module reads this one
 
         if self.mode not in COLOR_STAGES:
-            raise UsageError(f"mode must be one of {', '.join(COLOR_STAGES)}, got {self.mode!r}", fields=("mode",))
+            raise UsageError(
+                f"mode must be one of {', '.join(COLOR_STAGES)}, got {self.mode!r}",
+                fields=("mode",),
+            )
         if self.mode == "none" and self.keyframe_interval == 0:
-            object.__setattr__(self, "keyframe_interval", 1)  # frame by frame: the model on every frame
+            object.__setattr__(
+                self, "keyframe_interval", 1
+            )  # frame by frame: the model on every frame
         if not 0.0 <= self.strength <= 2.0:
-            raise UsageError(f"strength must be between 0 and 2, got {self.strength}", fields=("strength",))
+            raise UsageError(
+                f"strength must be between 0 and 2, got {self.strength}", fields=("strength",)
+            )
         if self.radius < 0 or self.radius > 8:
             raise UsageError(f"the temporal radius must be 0..8 frames, got {self.radius}")
         if self.keyframe_interval < 0:
-            raise UsageError("keyframe_interval must be auto (0), 1 (every frame) or more", fields=("keyframe_interval",))
+            raise UsageError(
+                "keyframe_interval must be auto (0), 1 (every frame) or more",
+                fields=("keyframe_interval",),
+            )
         if self.keyframe_interval > 1 and self.mode == "none":
-            raise UsageError("keyframe_interval needs mode flow (colour is carried along the flow)", fields=("keyframe_interval", "mode"))
+            raise UsageError(
+                "keyframe_interval needs mode flow (colour is carried along the flow)",
+                fields=("keyframe_interval", "mode"),
+            )
         if self.max_interval < 1 or self.flow_width < 32:
             raise UsageError("max_interval must be >= 1 and flow_width >= 32")
 
@@ -406,19 +443,34 @@ class RestoreConfig:
     def __post_init__(self) -> None:
         require_finite(self)
         if self.device not in ("auto", "cpu", "cuda"):
-            raise UsageError(f"device must be auto, cpu or cuda, got {self.device!r}", fields=("device",))
+            raise UsageError(
+                f"device must be auto, cpu or cuda, got {self.device!r}", fields=("device",)
+            )
         if self.working_size is not None and self.working_size < 16:
-            raise UsageError(f"working_size {self.working_size} is too small; use at least 16 (default: the model's)", fields=("working_size",))
+            raise UsageError(
+                f"working_size {self.working_size} is too small; use at least 16 (default: the "
+                f"model's)",
+                fields=("working_size",),
+            )
         if self.batch_size < 1:
             raise UsageError("batch_size must be >= 1", fields=("batch_size",))
         if self.segment_seconds is not None and self.segment_seconds <= 0:
             raise UsageError("segment_seconds must be > 0", fields=("segment_seconds",))
         if self.precision not in ("auto", "fp32", "int8"):
-            raise UsageError(f"precision must be auto, fp32 or int8, got {self.precision!r}", fields=("precision",))
+            raise UsageError(
+                f"precision must be auto, fp32 or int8, got {self.precision!r}",
+                fields=("precision",),
+            )
         if not 0 <= self.jobs <= 64:
-            raise UsageError(f"jobs must be 'auto' (0) or a number of processes from 1 to 64, got {self.jobs}", fields=("jobs",))
+            raise UsageError(
+                f"jobs must be 'auto' (0) or a number of processes from 1 to 64, got {self.jobs}",
+                fields=("jobs",),
+            )
         if not 0.0 <= self.saturation <= 10.0:
-            raise UsageError(f"saturation must be between 0 and 10 (1 = the model's own), got {self.saturation}", fields=("saturation",))
+            raise UsageError(
+                f"saturation must be between 0 and 10 (1 = the model's own), got {self.saturation}",
+                fields=("saturation",),
+            )
         if self.start is not None and self.start < 0:
             raise UsageError("start must be >= 0 seconds", fields=("start",))
         if self.duration is not None and self.duration <= 0:
@@ -432,7 +484,11 @@ def _merge(cls: type, values: dict[str, Any], where: str) -> Any:
     for key, value in values.items():
         if key not in known:
             raise UsageError(f"unknown setting {key!r} in {where}; known: {', '.join(known)}")
-        default = known[key].default_factory if known[key].default_factory is not dataclasses.MISSING else None  # noqa: E501
+        default = (
+            known[key].default_factory
+            if known[key].default_factory is not dataclasses.MISSING
+            else None
+        )  # noqa: E501
         if isinstance(value, dict) and default is not None and dataclasses.is_dataclass(default):
             value = _merge(default, value, f"{where} [{key}]")
         kwargs[key] = value

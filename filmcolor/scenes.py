@@ -59,10 +59,14 @@ class CutDetector:
         self.fps = fps
         if cfg.detector == "content":
             kwargs = {"threshold": cfg.threshold} if cfg.threshold is not None else {}
-            self._detector = ContentDetector(min_scene_len=cfg.min_scene_len, luma_only=luma_only, **kwargs)
+            self._detector = ContentDetector(
+                min_scene_len=cfg.min_scene_len, luma_only=luma_only, **kwargs
+            )
         else:
             kwargs = {"adaptive_threshold": cfg.threshold} if cfg.threshold is not None else {}
-            self._detector = AdaptiveDetector(min_scene_len=cfg.min_scene_len, luma_only=luma_only, **kwargs)
+            self._detector = AdaptiveDetector(
+                min_scene_len=cfg.min_scene_len, luma_only=luma_only, **kwargs
+            )
         self._last = -1
 
     def _resized(self, image: np.ndarray) -> np.ndarray:
@@ -71,7 +75,9 @@ class CutDetector:
         width = min(self.cfg.width, w)
         if width == w:
             return image
-        return cv2.resize(image, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_LINEAR)
+        return cv2.resize(
+            image, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_LINEAR
+        )
 
     def small(self, rgb: np.ndarray) -> np.ndarray:
         """The frame as the detector wants it: BGR at the configured width."""
@@ -89,7 +95,9 @@ class CutDetector:
         """Add the next frame, already small and BGR (see :meth:`small`)."""
         self._last += 1
         try:
-            found = self._detector.process_frame(self._timecode(self._last, fps=self.fps), small_bgr)
+            found = self._detector.process_frame(
+                self._timecode(self._last, fps=self.fps), small_bgr
+            )
         except Exception as err:  # PySceneDetect raises untyped errors
             raise SceneDetectionError(f"PySceneDetect failed at frame {self._last}: {err}") from err
         return [int(c.frame_num) for c in found]
@@ -105,7 +113,11 @@ class CutDetector:
 def scenes_from_cuts(cuts: list[int], frames: int, fps: Fraction) -> list[Scene]:
     """Shots between cuts (a clip with no cut is one shot)."""
     bounds = [0] + sorted(c for c in set(cuts) if 0 < c < frames) + [frames]
-    return [Scene(i, a, b, fps) for i, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False)) if b > a]
+    return [
+        Scene(i, a, b, fps)
+        for i, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False))
+        if b > a
+    ]
 
 
 def detect_scenes(path: Path, cfg: SceneConfig, luma_only: bool = False) -> list[Scene]:

@@ -66,9 +66,27 @@ def synthetic_clip(path: Path, seconds: float) -> Path:
         f"testsrc2=s=640x720:r=25:d={seconds}[a];mandelbrot=s=640x720:r=25,trim=duration={seconds},"
         "setpts=PTS-STARTPTS[b];[a][b]hstack,hue=s=0,format=yuv420p[v]"
     )
-    ffmpeg("-filter_complex", graph, "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
-           "-map", "[v]", "-map", "0:a", "-c:v", "libx264", "-preset", "veryfast", "-crf", "18",
-           "-c:a", "aac", str(path))  # fmt: skip
+    ffmpeg(
+        "-filter_complex",
+        graph,
+        "-f",
+        "lavfi",
+        "-i",
+        f"sine=frequency=440:duration={seconds}",
+        "-map",
+        "[v]",
+        "-map",
+        "0:a",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-crf",
+        "18",
+        "-c:a",
+        "aac",
+        str(path),
+    )
     return path
 
 
@@ -76,24 +94,66 @@ def real_clip(path: Path, seconds: float) -> Path | None:
     source = SHARED / "colorvideo_gt" / "pyscenedetect_testvideo.mp4"
     if not source.is_file():
         return None
-    ffmpeg("-t", str(seconds), "-i", str(source), "-vf", "hue=s=0,format=yuv420p", "-c:v", "libx264",
-           "-preset", "veryfast", "-crf", "18", "-an", str(path))  # fmt: skip
+    ffmpeg(
+        "-t",
+        str(seconds),
+        "-i",
+        str(source),
+        "-vf",
+        "hue=s=0,format=yuv420p",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-crf",
+        "18",
+        "-an",
+        str(path),
+    )
     return path
 
 
 def frame_count(path: Path) -> int:
     out = subprocess.run(
-        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_packets", "-show_entries",
-         "stream=nb_read_packets", "-of", "csv=p=0", str(path)],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-count_packets",
+            "-show_entries",
+            "stream=nb_read_packets",
+            "-of",
+            "csv=p=0",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return int(out.stdout.strip().split(",")[0])
 
 
 def transcode_seconds(clip: Path, out: Path, preset: str = "medium") -> float:
     start = time.perf_counter()
-    ffmpeg("-i", str(clip), "-map", "0", "-c:v", "libx264", "-crf", "18", "-preset", preset,
-           "-pix_fmt", "yuv420p", "-c:a", "copy", str(out))  # fmt: skip
+    ffmpeg(
+        "-i",
+        str(clip),
+        "-map",
+        "0",
+        "-c:v",
+        "libx264",
+        "-crf",
+        "18",
+        "-preset",
+        preset,
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "copy",
+        str(out),
+    )
     return time.perf_counter() - start
 
 
@@ -120,27 +180,62 @@ def restore_child(args: list[str]) -> None:
     precision = "fp32" if temporal.endswith("-fp32") else "auto"
     temporal_cfg = TemporalConfig(mode=temporal.removesuffix("-fp32"), keyframe_interval=interval)
     cfg = RestoreConfig(
-        model=None if model == "-" else Path(model), device=device, overwrite=True, temporal=temporal_cfg,
-        precision=precision, preset=preset, jobs=int(jobs),
+        model=None if model == "-" else Path(model),
+        device=device,
+        overwrite=True,
+        temporal=temporal_cfg,
+        precision=precision,
+        preset=preset,
+        jobs=int(jobs),
         segment_seconds=None,
-    )  # fmt: skip
+    )
     result = restore(Path(clip), Path(out), cfg)
-    print(json.dumps({
-        "seconds": result.seconds, "frames": result.frames, "device": result.device,
-        "model": result.model_seconds, "temporal": result.temporal_seconds, "model_frames": result.model_frames,
-        "rss_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024,
-    }))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "seconds": result.seconds,
+                "frames": result.frames,
+                "device": result.device,
+                "model": result.model_seconds,
+                "temporal": result.temporal_seconds,
+                "model_frames": result.model_frames,
+                "rss_mb": (
+                    resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                    + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+                )
+                / 1024,
+            }
+        )
+    )
 
 
 def run_restore(
-    clip: Path, out: Path, device: str = "cpu", temporal: str = "flow", keyframes: str = "auto",
-    model: Path | None = None, preset: str = "medium", jobs: int = 0,
-) -> dict:  # fmt: skip
+    clip: Path,
+    out: Path,
+    device: str = "cpu",
+    temporal: str = "flow",
+    keyframes: str = "auto",
+    model: Path | None = None,
+    preset: str = "medium",
+    jobs: int = 0,
+) -> dict:
     done = subprocess.run(
-        [sys.executable, __file__, "--child", str(clip), str(out), device, temporal, keyframes,
-         str(model) if model else "-", preset, str(jobs)],
-        capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            str(clip),
+            str(out),
+            device,
+            temporal,
+            keyframes,
+            str(model) if model else "-",
+            preset,
+            str(jobs),
+        ],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         raise SystemExit(f"restore failed on {clip}: {done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -157,11 +252,12 @@ def free_model(path: Path) -> Path:
     contract = Colorizer(device="cpu").contract
     weight, bias = np.zeros((2, 1, 1, 1), np.float32), np.array([0.1, -0.1], np.float32)
     graph = helper.make_graph(
-        [helper.make_node("Conv", ["luma", "w", "b"], ["chroma"], kernel_shape=[1, 1])], "free",
+        [helper.make_node("Conv", ["luma", "w", "b"], ["chroma"], kernel_shape=[1, 1])],
+        "free",
         [helper.make_tensor_value_info("luma", TensorProto.FLOAT, ["N", 1, "H", "W"])],
         [helper.make_tensor_value_info("chroma", TensorProto.FLOAT, ["N", 2, "H", "W"])],
         [numpy_helper.from_array(weight, "w"), numpy_helper.from_array(bias, "b")],
-    )  # fmt: skip
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     helper.set_model_props(model, {"filmcolor": contract.to_json()})
@@ -174,24 +270,38 @@ def ceiling(clips: dict[str, Path], work: Path, repeat: int, jobs: int = 0) -> N
     restore's own per-frame work (reading, shrinking, flow, blending, writing) lets it go
     when the model and the encoder cost little, as on a GPU machine with many cores."""
     model = free_model(work / "free.onnx")
-    print("\nCeiling of restore's own work (a free model: one 1x1 convolution; x264 ultrafast for both; "
-          f"medians of {repeat}):\n")  # fmt: skip
-    runs_of = [("flow", "auto", 1), ("none", "1", 1)] + ([("flow", "auto", jobs)] if jobs > 1 else [])
-    heads = ["restore --temporal flow", "restore --temporal none"] + ([f"restore --jobs {jobs}"] if jobs > 1 else [])
+    print(
+        "\nCeiling of restore's own work (a free model: one 1x1 convolution; x264 ultrafast for "
+        "both; "
+        f"medians of {repeat}):\n"
+    )
+    runs_of = [("flow", "auto", 1), ("none", "1", 1)] + (
+        [("flow", "auto", jobs)] if jobs > 1 else []
+    )
+    heads = ["restore --temporal flow", "restore --temporal none"] + (
+        [f"restore --jobs {jobs}"] if jobs > 1 else []
+    )
     print("| clip | transcode fps | " + " | ".join(f"{h} fps (x transcode)" for h in heads) + " |")
     print("|---|---|" + "---|" * len(heads))
     for name, clip in clips.items():
         frames = frame_count(clip)
-        transcode = statistics.median(transcode_seconds(clip, work / "t.mp4", "ultrafast") for _ in range(repeat))
+        transcode = statistics.median(
+            transcode_seconds(clip, work / "t.mp4", "ultrafast") for _ in range(repeat)
+        )
         cells = []
         for temporal, keyframes, n in runs_of:
-            runs = [run_restore(clip, work / "r.mp4", "cpu", temporal, keyframes, model, "ultrafast", n) for _ in range(repeat)]
+            runs = [
+                run_restore(clip, work / "r.mp4", "cpu", temporal, keyframes, model, "ultrafast", n)
+                for _ in range(repeat)
+            ]
             fps = frames / statistics.median(r["seconds"] for r in runs)
             cells.append(f"{fps:.0f} ({fps * transcode / frames:.2f})")
         print(f"| {name} | {frames / transcode:.0f} | " + " | ".join(cells) + " |", flush=True)
 
 
-def naive_seconds(clip: Path, work: Path, frames: int, device: str = "cpu") -> tuple[float, int] | None:
+def naive_seconds(
+    clip: Path, work: Path, frames: int, device: str = "cpu"
+) -> tuple[float, int] | None:
     """The seed's way: PNG frames out, PyTorch eager one frame at a time, PNG frames in, encode."""
     try:
         import torch
@@ -216,13 +326,33 @@ def naive_seconds(clip: Path, work: Path, frames: int, device: str = "cpu") -> t
             h, w = ycc.shape[:2]
             sh, sw = working_shape(h, w, engine.working_size, engine.contract.size_multiple)
             small = cv2.resize(ycc[..., 0], (sw, sh), interpolation=cv2.INTER_AREA)
-            chroma = net(torch.from_numpy(small)[None, None].to(device))[0].cpu().numpy().transpose(1, 2, 0)
+            chroma = (
+                net(torch.from_numpy(small)[None, None].to(device))[0]
+                .cpu()
+                .numpy()
+                .transpose(1, 2, 0)
+            )
             chroma = cv2.resize(chroma, (w, h), interpolation=cv2.INTER_LINEAR)
             ycc[..., 1], ycc[..., 2] = chroma[..., 1], chroma[..., 0]
-            out = cv2.cvtColor(np.clip((ycc + 1.0) * 127.5, 0, 255).astype(np.uint8), cv2.COLOR_YCrCb2BGR)
+            out = cv2.cvtColor(
+                np.clip((ycc + 1.0) * 127.5, 0, 255).astype(np.uint8), cv2.COLOR_YCrCb2BGR
+            )
             cv2.imwrite(str(frames_out / path.name), out)
-    ffmpeg("-framerate", "25", "-i", str(frames_out / "%06d.png"), "-c:v", "libx264", "-crf", "18",
-           "-preset", "medium", "-pix_fmt", "yuv420p", str(work / "naive.mp4"))  # fmt: skip
+    ffmpeg(
+        "-framerate",
+        "25",
+        "-i",
+        str(frames_out / "%06d.png"),
+        "-c:v",
+        "libx264",
+        "-crf",
+        "18",
+        "-preset",
+        "medium",
+        "-pix_fmt",
+        "yuv420p",
+        str(work / "naive.mp4"),
+    )
     return time.perf_counter() - start, len(files)
 
 
@@ -230,27 +360,55 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         restore_child(sys.argv[2:])
         return
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the clips")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of the transcode and the default restore (median)")
-    parser.add_argument("--memory-seconds", type=float, default=8.0, help="length of the short memory clip")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="runs of the transcode and the default restore (median)",
+    )
+    parser.add_argument(
+        "--memory-seconds", type=float, default=8.0, help="length of the short memory clip"
+    )
     parser.add_argument("--naive-frames", type=int, default=50)
     parser.add_argument("--long-factor", type=int, default=8)
     parser.add_argument("--device", choices=["cpu", "cuda", "both"], default="cpu")
     parser.add_argument("--no-memory", action="store_true", help="skip the long clip")
-    parser.add_argument("--jobs", type=int, default=0, help="also measure restore --jobs N (segments in N parallel processes)")
-    parser.add_argument("--rows", choices=["all", "default"], default="all",
-                        help="default: only the default restore (and --jobs rows) beside the transcode and the naive way")
-    parser.add_argument("--ceiling", choices=["yes", "no", "only"], default="yes",
-                        help="also (or only) measure restore with a free model and x264 ultrafast")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=0,
+        help="also measure restore --jobs N (segments in N parallel processes)",
+    )
+    parser.add_argument(
+        "--rows",
+        choices=["all", "default"],
+        default="all",
+        help=(
+            "default: only the default restore (and --jobs rows) beside the transcode and the "
+            "naive way"
+        ),
+    )
+    parser.add_argument(
+        "--ceiling",
+        choices=["yes", "no", "only"],
+        default="yes",
+        help="also (or only) measure restore with a free model and x264 ultrafast",
+    )
     args = parser.parse_args()
     devices = ["cpu", "cuda"] if args.device == "both" else [args.device]
     work = Path(tempfile.mkdtemp(prefix="filmcolor-bench-"))
     clips = {"synthetic 720p": synthetic_clip(work / "synthetic.mp4", args.seconds)}
     if (real := real_clip(work / "real.mp4", args.seconds)) is not None:
         clips["real 720p (cuts video, gray)"] = real
-    print(f"machine: {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores; "
-          f"clips {args.seconds:g} s, work folder {work}\n")  # fmt: skip
+    print(
+        f"machine: {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} "
+        f"cores; "
+        f"clips {args.seconds:g} s, work folder {work}\n"
+    )
     if args.ceiling == "only":
         ceiling(clips, work, args.repeat, args.jobs)
         return
@@ -271,24 +429,45 @@ def main() -> None:
         # The same transcode of restore's own output: x264 spends more on a colour picture than
         # on the gray input, a cost any colorizer with this encoder pays on top of the transcode.
         colour_fps = frames / statistics.median(
-            transcode_seconds(work / "restored.mp4", work / "colour.mp4") for _ in range(args.repeat)
+            transcode_seconds(work / "restored.mp4", work / "colour.mp4")
+            for _ in range(args.repeat)
         )
         decode = decode_seconds(clip)
-        naives = {device: naive_seconds(clip, work, args.naive_frames, device) for device in devices}
-        print(f"| {name} | plain ffmpeg transcode (median of {len(transcodes)}: "
-              f"{', '.join(f'{t:.1f}' for t in transcodes)} s) | {transcode_fps:.1f} | 1.00 | – | – |")  # fmt: skip
-        print(f"| {name} | the same transcode of restore's colour output (any colorizer's limit with "
-              f"this encoder) | {colour_fps:.1f} | {colour_fps / transcode_fps:.3f} | – | – |")  # fmt: skip
+        naives = {
+            device: naive_seconds(clip, work, args.naive_frames, device) for device in devices
+        }
+        print(
+            f"| {name} | plain ffmpeg transcode (median of {len(transcodes)}: "
+            f"{', '.join(f'{t:.1f}' for t in transcodes)} s) | {transcode_fps:.1f} | 1.00 | – | – "
+            f"|"
+        )
+        print(
+            f"| {name} | the same transcode of restore's colour output (any colorizer's limit with "
+            f"this encoder) | {colour_fps:.1f} | {colour_fps / transcode_fps:.3f} | – | – "
+            f"|"
+        )
         for device, naive in naives.items():
             if naive:
-                print(f"| {name} | naive (PyTorch eager, PNG files, {naive[1]} frames) [{device}] | "
-                      f"{naive[1] / naive[0]:.2f} | {naive[1] / naive[0] / transcode_fps:.3f} | 1.0 | all |")  # fmt: skip
+                print(
+                    f"| {name} | naive (PyTorch eager, PNG files, {naive[1]} frames) [{device}] | "
+                    f"{naive[1] / naive[0]:.2f} | {naive[1] / naive[0] / transcode_fps:.3f} | 1.0 "
+                    f"| all |"
+                )
         for device in devices:
             auto = auto_jobs(device)
-            variants = [(f"restore (defaults: flow, keyframes auto, int8 on cpu, jobs auto = {auto})", "flow", "auto")]
+            variants = [
+                (
+                    f"restore (defaults: flow, keyframes auto, int8 on cpu, jobs auto = {auto})",
+                    "flow",
+                    "auto",
+                )
+            ]
             if args.rows == "all":
-                variants += [("restore --keyframe-interval 1", "flow", "1"), ("restore --temporal none", "none", "1"),
-                             ("restore --temporal none --precision fp32", "none-fp32", "1")]  # fmt: skip
+                variants += [
+                    ("restore --keyframe-interval 1", "flow", "1"),
+                    ("restore --temporal none", "none", "1"),
+                    ("restore --temporal none --precision fp32", "none-fp32", "1"),
+                ]
             for jobs in sorted({args.jobs, 1} - {0, auto}):
                 variants.append((f"restore --jobs {jobs}", "flow", f"jobs{jobs}"))
             naive = naives[device]
@@ -297,27 +476,57 @@ def main() -> None:
                 if (temporal, keyframes) == ("flow", "auto"):
                     runs = sorted(defaults[device], key=lambda run: run["seconds"])
                     r = runs[len(runs) // 2]  # the median run
-                    label += f" (median of {len(runs)}: " + ", ".join(f"{x['seconds']:.1f}" for x in defaults[device]) + " s)"
+                    label += (
+                        f" (median of {len(runs)}: "
+                        + ", ".join(f"{x['seconds']:.1f}" for x in defaults[device])
+                        + " s)"
+                    )
                 elif keyframes.startswith("jobs"):
-                    r = run_restore(clip, work / "restored.mp4", device, temporal, "auto", jobs=int(keyframes[4:]))
+                    r = run_restore(
+                        clip,
+                        work / "restored.mp4",
+                        device,
+                        temporal,
+                        "auto",
+                        jobs=int(keyframes[4:]),
+                    )
                 else:
                     r = run_restore(clip, work / "restored.mp4", device, temporal, keyframes)
                 fps = r["frames"] / r["seconds"]
                 vs_naive = f"{fps / naive_fps:.1f}" if naive_fps else "–"
-                print(f"| {name} | {label} [{r['device']}] | {fps:.1f} | {fps / transcode_fps:.3f} | {vs_naive} | "
-                      f"{r['model_frames']}/{r['frames']} |", flush=True)  # fmt: skip
+                print(
+                    f"| {name} | {label} [{r['device']}] | {fps:.1f} | {fps / transcode_fps:.3f} | "
+                    f"{vs_naive} | "
+                    f"{r['model_frames']}/{r['frames']} |",
+                    flush=True,
+                )
                 if keyframes == "auto" and temporal == "flow":
                     ratio = fps / transcode_fps
                     target = 0.5 if device == "cpu" else 0.9
-                    verdict = "PASS" if ratio >= target else ("milestone 0.25 PASS" if device == "cpu" and ratio >= 0.25 else "MISS")
-                    goals.append(f"{name} [{r['device']}]: restore / transcode {ratio:.2f} (goal >= {target}): {verdict}; "
-                                 f"restore / colour transcode {fps / colour_fps:.2f}")  # fmt: skip
+                    verdict = (
+                        "PASS"
+                        if ratio >= target
+                        else (
+                            "milestone 0.25 PASS" if device == "cpu" and ratio >= 0.25 else "MISS"
+                        )
+                    )
+                    goals.append(
+                        f"{name} [{r['device']}]: restore / transcode {ratio:.2f} (goal >= "
+                        f"{target}): {verdict}; "
+                        f"restore / colour transcode {fps / colour_fps:.2f}"
+                    )
                     if naive_fps and device != "cpu":
-                        goals.append(f"{name} [{r['device']}]: restore / naive {fps / naive_fps:.1f} (goal >= 5): "
-                                     f"{'PASS' if fps / naive_fps >= 5 else 'MISS'}")  # fmt: skip
+                        goals.append(
+                            f"{name} [{r['device']}]: restore / naive {fps / naive_fps:.1f} (goal "
+                            f">= 5): "
+                            f"{'PASS' if fps / naive_fps >= 5 else 'MISS'}"
+                        )
                     shares[f"{name} [{r['device']}]"] = (r, decode, frames / transcode_fps)
-    print("\nTime shares of a default restore (decode and encode: their plain ffmpeg times; model and temporal: "
-          "CPU seconds of the threads doing them; each as a share of restore's wall time):\n")  # fmt: skip
+    print(
+        "\nTime shares of a default restore (decode and encode: their plain ffmpeg times; "
+        "model and temporal: CPU seconds of the threads doing them; each as a share of "
+        "restore's wall time):\n"
+    )
     print("| clip | wall | decode | model | temporal | encode (transcode - decode) |")
     print("|---|---|---|---|---|---|")
     for name, (r, decode, transcode) in shares.items():
@@ -326,7 +535,10 @@ def main() -> None:
         cells = [f"{v:.1f} s ({v / wall:.0%})" for v in (decode, r["model"], r["temporal"], encode)]
         print(f"| {name} | {wall:.1f} s | " + " | ".join(cells) + " |")
         share = r["temporal"] / wall
-        goals.append(f"{name}: temporal stage {share:.0%} of restore (goal <= 25%): {'PASS' if share <= 0.25 else 'MISS'}")
+        goals.append(
+            f"{name}: temporal stage {share:.0%} of restore (goal <= 25%): "
+            f"{'PASS' if share <= 0.25 else 'MISS'}"
+        )
     if not args.no_memory:
         short_clip = synthetic_clip(work / "short.mp4", args.memory_seconds)
         long_clip = synthetic_clip(work / "long.mp4", args.memory_seconds * args.long_factor)
@@ -335,9 +547,14 @@ def main() -> None:
             short = run_restore(short_clip, work / "restored.mp4", device)
             long = run_restore(long_clip, work / "restored_long.mp4", device)
             ratio = long["rss_mb"] / short["rss_mb"]
-            print(f"Peak resident memory (restore + ffmpeg children) [{long['device']}]: {args.memory_seconds:g} s "
-                  f"clip {short['rss_mb']:.0f} MB, {args.memory_seconds * args.long_factor:g} s clip "
-                  f"{long['rss_mb']:.0f} MB: ratio {ratio:.2f} ({'PASS' if ratio <= 1.1 else 'MISS'} <= 1.1)")  # fmt: skip
+            print(
+                f"Peak resident memory (restore + ffmpeg children) [{long['device']}]: "
+                f"{args.memory_seconds:g} s "
+                f"clip {short['rss_mb']:.0f} MB, {args.memory_seconds * args.long_factor:g} s "
+                f"clip "
+                f"{long['rss_mb']:.0f} MB: ratio {ratio:.2f} "
+                f"({'PASS' if ratio <= 1.1 else 'MISS'} <= 1.1)"
+            )
     if args.ceiling == "yes":
         ceiling(clips, work, args.repeat, args.jobs)
     print("\nGoals:\n" + "\n".join(f"- {g}" for g in goals))

@@ -44,12 +44,19 @@ def reference_step_factory(filters: int, blocks: int, device):  # noqa: ANN001, 
 
     gen_cfg = GeneratorConfig(filters=filters, blocks=blocks)
     g_a, g_b = ResnetGenerator(3, 3, gen_cfg), ResnetGenerator(3, 3, gen_cfg)
-    d_a, d_b = PatchDiscriminator(3, DiscriminatorConfig()), PatchDiscriminator(3, DiscriminatorConfig())
+    d_a, d_b = (
+        PatchDiscriminator(3, DiscriminatorConfig()),
+        PatchDiscriminator(3, DiscriminatorConfig()),
+    )
     for net in (g_a, g_b, d_a, d_b):
         init_weights(net)
         net.to(device).train()
-    opt_g = torch.optim.Adam(list(g_a.parameters()) + list(g_b.parameters()), lr=2e-4, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(list(d_a.parameters()) + list(d_b.parameters()), lr=2e-4, betas=(0.5, 0.999))
+    opt_g = torch.optim.Adam(
+        list(g_a.parameters()) + list(g_b.parameters()), lr=2e-4, betas=(0.5, 0.999)
+    )
+    opt_d = torch.optim.Adam(
+        list(d_a.parameters()) + list(d_b.parameters()), lr=2e-4, betas=(0.5, 0.999)
+    )
     pools: dict[str, list] = {"a": [], "b": []}
     rng = random.Random(0)
 
@@ -102,7 +109,10 @@ def reference_step_factory(filters: int, blocks: int, device):  # noqa: ANN001, 
         opt_d.step()
 
     def run(size: int) -> None:
-        step(torch.rand(1, 3, size, size, device=device) * 2 - 1, torch.rand(1, 3, size, size, device=device) * 2 - 1)
+        step(
+            torch.rand(1, 3, size, size, device=device) * 2 - 1,
+            torch.rand(1, 3, size, size, device=device) * 2 - 1,
+        )
 
     return run
 
@@ -122,9 +132,16 @@ def filmcolor_step_factory(filters: int, blocks: int, device, size: int, amp: bo
         cv2.imwrite(str(tmp / side / "x.png"), np.zeros((size, size, 3), np.uint8))
     cfg = load_train_config(
         None,
-        {"generator.filters": filters, "generator.blocks": blocks, "crop_size": size, "load_size": size,
-         "device": device.type, "workers": 0, "amp": amp},
-    )  # fmt: skip
+        {
+            "generator.filters": filters,
+            "generator.blocks": blocks,
+            "crop_size": size,
+            "load_size": size,
+            "device": device.type,
+            "workers": 0,
+            "amp": amp,
+        },
+    )
     trainer = Trainer(cfg, tmp, tmp / "run", resume=False)
     for net in trainer.nets.named().values():
         net.train()
@@ -139,7 +156,9 @@ def filmcolor_step_factory(filters: int, blocks: int, device, size: int, amp: bo
     return run
 
 
-def measure_one(impl: str, model: str, size: int, device_name: str, steps: int, threads: int) -> dict:
+def measure_one(
+    impl: str, model: str, size: int, device_name: str, steps: int, threads: int
+) -> dict:
     import torch
 
     if threads:
@@ -182,9 +201,18 @@ def compare_precision(data: Path, steps: int) -> None:
     for amp in (True, False):
         cfg = load_train_config(
             None,
-            {"generator.filters": 32, "generator.blocks": 6, "crop_size": 128, "load_size": 143,
-             "workers": 0, "amp": amp, "steps": steps, "seed": 1, "lambda_supervised": 10.0},
-        )  # fmt: skip
+            {
+                "generator.filters": 32,
+                "generator.blocks": 6,
+                "crop_size": 128,
+                "load_size": 143,
+                "workers": 0,
+                "amp": amp,
+                "steps": steps,
+                "seed": 1,
+                "lambda_supervised": 10.0,
+            },
+        )
         trainer = Trainer(cfg, data, Path(tempfile.mkdtemp(prefix="bench-quality-")), resume=False)
         history: list[dict[str, float]] = []
         start = time.perf_counter()
@@ -193,12 +221,16 @@ def compare_precision(data: Path, steps: int) -> None:
             if trainer.step >= steps:
                 break
         tail = history[-max(1, steps // 3) :]
-        rows["bf16/fp16" if amp and trainer.use_amp else "fp32" if not amp else "amp (unavailable)"] = (
+        rows[
+            "bf16/fp16" if amp and trainer.use_amp else "fp32" if not amp else "amp (unavailable)"
+        ] = (
             {k: sum(h[k] for h in tail) / len(tail) for k in tail[0]},
             steps / (time.perf_counter() - start),
         )
     keys = list(next(iter(rows.values()))[0])
-    print(f"# light model, {steps} steps, batch 1, 128 px, seed 1, on {data}; mean of the last third")
+    print(
+        f"# light model, {steps} steps, batch 1, 128 px, seed 1, on {data}; mean of the last third"
+    )
     print("| precision | it/s | " + " | ".join(keys) + " |")
     print("|---|---|" + "---|" * len(keys))
     for name, (means, speed) in rows.items():
@@ -206,15 +238,23 @@ def compare_precision(data: Path, steps: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", default="128,256")
     parser.add_argument("--models", default="paper,light")
     parser.add_argument("--devices", default="cpu,cuda", help="cuda rows are skipped without a GPU")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per measurement")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
-    parser.add_argument("--quality-data", type=Path, help="also train the light model here twice (bf16, fp32) and compare losses")
+    parser.add_argument(
+        "--quality-data",
+        type=Path,
+        help="also train the light model here twice (bf16, fp32) and compare losses",
+    )
     parser.add_argument("--quality-steps", type=int, default=150)
-    parser.add_argument("--one", nargs=4, metavar=("IMPL", "MODEL", "SIZE", "DEVICE"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--one", nargs=4, metavar=("IMPL", "MODEL", "SIZE", "DEVICE"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.one:
         impl, model, size, device = args.one
@@ -226,11 +266,16 @@ def main() -> None:
         compare_precision(args.quality_data, args.quality_steps)
         return
     devices = [d for d in args.devices.split(",") if d == "cpu" or torch.cuda.is_available()]
-    machine = f"{torch.get_num_threads()} CPU threads" + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "")
-    print(f"# CycleGAN training step, batch 1, {args.steps} timed steps each; torch {torch.__version__}; {machine}")
+    machine = f"{torch.get_num_threads()} CPU threads" + (
+        f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
+    )
     print(
-        "| device | model | size | filmcolor it/s | filmcolor fp32 it/s | reference it/s | speed-up "
-        "| speed-up fp32 | filmcolor peak MB | fp32 peak MB | reference peak MB |"
+        f"# CycleGAN training step, batch 1, {args.steps} timed steps each; torch "
+        f"{torch.__version__}; {machine}"
+    )
+    print(
+        "| device | model | size | filmcolor it/s | filmcolor fp32 it/s | reference it/s "
+        "| speed-up | speed-up fp32 | filmcolor peak MB | fp32 peak MB | reference peak MB |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for device in devices:
@@ -238,16 +283,35 @@ def main() -> None:
             for size in (int(s) for s in args.sizes.split(",")):
                 results = {}
                 for impl in ("filmcolor", "filmcolor-fp32", "reference"):
-                    cmd = [sys.executable, __file__, "--one", impl, model, str(size), device,
-                           "--steps", str(args.steps), "--threads", str(args.threads)]  # fmt: skip
+                    cmd = [
+                        sys.executable,
+                        __file__,
+                        "--one",
+                        impl,
+                        model,
+                        str(size),
+                        device,
+                        "--steps",
+                        str(args.steps),
+                        "--threads",
+                        str(args.threads),
+                    ]
                     done = subprocess.run(cmd, capture_output=True, text=True)
                     if done.returncode != 0:
-                        sys.exit(f"bench_train: {impl} {model} {size} {device} failed:\n{done.stderr[-2000:]}")
+                        sys.exit(
+                            f"bench_train: {impl} {model} {size} {device} "
+                            f"failed:\n{done.stderr[-2000:]}"
+                        )
                     results[impl] = json.loads(done.stdout.strip().splitlines()[-1])
-                ours, fp32, ref = results["filmcolor"], results["filmcolor-fp32"], results["reference"]
+                ours, fp32, ref = (
+                    results["filmcolor"],
+                    results["filmcolor-fp32"],
+                    results["reference"],
+                )
                 print(
                     f"| {device} | {model} | {size} | {ours['it_s']:.3f} | {fp32['it_s']:.3f} | "
-                    f"{ref['it_s']:.3f} | {ours['it_s'] / ref['it_s']:.2f}x | {fp32['it_s'] / ref['it_s']:.2f}x | "
+                    f"{ref['it_s']:.3f} | {ours['it_s'] / ref['it_s']:.2f}x | "
+                    f"{fp32['it_s'] / ref['it_s']:.2f}x | "
                     f"{ours['peak_mb']:.0f} | {fp32['peak_mb']:.0f} | {ref['peak_mb']:.0f} |",
                     flush=True,
                 )

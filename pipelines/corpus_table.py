@@ -1,4 +1,5 @@
-"""Run the reliability corpus of tests/test_corpus.py and print its table for docs/troubleshooting.md.
+"""Run the reliability corpus of tests/test_corpus.py and print its table for
+docs/troubleshooting.md.
 
 Every case is made with ffmpeg, restored by the real ``filmcolor restore`` command in its own
 process and checked as the test suite checks it (input unchanged, output complete or absent,
@@ -47,13 +48,22 @@ def main() -> int:
                 failed += 1
                 print(f"| {_cell(name)} | ? | FAILED: {_cell(str(err))} | |", flush=True)
                 continue
-            text = outcome.stderr.replace(f"{folder}/in/", "").replace(f"{folder}/out/", "").replace(f"{tmp}/", "")
+            text = (
+                outcome.stderr.replace(f"{folder}/in/", "")
+                .replace(f"{folder}/out/", "")
+                .replace(f"{tmp}/", "")
+            )
             lines = [line for line in text.replace("\r", "\n").splitlines() if line.strip()]
             message = lines[-1].removeprefix("filmcolor: ") if lines else ""
             if outcome.code == 0:
-                warnings = [line.removeprefix("filmcolor: ") for line in lines if "warning:" in line]
+                warnings = [
+                    line.removeprefix("filmcolor: ") for line in lines if "warning:" in line
+                ]
                 message = warnings[0] if warnings else "(nothing but the summary)"
-            print(f"| {_cell(name)} | {outcome.code} | {_cell(message)} | {outcome.check} |", flush=True)
+            print(
+                f"| {_cell(name)} | {outcome.code} | {_cell(message)} | {outcome.check} |",
+                flush=True,
+            )
     print(f"\n{len(CORPUS) - failed} of {len(CORPUS)} cases hold.", file=sys.stderr)
     return 1 if failed else 0
 

@@ -38,7 +38,9 @@ from filmcolor.training.loop import cpu_bf16_supported
 from filmcolor.training.networks import build_generator
 
 
-def teacher_pairs(teacher: Path, data: Path, load_size: int, multiple: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def teacher_pairs(
+    teacher: Path, data: Path, load_size: int, multiple: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """(luminance (H, W), teacher chroma (2, H, W)) for every image of the data folder."""
     session = ort.InferenceSession(str(teacher), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
@@ -71,11 +73,19 @@ def init_from_teacher(student: torch.nn.Module, checkpoint: Path) -> list[int]:
     s_blocks = [i for i, m in enumerate(s_layers) if isinstance(m, ResidualBlock)]
     keep = sorted({int(round(x)) for x in np.linspace(0, len(t_blocks) - 1, len(s_blocks))})
     if len(keep) != len(s_blocks) or len(t_layers) - len(t_blocks) != len(s_layers) - len(s_blocks):
-        raise SystemExit("--init-from needs a teacher of the same filters and at least as many blocks")
+        raise SystemExit(
+            "--init-from needs a teacher of the same filters and at least as many blocks"
+        )
     before = t_blocks[0]
     pairs = list(zip(range(before), range(before), strict=True))
     pairs += [(t_blocks[k], s) for k, s in zip(keep, s_blocks, strict=True)]
-    pairs += list(zip(range(t_blocks[-1] + 1, len(t_layers)), range(s_blocks[-1] + 1, len(s_layers)), strict=True))
+    pairs += list(
+        zip(
+            range(t_blocks[-1] + 1, len(t_layers)),
+            range(s_blocks[-1] + 1, len(s_layers)),
+            strict=True,
+        )
+    )
     for t, s in pairs:
         s_layers[s].load_state_dict(t_layers[t].state_dict())
     return keep
@@ -86,7 +96,9 @@ def chroma_magnitude(chroma: torch.Tensor) -> torch.Tensor:
     return torch.sqrt((chroma.float() ** 2).sum(1) + 1e-6)
 
 
-def batches(pairs: list[tuple[np.ndarray, np.ndarray]], size: int, crop: int, rng: np.random.Generator):
+def batches(
+    pairs: list[tuple[np.ndarray, np.ndarray]], size: int, crop: int, rng: np.random.Generator
+):
     """Random crops (mirrored half the time) of random pictures, forever."""
     while True:
         lumas, chromas = [], []
@@ -94,7 +106,10 @@ def batches(pairs: list[tuple[np.ndarray, np.ndarray]], size: int, crop: int, rn
             luma, chroma = pairs[int(index)]
             h, w = luma.shape
             top, left = int(rng.integers(0, h - crop + 1)), int(rng.integers(0, w - crop + 1))
-            y, c = luma[top : top + crop, left : left + crop], chroma[:, top : top + crop, left : left + crop]
+            y, c = (
+                luma[top : top + crop, left : left + crop],
+                chroma[:, top : top + crop, left : left + crop],
+            )
             if rng.random() < 0.5:
                 y, c = y[:, ::-1], c[:, :, ::-1]
             lumas.append(np.ascontiguousarray(y)[None])
@@ -103,9 +118,13 @@ def batches(pairs: list[tuple[np.ndarray, np.ndarray]], size: int, crop: int, rn
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--teacher", type=Path, default=Path("filmcolor/weights/default.onnx"))
-    parser.add_argument("--data", type=Path, required=True, help="a training data folder (trainA/, trainB/)")
+    parser.add_argument(
+        "--data", type=Path, required=True, help="a training data folder (trainA/, trainB/)"
+    )
     parser.add_argument("--out", type=Path, default=Path("runs/light"))
     parser.add_argument("--filters", type=int, default=16)
     parser.add_argument("--blocks", type=int, default=6)
@@ -116,9 +135,15 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--init-from", type=Path, help="the teacher's training checkpoint: start from its weights")
-    parser.add_argument("--magnitude-weight", type=float, default=0.0,
-                        help="weight of an L1 term on the chroma's magnitude (saturation) per pixel")  # fmt: skip
+    parser.add_argument(
+        "--init-from", type=Path, help="the teacher's training checkpoint: start from its weights"
+    )
+    parser.add_argument(
+        "--magnitude-weight",
+        type=float,
+        default=0.0,
+        help=("weight of an L1 term on the chroma's magnitude (saturation) per pixel"),
+    )
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -126,15 +151,26 @@ def main() -> None:
     gen_cfg = GeneratorConfig(filters=args.filters, blocks=args.blocks)
     started = time.perf_counter()
     pairs = teacher_pairs(args.teacher, args.data, args.load_size, gen_cfg.size_multiple)
-    print(f"teacher: {len(pairs)} pictures colorized in {time.perf_counter() - started:.0f} s", flush=True)
+    print(
+        f"teacher: {len(pairs)} pictures colorized in {time.perf_counter() - started:.0f} s",
+        flush=True,
+    )
 
     student = build_generator(gen_cfg, "colorizer")
     if args.init_from is not None:
-        print(f"student starts from the teacher's layers, blocks {init_from_teacher(student, args.init_from)}")
+        print(
+            f"student starts from the teacher's layers, blocks "
+            f"{init_from_teacher(student, args.init_from)}"
+        )
     optimizer = torch.optim.Adam(student.parameters(), lr=args.lr, betas=(0.5, 0.999))
     decay_from = int(args.steps * 0.6)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: 1.0 if step < decay_from else max(0.0, 1 - (step - decay_from) / (args.steps - decay_from))
+        optimizer,
+        lambda step: (
+            1.0
+            if step < decay_from
+            else max(0.0, 1 - (step - decay_from) / (args.steps - decay_from))
+        ),
     )
     amp = cpu_bf16_supported()
     data = batches(pairs, args.batch_size, args.crop, np.random.default_rng(args.seed))
@@ -147,7 +183,9 @@ def main() -> None:
         if args.magnitude_weight:
             # L1 alone lets a student that is unsure of a hue fall back toward gray: ask for the
             # teacher's saturation too.
-            loss = loss + args.magnitude_weight * nnf.l1_loss(chroma_magnitude(chroma), chroma_magnitude(target))
+            loss = loss + args.magnitude_weight * nnf.l1_loss(
+                chroma_magnitude(chroma), chroma_magnitude(target)
+            )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -155,10 +193,19 @@ def main() -> None:
         running = loss.item() if step == 1 else 0.98 * running + 0.02 * loss.item()
         if step % 100 == 0 or step == args.steps:
             rate = step / (time.perf_counter() - started)
-            print(f"step {step}/{args.steps}: loss to the teacher {running:.4f} ({rate:.2f} steps/s)", flush=True)
+            print(
+                f"step {step}/{args.steps}: loss to the teacher {running:.4f} ({rate:.2f} steps/s)",
+                flush=True,
+            )
 
-    cfg = TrainConfig(generator=gen_cfg, load_size=args.load_size, crop_size=args.crop, batch_size=args.batch_size,
-                      steps=args.steps, seed=args.seed)  # fmt: skip
+    cfg = TrainConfig(
+        generator=gen_cfg,
+        load_size=args.load_size,
+        crop_size=args.crop,
+        batch_size=args.batch_size,
+        steps=args.steps,
+        seed=args.seed,
+    )
     state = {
         "format": 1,
         "step": args.steps,
@@ -168,7 +215,9 @@ def main() -> None:
     }
     path = args.out / "checkpoints" / "last.pt"
     save_checkpoint(path, state)  # atomic, like the trainer's
-    (args.out / "distill.json").write_text(json.dumps({**vars(args), "l1": running}, default=str, indent=1))
+    (args.out / "distill.json").write_text(
+        json.dumps({**vars(args), "l1": running}, default=str, indent=1)
+    )
     print(f"wrote {path} ({time.perf_counter() - started:.0f} s of training)")
 
 

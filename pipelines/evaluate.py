@@ -1,8 +1,10 @@
 """Measure colorization quality on real footage, with baselines in the same run.
 
     python pipelines/evaluate.py                       # the default model, all sets
-    python pipelines/evaluate.py --model my.onnx --limit 50 --markdown table.md --pictures docs/images
-    python pipelines/evaluate.py --model my.onnx --saturation 1.6 --sets reds,bsds,cuts   # stronger colour
+    python pipelines/evaluate.py --model my.onnx --limit 50 --markdown table.md --pictures
+    docs/images
+    python pipelines/evaluate.py --model my.onnx --saturation 1.6 --sets reds,bsds,cuts   # stronger
+    colour
 
 Ground-truth sets (colour footage made gray, restored, compared with the original):
   reds      REDS street scene, 21 frames 320x180 (frame sequence)
@@ -70,7 +72,9 @@ class Model:
         if self.engine is None:
             gray = cv2.cvtColor(frames.reshape(-1, frames.shape[-2], 3), cv2.COLOR_RGB2GRAY)
             return np.repeat(gray.reshape(frames.shape[:-1])[..., None], 3, axis=-1)
-        return np.concatenate([self.engine.colorize(frames[i : i + 8]) for i in range(0, len(frames), 8)])
+        return np.concatenate(
+            [self.engine.colorize(frames[i : i + 8]) for i in range(0, len(frames), 8)]
+        )
 
     def colorize_sequence(self, frames: np.ndarray) -> np.ndarray:
         """Frames of one film, through the same colour stage as restore (temporal blending)."""
@@ -79,11 +83,23 @@ class Model:
         engine = self.engine
         luma, _ = split_rgb(frames)
         small = np.stack([engine.shrink(f) for f in luma])
-        chroma = np.stack([engine.enlarge(c, *luma.shape[1:]) for c in blend(small, engine.run, self.temporal)])
+        chroma = np.stack(
+            [engine.enlarge(c, *luma.shape[1:]) for c in blend(small, engine.run, self.temporal)]
+        )
         return merge_rgb(luma, chroma)
 
     def restore_config(self, **kwargs: object) -> RestoreConfig:
-        return RestoreConfig(model=self.path, device="cpu", preset="veryfast", crf=0, overwrite=True, temporal=self.temporal, precision=self.precision, saturation=self.saturation, **kwargs)  # type: ignore[arg-type]
+        return RestoreConfig(
+            model=self.path,
+            device="cpu",
+            preset="veryfast",
+            crf=0,
+            overwrite=True,
+            temporal=self.temporal,
+            precision=self.precision,
+            saturation=self.saturation,
+            **kwargs,
+        )  # type: ignore[arg-type]
 
 
 @dataclass
@@ -120,17 +136,23 @@ def load_images(paths: list[Path], short: int | None = None) -> list[np.ndarray]
     images = []
     for path in paths:
         image = load_rgb(path, short)
-        images.append(image[: image.shape[0] // 2 * 2, : image.shape[1] // 2 * 2] if short else image)
+        images.append(
+            image[: image.shape[0] // 2 * 2, : image.shape[1] // 2 * 2] if short else image
+        )
     return images
 
 
-def read_rgb(path: Path, seconds: float | None = None, size: tuple[int, int] | None = None) -> np.ndarray:
+def read_rgb(
+    path: Path, seconds: float | None = None, size: tuple[int, int] | None = None
+) -> np.ndarray:
     info = probe(path)
     with FrameReader(info, pix_fmt="rgb24", duration=seconds, size=size) as reader:
         return np.stack(list(reader))
 
 
-def restore_frames(model: Model, source: Path, work: Path, seconds: float | None, size: tuple[int, int] | None) -> np.ndarray:
+def restore_frames(
+    model: Model, source: Path, work: Path, seconds: float | None, size: tuple[int, int] | None
+) -> np.ndarray:
     """Run the real `restore` on a clip and read its frames back as RGB."""
     if model.path is None:
         return to_gray(read_rgb(source, seconds, size))
@@ -142,15 +164,38 @@ def restore_frames(model: Model, source: Path, work: Path, seconds: float | None
 def shot_starts(source: Path, frames: int, luma_only: bool = False) -> list[int]:
     """Where shots start within the first ``frames`` frames (PySceneDetect on the source): CDC
     leaves out the pairs of frames across them."""
-    return [s.start_frame for s in detect_scenes(source, SceneConfig(), luma_only) if 0 < s.start_frame < frames]
+    return [
+        s.start_frame
+        for s in detect_scenes(source, SceneConfig(), luma_only)
+        if 0 < s.start_frame < frames
+    ]
 
 
 def make_gray_clip(source: Path, target: Path, seconds: float) -> Path:
     subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "error", "-y", "-t", str(seconds), "-i", str(source),
-         "-vf", "hue=s=0", "-c:v", "libx264", "-crf", "12", "-preset", "veryfast", "-an", str(target)],
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            "-t",
+            str(seconds),
+            "-i",
+            str(source),
+            "-vf",
+            "hue=s=0",
+            "-c:v",
+            "libx264",
+            "-crf",
+            "12",
+            "-preset",
+            "veryfast",
+            "-an",
+            str(target),
+        ],
         check=True,
-    )  # fmt: skip
+    )
     return target
 
 
@@ -173,10 +218,15 @@ def untrained_model(work: Path) -> Path | None:
     path = work / "untrained.onnx"
     warnings.simplefilter("ignore")
     torch.onnx.export(
-        net, (torch.zeros(1, 1, 64, 64),), str(path), input_names=["luma"], output_names=["chroma"],
+        net,
+        (torch.zeros(1, 1, 64, 64),),
+        str(path),
+        input_names=["luma"],
+        output_names=["chroma"],
         dynamic_axes={"luma": {0: "n", 2: "h", 3: "w"}, "chroma": {0: "n", 2: "h", 3: "w"}},
-        opset_version=17, dynamo=False,
-    )  # fmt: skip
+        opset_version=17,
+        dynamo=False,
+    )
     model = onnx.load(str(path))
     # the default model's working size: the same pictures as the model it is compared with
     working_size = Colorizer(None, device="cpu").contract.working_size
@@ -190,10 +240,11 @@ def preview(model: Model, source: Path, target: Path, seconds: float | None = No
     with tempfile.TemporaryDirectory() as tmp:
         sheet = Path(tmp) / "sheet.png"
         restore(
-            source, Path(tmp) / "o.mkv",
+            source,
+            Path(tmp) / "o.mkv",
             RestoreConfig(model=model.path, device="cpu", duration=seconds, preset="ultrafast"),
             preview=sheet,
-        )  # fmt: skip
+        )
         write_picture(target, cv2.cvtColor(cv2.imread(str(sheet)), cv2.COLOR_BGR2RGB))
 
 
@@ -217,17 +268,40 @@ def write_picture(target: Path, rgb: np.ndarray) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", type=Path, action="append", default=[], help="extra .onnx models to measure")
-    parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data")
-    parser.add_argument("--limit", type=int, default=100, help="BSDS500 test photos to use (of 200)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--model", type=Path, action="append", default=[], help="extra .onnx models to measure"
+    )
+    parser.add_argument(
+        "--shared",
+        type=Path,
+        default=Path(__file__).resolve().parents[1].parent / "shared" / "data",
+    )
+    parser.add_argument(
+        "--limit", type=int, default=100, help="BSDS500 test photos to use (of 200)"
+    )
     parser.add_argument("--seconds", type=float, default=8.0, help="length of the video sets")
-    parser.add_argument("--sets", default="reds,bsds,cuts,bunny,chaplin,abomb", help="comma-separated; 'none' for pictures only")
+    parser.add_argument(
+        "--sets",
+        default="reds,bsds,cuts,bunny,chaplin,abomb",
+        help="comma-separated; 'none' for pictures only",
+    )
     parser.add_argument("--no-untrained", action="store_true")
-    parser.add_argument("--no-temporal-variants", action="store_true", help="skip the /none and /key-auto rows")
-    parser.add_argument("--saturation", type=float, default=1.0, help="restore's --saturation for every model row (1 = each model's calibrated colour)")
+    parser.add_argument(
+        "--no-temporal-variants", action="store_true", help="skip the /none and /key-auto rows"
+    )
+    parser.add_argument(
+        "--saturation",
+        type=float,
+        default=1.0,
+        help="restore's --saturation for every model row (1 = each model's calibrated colour)",
+    )
     parser.add_argument("--markdown", type=Path, help="also write the tables here")
-    parser.add_argument("--pictures", type=Path, help="write before/after sheets of real B&W footage here")
+    parser.add_argument(
+        "--pictures", type=Path, help="write before/after sheets of real B&W footage here"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     shared, sets = args.shared, set(args.sets.split(","))
@@ -242,21 +316,43 @@ def main() -> None:
     last = models[-1]
     models.append(Model(f"{last.name}/fp32", last.path, precision="fp32"))
     if not args.no_temporal_variants:
-        models.append(Model(f"{last.name}/none", last.path, None, TemporalConfig(mode="none"), True))
-        models.append(Model(f"{last.name}/every-frame", last.path, None, TemporalConfig(keyframe_interval=1), True))
-        models.append(Model(f"{last.name}/fp32-none", last.path, None, TemporalConfig(mode="none"), True, "fp32"))
+        models.append(
+            Model(f"{last.name}/none", last.path, None, TemporalConfig(mode="none"), True)
+        )
+        models.append(
+            Model(
+                f"{last.name}/every-frame",
+                last.path,
+                None,
+                TemporalConfig(keyframe_interval=1),
+                True,
+            )
+        )
+        models.append(
+            Model(
+                f"{last.name}/fp32-none", last.path, None, TemporalConfig(mode="none"), True, "fp32"
+            )
+        )
     engines: dict[tuple[Path, str], Colorizer] = {}
     for m in models:
         if m.path is not None:
             key = (m.path, m.precision)
             m.saturation = args.saturation
-            if key not in engines:  # one session per model file and precision (setdefault would open one each time)
-                engines[key] = Colorizer(m.path, device="cpu", precision=m.precision, saturation=args.saturation)
+            if (
+                key not in engines
+            ):  # one session per model file and precision (setdefault would open one each time)
+                engines[key] = Colorizer(
+                    m.path, device="cpu", precision=m.precision, saturation=args.saturation
+                )
             m.engine = engines[key]
     tables: list[Table] = []
 
     def gt_set(
-        title: str, truth: list[np.ndarray], sequence: bool, run: Callable[[Model], list[np.ndarray]], cuts: list[int] = ()
+        title: str,
+        truth: list[np.ndarray],
+        sequence: bool,
+        run: Callable[[Model], list[np.ndarray]],
+        cuts: list[int] = (),
     ) -> None:
         kind = "film" if sequence else "photos"
         table = Table(title, columns(kind))
@@ -270,11 +366,18 @@ def main() -> None:
     if "reds" in sets:
         truth = load_images(sorted((shared / "colorvideo_gt/reds_demo_000_lr").glob("*.png")))
         gray = to_gray(np.stack(truth))
-        gt_set(f"REDS ({len(truth)} frames)", truth, True, lambda m: list(m.colorize_sequence(gray)))
+        gt_set(
+            f"REDS ({len(truth)} frames)", truth, True, lambda m: list(m.colorize_sequence(gray))
+        )
     if "bsds" in sets:
         paths = sorted((shared / "color_photos/bsds500/test").glob("*.jpg"))[: args.limit]
         truth = load_images(paths)
-        gt_set(f"BSDS500 test ({len(truth)} photos)", truth, False, lambda m: [m.colorize(to_gray(t[None]))[0] for t in truth])
+        gt_set(
+            f"BSDS500 test ({len(truth)} photos)",
+            truth,
+            False,
+            lambda m: [m.colorize(to_gray(t[None]))[0] for t in truth],
+        )
     for key, rel, title in (
         ("cuts", "colorvideo_gt/pyscenedetect_testvideo.mp4", "cuts video 720p"),
         ("bunny", "av_clips/big_buck_bunny_0_30.webm", "Big Buck Bunny 720p"),
@@ -286,10 +389,16 @@ def main() -> None:
             gray_clip = make_gray_clip(source, work / f"{key}_gray.mp4", args.seconds)
             cuts = shot_starts(source, len(truth))
             gt_set(
-                f"{title} ({len(truth)} frames, {len(cuts)} cuts)", truth, True,
-                lambda m, g=gray_clip, s=size: list(restore_frames(m, g, work, None, s)), cuts,
-            )  # fmt: skip
-    for key, rel in (("chaplin", "oldfilm_video/chaplin.mp4"), ("abomb", "oldfilm_video/a-bomb_blast_effects_part.mp4")):
+                f"{title} ({len(truth)} frames, {len(cuts)} cuts)",
+                truth,
+                True,
+                lambda m, g=gray_clip, s=size: list(restore_frames(m, g, work, None, s)),
+                cuts,
+            )
+    for key, rel in (
+        ("chaplin", "oldfilm_video/chaplin.mp4"),
+        ("abomb", "oldfilm_video/a-bomb_blast_effects_part.mp4"),
+    ):
         if key not in sets:
             continue
         source = shared / rel
@@ -297,7 +406,9 @@ def main() -> None:
         with FrameReader(info) as reader:
             y_in = np.stack([f[0] for f in reader])
         cuts = shot_starts(source, len(y_in), luma_only=True)
-        table = Table(f"{source.name} (real B&W, {len(y_in)} frames, {len(cuts)} cuts)", columns("bw"))
+        table = Table(
+            f"{source.name} (real B&W, {len(y_in)} frames, {len(cuts)} cuts)", columns("bw")
+        )
         gray_rgb = read_rgb(source)
         for m in models:
             if m.path is None:
@@ -314,22 +425,43 @@ def main() -> None:
         tables.append(table)
         print(table.render(), "\n", flush=True)
 
-    goals = check_goals(tables, [m.name for m in models if m.name not in ("gray", "untrained") and not m.sequences_only])
+    goals = check_goals(
+        tables,
+        [m.name for m in models if m.name not in ("gray", "untrained") and not m.sequences_only],
+    )
     if not args.no_temporal_variants:
         goals += check_temporal_goals(tables, last.name)
         goals += check_speed_quality(tables, last.name)
     print("\n".join(goals))
     if args.markdown:
-        args.markdown.write_text("\n\n".join(t.render() for t in tables) + "\n\n" + "\n".join(f"- {g}" for g in goals) + "\n")
+        args.markdown.write_text(
+            "\n\n".join(t.render() for t in tables)
+            + "\n\n"
+            + "\n".join(f"- {g}" for g in goals)
+            + "\n"
+        )
     if args.pictures:
         args.pictures.mkdir(parents=True, exist_ok=True)
         best = models[-1]
-        preview(best, shared / "oldfilm_video/chaplin.mp4", args.pictures / "chaplin_before_after.jpg")
-        preview(best, shared / "oldfilm_video/a-bomb_blast_effects_part.mp4", args.pictures / "abomb_before_after.jpg")
-        frames = load_images([sorted((shared / "oldfilm_frames" / d).glob("*.png"))[5] for d in ("rtn_001", "rtn_002_first40", "rtn_003")])
+        preview(
+            best, shared / "oldfilm_video/chaplin.mp4", args.pictures / "chaplin_before_after.jpg"
+        )
+        preview(
+            best,
+            shared / "oldfilm_video/a-bomb_blast_effects_part.mp4",
+            args.pictures / "abomb_before_after.jpg",
+        )
+        frames = load_images(
+            [
+                sorted((shared / "oldfilm_frames" / d).glob("*.png"))[5]
+                for d in ("rtn_001", "rtn_002_first40", "rtn_003")
+            ]
+        )
         frames_preview(best, frames, args.pictures / "oldfilm_frames_before_after.jpg")
         photos = sorted((shared / "oldphotos_ddcolor").glob("*.jp*g"))[:4]
-        frames_preview(best, load_images(photos, short=360), args.pictures / "oldphotos_before_after.jpg")
+        frames_preview(
+            best, load_images(photos, short=360), args.pictures / "oldphotos_before_after.jpg"
+        )
         print(f"pictures in {args.pictures}")
 
 
@@ -344,7 +476,10 @@ def check_goals(tables: list[Table], names: list[str]) -> list[str]:
             row = table.rows.get(name)
             if not row:
                 continue
-            checks = [(f"{key} above gray", row[key] > gray.get(key, float("inf"))) for key in ("PSNR", "PSNR-seq")]
+            checks = [
+                (f"{key} above gray", row[key] > gray.get(key, float("inf")))
+                for key in ("PSNR", "PSNR-seq")
+            ]
             checks.append(("colourfulness >= 0.5 x GT", row["colour/GT"] >= 0.5))
             if "CDC/GT" in row:
                 checks.append(("CDC <= 2 x GT", row["CDC/GT"] <= 2.0))
@@ -364,21 +499,32 @@ def check_temporal_goals(tables: list[Table], name: str) -> list[str]:
             (f"{key} -30%", flow[key] <= 0.7 * none[key], flow[key] / none[key] - 1)
             for key in ("warp", "CDC", "warp-c", "CDC-c")
         ] + [
-            ("colourfulness at most -10%", flow["colour"] >= 0.9 * none["colour"], flow["colour"] / none["colour"] - 1),
+            (
+                "colourfulness at most -10%",
+                flow["colour"] >= 0.9 * none["colour"],
+                flow["colour"] / none["colour"] - 1,
+            ),
         ]
         if "PSNR" in flow:
             for key in ("PSNR", "PSNR-seq"):
                 gain = flow[key] - none[key]
                 checks.append((f"{key} not lower", gain >= -0.005, gain))
-        verdict = ", ".join(f"{'PASS' if ok else 'MISS'} {label} ({change:+.3g})" for label, ok, change in checks)
+        verdict = ", ".join(
+            f"{'PASS' if ok else 'MISS'} {label} ({change:+.3g})" for label, ok, change in checks
+        )
         lines.append(f"{table.title} / temporal flow vs none: {verdict}")
         truth = table.rows.get("ground truth", {})
         floors = [
-            f"{key} -30% would be {0.7 * none[key]:.3g}, below the ground truth's own {truth[key]:.3g}"
+            f"{key} -30% would be {0.7 * none[key]:.3g}, below the ground truth's own "
+            f"{truth[key]:.3g}"
             for key in ("CDC", "CDC-c")
-            if truth.get(key) is not None and flow[key] > 0.7 * none[key] and 0.7 * none[key] < truth[key]
+            if truth.get(key) is not None
+            and flow[key] > 0.7 * none[key]
+            and 0.7 * none[key] < truth[key]
         ]
-        if floors:  # steadier than the real colour footage would mean colour frozen where it changes
+        if (
+            floors
+        ):  # steadier than the real colour footage would mean colour frozen where it changes
             lines.append(f"{table.title} / floor: " + "; ".join(floors))
     return lines
 
@@ -407,12 +553,19 @@ def check_speed_quality(tables: list[Table], name: str) -> list[str]:
             change = row["colour"] / reference["colour"] - 1
             if reference.get("colour/GT"):
                 truth = reference["colour"] / reference["colour/GT"]
-                further = (abs(row["colour"] - truth) - abs(reference["colour"] - truth)) / reference["colour"]
-                cells.append(f"{'PASS' if further <= 0.05 else 'MISS'} colour {change:+.1%} "
-                             f"(distance to the truth's {further:+.1%})")  # fmt: skip
+                further = (
+                    abs(row["colour"] - truth) - abs(reference["colour"] - truth)
+                ) / reference["colour"]
+                cells.append(
+                    f"{'PASS' if further <= 0.05 else 'MISS'} colour {change:+.1%} "
+                    f"(distance to the truth's {further:+.1%})"
+                )
             else:
                 cells.append(f"{'PASS' if abs(change) <= 0.05 else 'MISS'} colour {change:+.1%}")
-            lines.append(f"{table.title} / {variant} vs per-frame fp32 (no more than 5% worse): {', '.join(cells)}")
+            lines.append(
+                f"{table.title} / {variant} vs per-frame fp32 (no more than 5% worse): "
+                f"{', '.join(cells)}"
+            )
     return lines
 
 

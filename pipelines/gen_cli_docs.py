@@ -1,6 +1,6 @@
 """Print docs/cli.md from the click help of every command (`make docs` rewrites the file).
 
-    python pipelines/gen_cli_docs.py > docs/cli.md
+python pipelines/gen_cli_docs.py > docs/cli.md
 """
 
 from __future__ import annotations

@@ -55,13 +55,43 @@ def pan(photo: np.ndarray, frames: int) -> list[np.ndarray]:
 def encode(frames: list[np.ndarray], path: Path, gray: bool) -> None:
     """Frames (RGB) into ``path`` with a sound track: x264 (gray: made B&W first), AAC."""
     seconds = len(frames) / FPS
-    audio = f"sine=frequency=220:duration={seconds},volume=0.3[a];anoisesrc=d={seconds}:c=pink:a=0.05[b];[a][b]amix=inputs=2"
+    audio = (
+        f"sine=frequency=220:duration={seconds},volume=0.3[a];"
+        f"anoisesrc=d={seconds}:c=pink:a=0.05[b];[a][b]amix=inputs=2"
+    )
     video = ["-vf", "hue=s=0"] if gray else []
     cmd = [
-        "ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
-        "-s", f"{WIDTH}x{HEIGHT}", "-r", str(FPS), "-i", "pipe:", "-f", "lavfi", "-i", audio, *video,
-        "-c:v", "libx264", "-crf", "16", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(path),
-    ]  # fmt: skip
+        "ffmpeg",
+        "-nostdin",
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-s",
+        f"{WIDTH}x{HEIGHT}",
+        "-r",
+        str(FPS),
+        "-i",
+        "pipe:",
+        "-f",
+        "lavfi",
+        "-i",
+        audio,
+        *video,
+        "-c:v",
+        "libx264",
+        "-crf",
+        "16",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-shortest",
+        str(path),
+    ]
     subprocess.run(cmd, input=b"".join(f.tobytes() for f in frames), check=True)
 
 
@@ -79,29 +109,50 @@ def read_frames(path: Path, indices: list[int]) -> list[np.ndarray]:
 
 
 def sheet(out: Path) -> Path:
-    """demo_out/before_after_truth.png: for the middle frame of each shot, gray | restored | truth."""
+    """demo_out/before_after_truth.png: for the middle frame of each shot, gray | restored |
+    truth."""
     from filmcolor.io.files import write_image
 
     middles = [shot * SHOT_FRAMES + SHOT_FRAMES // 2 for shot in range(len(PHOTOS))]
-    columns = [read_frames(out / name, middles) for name in ("sample.mp4", "sample_color.mp4", "truth.mp4")]
+    columns = [
+        read_frames(out / name, middles) for name in ("sample.mp4", "sample_color.mp4", "truth.mp4")
+    ]
     height = 180
     rows = []
     for frames in zip(*columns, strict=True):
-        small = [cv2.resize(f, (WIDTH * height // HEIGHT, height), interpolation=cv2.INTER_AREA) for f in frames]
+        small = [
+            cv2.resize(f, (WIDTH * height // HEIGHT, height), interpolation=cv2.INTER_AREA)
+            for f in frames
+        ]
         gap = np.full((height, 6, 3), 255, np.uint8)
         rows.append(np.concatenate([small[0], gap, small[1], gap, small[2]], axis=1))
         rows.append(np.full((6, rows[-1].shape[1], 3), 255, np.uint8))
     label = np.full((28, rows[0].shape[1], 3), 255, np.uint8)
     third = (rows[0].shape[1] + 6) // 3
-    for i, text in enumerate(("black and white (input)", "filmcolor restore", "truth (the colour photo)")):
-        cv2.putText(label, text, (i * third + 8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
+    for i, text in enumerate(
+        ("black and white (input)", "filmcolor restore", "truth (the colour photo)")
+    ):
+        cv2.putText(
+            label,
+            text,
+            (i * third + 8, 20),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.55,
+            (0, 0, 0),
+            1,
+            cv2.LINE_AA,
+        )
     return write_image(out / "before_after_truth.png", np.concatenate([label, *rows[:-1]], axis=0))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", type=Path, default=Path("demo_out"))
-    parser.add_argument("--sheet", action="store_true", help="after the restore: write the before/after/truth sheet")
+    parser.add_argument(
+        "--sheet", action="store_true", help="after the restore: write the before/after/truth sheet"
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     if args.sheet:
@@ -110,7 +161,10 @@ def main() -> None:
     frames = [frame for photo in photos() for frame in pan(photo, SHOT_FRAMES)]
     encode(frames, args.out / "truth.mp4", gray=False)
     encode(frames, args.out / "sample.mp4", gray=True)
-    print(f"sample: {args.out / 'sample.mp4'} ({len(frames)} frames, B&W, with sound); truth: {args.out / 'truth.mp4'}")
+    print(
+        f"sample: {args.out / 'sample.mp4'} ({len(frames)} frames, B&W, with sound); truth: "
+        f"{args.out / 'truth.mp4'}"
+    )
 
 
 if __name__ == "__main__":

@@ -19,10 +19,14 @@ import cv2
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--shared", type=Path, default=Path("../shared/data"))
     parser.add_argument("--out", type=Path, default=Path("data/flowers"))
-    parser.add_argument("--per-side", type=int, default=2000, help="images per domain (the seed: 2K)")
+    parser.add_argument(
+        "--per-side", type=int, default=2000, help="images per domain (the seed: 2K)"
+    )
     parser.add_argument("--test-fraction", type=float, default=0.1)
     args = parser.parse_args()
     photos = sorted((args.shared / "modern_color_flowers" / "flowers").rglob("*.jpg"))
@@ -41,7 +45,9 @@ def main() -> None:
                 if side == "A":
                     target = folder / f"{name}.png"
                     if not target.exists():
-                        gray = cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2GRAY)
+                        gray = cv2.cvtColor(
+                            cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2GRAY
+                        )
                         cv2.imwrite(str(target), gray)
                 else:
                     target = folder / f"{name}{path.suffix}"

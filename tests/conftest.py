@@ -44,7 +44,12 @@ def make_clip(
     filters: str = "",
 ) -> Path:
     """A testsrc2 clip (grayscale by default) with an optional 440 Hz AAC track."""
-    inputs = ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}:duration={seconds},format=rgb24"]
+    inputs = [
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size={size}:rate={rate}:duration={seconds},format=rgb24",
+    ]
     if audio:
         inputs += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={seconds}"]
     chain = ",".join(f for f in ("hue=s=0" if gray else "", filters) if f)
@@ -52,7 +57,7 @@ def make_clip(
     codec = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", pix_fmt]
     if path.suffix == ".webm":
         codec = ["-c:v", "libvpx-vp9", "-deadline", "realtime", "-pix_fmt", pix_fmt]
-    acodec = (["-c:a", "libopus" if path.suffix == ".webm" else "aac"] if audio else [])
+    acodec = ["-c:a", "libopus" if path.suffix == ".webm" else "aac"] if audio else []
     run_ffmpeg(*inputs, *vf, *codec, *acodec, *extra, str(path))
     return path
 
@@ -60,7 +65,21 @@ def make_clip(
 def md5_of_stream(path: Path, selector: str = "0:a") -> str:
     """ffmpeg's md5 of the stream-copied packets (bit-exactness of audio)."""
     done = subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-map", selector, "-c", "copy", "-f", "md5", "-"],
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-i",
+            str(path),
+            "-map",
+            selector,
+            "-c",
+            "copy",
+            "-f",
+            "md5",
+            "-",
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -72,7 +91,17 @@ def ffprobe_json(path: Path) -> dict:
     import json
 
     done = subprocess.run(
-        ["ffprobe", "-v", "error", "-print_format", "json", "-show_streams", "-show_format", "-count_frames", str(path)],
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_streams",
+            "-show_format",
+            "-count_frames",
+            str(path),
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -113,7 +142,9 @@ def shared_data() -> Path:
 def clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder of small synthetic clips shared by the tests of a session."""
     if shutil.which("ffmpeg") is None:
-        pytest.fail("ffmpeg is not installed: run 'make test' (it installs it) or apt-get install ffmpeg")
+        pytest.fail(
+            "ffmpeg is not installed: run 'make test' (it installs it) or apt-get install ffmpeg"
+        )
     return tmp_path_factory.mktemp("clips")
 
 

@@ -32,7 +32,11 @@ def make_affine_model(
         [node],
         "affine_chroma",
         [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["N", 1, "H", "W"])],
-        [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, ["N", out_channels, "H", "W"])],
+        [
+            helper.make_tensor_value_info(
+                output_name, TensorProto.FLOAT, ["N", out_channels, "H", "W"]
+            )
+        ],
         [numpy_helper.from_array(weight, "w"), numpy_helper.from_array(bias, "b")],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])

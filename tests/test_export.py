@@ -53,7 +53,9 @@ def test_exported_model_restores_a_clip(run: Path, gray_clip: Path, tmp_path: Pa
     assert exported.exit_code == 0, exported.output
     assert "parity" in exported.stderr and "max |diff|" in exported.stderr
     out = tmp_path / "out.mp4"
-    restored = runner.invoke(main, ["restore", str(gray_clip), str(out), "--model", str(model), "-q"])
+    restored = runner.invoke(
+        main, ["restore", str(gray_clip), str(out), "--model", str(model), "-q"]
+    )
     assert restored.exit_code == 0, restored.output
     assert decoded_frames(out) == 50 and md5_of_stream(out) == md5_of_stream(gray_clip)
 

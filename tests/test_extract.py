@@ -1,4 +1,5 @@
-"""extract.py: shots, sampling, crops, dedup, domains, resume, bad files, on synthetic and real films."""
+"""extract.py: shots, sampling, crops, dedup, domains, resume, bad files, on synthetic and real
+films."""
 
 import json
 from pathlib import Path
@@ -31,7 +32,10 @@ def test_extract_two_domains_with_crop_shots_and_manifest(films: Path, tmp_path:
     out = tmp_path / "data"
     summary = extract([films], out, ExtractConfig(test_fraction=0.0, size=120))
     assert summary.films == 2 and summary.shots == 6 and not summary.failed
-    records = {Path(r["source"]).name: r for r in map(json.loads, (out / "films.jsonl").read_text().splitlines())}
+    records = {
+        Path(r["source"]).name: r
+        for r in map(json.loads, (out / "films.jsonl").read_text().splitlines())
+    }
     bw, colour = records["bw_letterbox.mp4"], records["colour.mkv"]
     assert (bw["domain"], colour["domain"]) == ("A", "B")
     assert bw["saturation"] < 1 < 6 < colour["saturation"]
@@ -45,7 +49,9 @@ def test_extract_two_domains_with_crop_shots_and_manifest(films: Path, tmp_path:
         image = cv2.imread(str(out / line["image"]))
         assert min(image.shape[:2]) == 120 and abs(image.shape[1] - 160) <= 2  # cropped 4:3
         shot = line["shot"]
-        assert 40 * shot + 6 <= line["frame"] < 40 * (shot + 1) - 6  # inside its shot, away from cuts
+        assert (
+            40 * shot + 6 <= line["frame"] < 40 * (shot + 1) - 6
+        )  # inside its shot, away from cuts
         assert line["source_hash"] and line["time"] == pytest.approx(line["frame"] / 25, abs=1e-3)
     # The faded-in first shot of the B&W film keeps no black frame.
     first = [line for line in lines if line["domain"] == "A" and line["shot"] == 0]
@@ -53,7 +59,12 @@ def test_extract_two_domains_with_crop_shots_and_manifest(films: Path, tmp_path:
     # The still third shot (colour bars) gives one frame, not three.
     assert sum(1 for line in lines if line["domain"] == "B" and line["shot"] == 2) == 1
     assert bw["dropped"].get("duplicate", 0) >= 1
-    assert sorted(p.name for p in out.iterdir()) == ["films.jsonl", "manifest.jsonl", "trainA", "trainB"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "films.jsonl",
+        "manifest.jsonl",
+        "trainA",
+        "trainB",
+    ]
 
 
 def test_rerun_skips_done_films_and_corrupt_files_are_reported(films: Path, tmp_path: Path):
@@ -96,20 +107,33 @@ def test_find_videos_globs_and_folders(films: Path):
 
 
 def test_cli_extract_summary(films: Path, tmp_path: Path):
-    result = CliRunner().invoke(main, ["extract", str(films), "--out", str(tmp_path / "d"), "--per-shot", "1", "-q"])
+    result = CliRunner().invoke(
+        main, ["extract", str(films), "--out", str(tmp_path / "d"), "--per-shot", "1", "-q"]
+    )
     assert result.exit_code == 0, result.output
-    bad = CliRunner().invoke(main, ["extract", str(tmp_path / "missing"), "--out", str(tmp_path / "d")])
+    bad = CliRunner().invoke(
+        main, ["extract", str(tmp_path / "missing"), "--out", str(tmp_path / "d")]
+    )
     assert bad.exit_code == 2 and "does not exist" in bad.stderr
 
 
 def test_real_films_go_to_their_domains(shared_data: Path, tmp_path: Path):
     out = tmp_path / "real"
     extract(
-        [shared_data / "oldfilm_video", shared_data / "colorvideo_gt" / "pyscenedetect_testvideo.mp4"],
-        out, ExtractConfig(test_fraction=0.0),
-    )  # fmt: skip
-    records = {Path(r["source"]).name: r for r in map(json.loads, (out / "films.jsonl").read_text().splitlines())}
-    assert records["chaplin.mp4"]["domain"] == "A" and records["chaplin.mp4"]["crop"]["x"] > 60  # pillarbox
+        [
+            shared_data / "oldfilm_video",
+            shared_data / "colorvideo_gt" / "pyscenedetect_testvideo.mp4",
+        ],
+        out,
+        ExtractConfig(test_fraction=0.0),
+    )
+    records = {
+        Path(r["source"]).name: r
+        for r in map(json.loads, (out / "films.jsonl").read_text().splitlines())
+    }
+    assert (
+        records["chaplin.mp4"]["domain"] == "A" and records["chaplin.mp4"]["crop"]["x"] > 60
+    )  # pillarbox
     assert records["a-bomb_blast_effects_part.mp4"]["domain"] == "A"
     assert records["pyscenedetect_testvideo.mp4"]["domain"] == "B"
     assert records["pyscenedetect_testvideo.mp4"]["shots"] >= 4
@@ -117,14 +141,17 @@ def test_real_films_go_to_their_domains(shared_data: Path, tmp_path: Path):
 
 def test_sepia_film_counts_as_bw(tmp_path: Path):
     sepia = make_film(
-        tmp_path / "sepia.mp4", gray=True,
+        tmp_path / "sepia.mp4",
+        gray=True,
         pad="colorchannelmixer=.393:.769:.189:0:.349:.686:.168:0:.272:.534:.131",
-    )  # fmt: skip
+    )
     extract([sepia], tmp_path / "out", ExtractConfig(test_fraction=0.0))
     record = json.loads((tmp_path / "out" / "films.jsonl").read_text())
     assert record["domain"] == "A", record["saturation"]
     image = cv2.imread(str(next((tmp_path / "out" / "trainA").glob("*.jpg"))))
-    assert abs(float(image[..., 2].mean()) - float(image[..., 0].mean())) > 10  # it really is tinted
+    assert (
+        abs(float(image[..., 2].mean()) - float(image[..., 0].mean())) > 10
+    )  # it really is tinted
 
 
 def test_a_film_killed_halfway_is_finished_by_the_rerun(films: Path, tmp_path: Path):
@@ -134,7 +161,18 @@ def test_a_film_killed_halfway_is_finished_by_the_rerun(films: Path, tmp_path: P
 
     out = tmp_path / "data"
     film = sorted(films.iterdir())[0]
-    cmd = [sys.executable, "-m", "filmcolor", "extract", str(film), "--out", str(out), "--test-fraction", "0", "-q"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "filmcolor",
+        "extract",
+        str(film),
+        "--out",
+        str(out),
+        "--test-fraction",
+        "0",
+        "-q",
+    ]
     proc = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
     while time.time() < deadline and not list((out / ".staging").rglob("*.npy")):
@@ -146,12 +184,16 @@ def test_a_film_killed_halfway_is_finished_by_the_rerun(films: Path, tmp_path: P
     assert done.returncode == 0, done.stderr
     reference = tmp_path / "reference"
     subprocess.run([*cmd[:6], str(reference), *cmd[7:]], check=True)
-    assert sorted(p.name for p in out.rglob("*.jpg")) == sorted(p.name for p in reference.rglob("*.jpg"))
+    assert sorted(p.name for p in out.rglob("*.jpg")) == sorted(
+        p.name for p in reference.rglob("*.jpg")
+    )
     assert not (out / ".staging").exists()
     assert len(_manifest(out)) == len(_manifest(reference))
 
 
-def test_decoding_starts_before_the_probe_and_a_wrong_guess_is_redone(films: Path, tmp_path: Path, monkeypatch):
+def test_decoding_starts_before_the_probe_and_a_wrong_guess_is_redone(
+    films: Path, tmp_path: Path, monkeypatch
+):
     """ffmpeg starts from OpenCV's guess of the size while ffprobe runs; when the guess is
     wrong (forced here) the reader is restarted from the probe, and the frames come out the
     same. OpenCV reports a rotated film's size upright, as the probe does."""
@@ -164,7 +206,21 @@ def test_decoding_starts_before_the_probe_and_a_wrong_guess_is_redone(films: Pat
     assert guess_size(tmp_path / "missing.mp4") is None
     rotated = tmp_path / "rotated.mp4"
     run = __import__("subprocess").run
-    run(["ffmpeg", "-v", "error", "-i", str(film), "-c", "copy", "-metadata:s:v", "rotate=90", str(rotated)], check=True)
+    run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-i",
+            str(film),
+            "-c",
+            "copy",
+            "-metadata:s:v",
+            "rotate=90",
+            str(rotated),
+        ],
+        check=True,
+    )
     assert (probe(rotated).width, probe(rotated).height) == (240, 320)
 
     starts = []

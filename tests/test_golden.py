@@ -32,16 +32,44 @@ def _pan_with_cut(path: Path) -> Path:
         "testsrc2=s=320x180:r=25:d=1.6,hue=s=0[a];"
         "mandelbrot=s=320x180:r=25,trim=duration=1.6,setpts=PTS-STARTPTS,hue=s=0[b];[a][b]concat=n=2:v=1"
     )
-    run_ffmpeg("-filter_complex", graph, "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path))
+    run_ffmpeg(
+        "-filter_complex",
+        graph,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        str(path),
+    )
     return path
 
 
 def _frame_md5s(path: Path) -> list[str]:
     done = subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-map", "0:v", "-f", "framemd5", "-"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    return [line.rsplit(",", 1)[1].strip() for line in done.stdout.splitlines() if line and not line.startswith("#")]
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-i",
+            str(path),
+            "-map",
+            "0:v",
+            "-f",
+            "framemd5",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [
+        line.rsplit(",", 1)[1].strip()
+        for line in done.stdout.splitlines()
+        if line and not line.startswith("#")
+    ]
 
 
 def _clips(tmp_path: Path) -> dict[str, Path]:
@@ -68,6 +96,8 @@ def test_restore_is_frame_identical_to_the_recorded_checksums(tmp_path: Path):
     for name, md5s in found.items():
         if name == "model" or name not in recorded:
             continue
-        assert len(md5s) == len(recorded[name]), f"{name}: {len(md5s)} frames, recorded {len(recorded[name])}"
+        assert len(md5s) == len(recorded[name]), (
+            f"{name}: {len(md5s)} frames, recorded {len(recorded[name])}"
+        )
         differ = [i for i, (a, b) in enumerate(zip(md5s, recorded[name], strict=True)) if a != b]
         assert not differ, f"{name}: frames {differ[:10]} differ from the recorded restore"

@@ -26,13 +26,20 @@ def test_psnr_and_ssim_of_an_image_with_itself():
     image = _texture()
     assert psnr(image, image) == PSNR_CAP
     assert ssim(image, image) == pytest.approx(1.0)
-    noisy = np.clip(image + np.random.default_rng(1).normal(0, 10, image.shape), 0, 255).astype(np.uint8)
+    noisy = np.clip(image + np.random.default_rng(1).normal(0, 10, image.shape), 0, 255).astype(
+        np.uint8
+    )
     assert 20 < psnr(image, noisy) < 35 and ssim(image, noisy) < 0.95
 
 
 def test_sequence_psnr_pools_the_error_before_the_log():
     truth = [np.full((8, 8, 3), 100, np.uint8) for _ in range(4)]
-    exact_then_off = [truth[0].copy(), truth[1].copy(), truth[2] + 10, truth[3] + 10]  # MSE 0, 0, 100, 100
+    exact_then_off = [
+        truth[0].copy(),
+        truth[1].copy(),
+        truth[2] + 10,
+        truth[3] + 10,
+    ]  # MSE 0, 0, 100, 100
     assert sequence_psnr(truth, truth) == PSNR_CAP
     assert sequence_psnr(exact_then_off, truth) == pytest.approx(10 * np.log10(255**2 / 50.0))
     # The mean of per-frame PSNRs lets the two exact frames weigh 100 dB each.
@@ -96,9 +103,13 @@ def test_measures_registry_gives_each_kind_of_table_its_columns():
     assert set(row) == set(columns("film")) and row["colour"] == 0 and row["colour/GT"] == 0
     assert truth_row("film", Sample(truth, truth=truth, cuts=[2]))["colour/GT"] == 1.0
     # A new metric is one function and one registration: its column appears where it applies.
-    measure("mean level", "photos", truth=lambda s: float(np.mean(s.truth)))(lambda s: float(np.mean(s.out)))
+    measure("mean level", "photos", truth=lambda s: float(np.mean(s.truth)))(
+        lambda s: float(np.mean(s.out))
+    )
     try:
         assert columns("photos")[-1] == "mean level" and "mean level" not in columns("bw")
-        assert measure_all("photos", Sample(truth, truth=truth))["mean level"] == pytest.approx(np.mean(truth))
+        assert measure_all("photos", Sample(truth, truth=truth))["mean level"] == pytest.approx(
+            np.mean(truth)
+        )
     finally:
         del MEASURES["mean level"]

@@ -49,15 +49,23 @@ def test_binned_head_decodes_the_annealed_mean_of_its_bins():
     # painted from 2x2-averaged scores, upsampled (models.HEAD_POOL)
     pooled = colorizer.decode(torch.nn.functional.avg_pool2d(scores, 2))
     assert pooled.shape == (2, 2, 16, 24)
-    upsampled = torch.nn.functional.interpolate(pooled, scale_factor=2, mode="bilinear", align_corners=False)
+    upsampled = torch.nn.functional.interpolate(
+        pooled, scale_factor=2, mode="bilinear", align_corners=False
+    )
     assert torch.allclose(colorizer(luma), upsampled, atol=1e-6)
-    for phase, (row, col) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):  # what training sees, step by step
-        assert torch.equal(colorizer(luma, logits=True, stride=2, phase=phase), scores[:, :, row::2, col::2])
+    for phase, (row, col) in enumerate(
+        [(0, 0), (0, 1), (1, 0), (1, 1)]
+    ):  # what training sees, step by step
+        assert torch.equal(
+            colorizer(luma, logits=True, stride=2, phase=phase), scores[:, :, row::2, col::2]
+        )
     assert bin_centres(cfg)[0, 4].tolist() == pytest.approx([-0.6, 0.6])
     # decode is softmax(scores / T) . centres, also where exp(scores / T) would overflow
     cool = build_generator(dataclasses.replace(cfg, temperature=0.38), "colorizer")
     wild = torch.randn(2, 25, 3, 4) * 40
-    plain = torch.einsum("nkhw,kc->nchw", torch.softmax(wild / 0.38, dim=1), bin_centres(cfg).reshape(25, 2))
+    plain = torch.einsum(
+        "nkhw,kc->nchw", torch.softmax(wild / 0.38, dim=1), bin_centres(cfg).reshape(25, 2)
+    )
     assert torch.isfinite(cool.decode(wild)).all()
     assert torch.allclose(cool.decode(wild), plain, atol=1e-6)
     # one bin far likelier than the others: its centre, whatever the temperature
@@ -74,7 +82,9 @@ def test_binned_head_decodes_the_annealed_mean_of_its_bins():
         loss.backward()
         opt.step()
     assert colorizer.decode(fitted)[0, :, 0, 0].tolist() == pytest.approx([0.15, -0.45], abs=0.01)
-    assert loss.item() == pytest.approx(math.log(4), abs=0.01)  # the entropy of four bins at 1/4 each
+    assert loss.item() == pytest.approx(
+        math.log(4), abs=0.01
+    )  # the entropy of four bins at 1/4 each
     beyond = torch.tensor([0.9, 0.0]).reshape(1, 2, 1, 1)  # past the range: the edge bin
     assert binned_cross_entropy(peaked.clone().fill_(0), beyond, cfg).item() == pytest.approx(
         torch.log(torch.tensor(25.0)).item(), abs=1e-5

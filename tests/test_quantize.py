@@ -21,7 +21,9 @@ from filmcolor.restore.colorizer import Colorizer
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_clip(tmp_path_factory.mktemp("q") / "calib.mp4", seconds=2.0, size="160x96", audio=False)
+    return make_clip(
+        tmp_path_factory.mktemp("q") / "calib.mp4", seconds=2.0, size="160x96", audio=False
+    )
 
 
 def test_quantized_model_keeps_contract_and_output(tmp_path: Path, clip: Path):
@@ -41,7 +43,9 @@ def test_precision_picks_the_int8_sibling(tmp_path: Path, clip: Path):
     model = make_affine_model(tmp_path / "m.onnx")
     with pytest.raises(EngineError, match="filmcolor quantize"):
         Colorizer(model, device="cpu", precision="int8")
-    assert Colorizer(model, device="cpu", precision="auto").model_path == model  # none yet: the float file
+    assert (
+        Colorizer(model, device="cpu", precision="auto").model_path == model
+    )  # none yet: the float file
     quantize_model(model, [clip], count=4)
     assert Colorizer(model, device="cpu", precision="auto").model_path == int8_path(model)
     assert Colorizer(model, device="cpu", precision="int8").model_path == int8_path(model)
@@ -68,11 +72,15 @@ def test_quantize_cli_errors(tmp_path: Path, clip: Path):
     done = runner.invoke(main, ["quantize", str(model), "--footage", str(tmp_path / "nothing.mp4")])
     assert done.exit_code == 2 and "nothing.mp4" in done.output
     # several paths after one flag (as --help shows): the second is footage too, and checked
-    done = runner.invoke(main, ["quantize", str(model), "--footage", str(clip), str(tmp_path / "other.mp4")])
+    done = runner.invoke(
+        main, ["quantize", str(model), "--footage", str(clip), str(tmp_path / "other.mp4")]
+    )
     assert done.exit_code == 2 and "other.mp4" in done.output
     copy = tmp_path / "copy.onnx"
     shutil.copy(model, copy)
-    done = runner.invoke(main, ["quantize", str(copy), "--footage", str(clip), str(clip), "--frames", "4"])
+    done = runner.invoke(
+        main, ["quantize", str(copy), "--footage", str(clip), str(clip), "--frames", "4"]
+    )
     assert done.exit_code == 0, done.output
     assert int8_path(copy).is_file()
 

@@ -33,7 +33,9 @@ def _leftovers(folder: Path) -> list[Path]:
     return [p for p in folder.iterdir() if "filmcolor-part" in p.name or "filmcolor-work" in p.name]
 
 
-def test_restore_keeps_frames_duration_audio_and_luma(gray_clip: Path, affine_model: Path, tmp_path: Path):
+def test_restore_keeps_frames_duration_audio_and_luma(
+    gray_clip: Path, affine_model: Path, tmp_path: Path
+):
     before = sha256(gray_clip)
     out = tmp_path / "color.mp4"
     result = restore(gray_clip, out, _cfg(affine_model), preview=tmp_path / "sheet.png")
@@ -44,7 +46,10 @@ def test_restore_keeps_frames_duration_audio_and_luma(gray_clip: Path, affine_mo
     src, dst = read_planes(gray_clip), read_planes(out)
     assert y_psnr(src[:, 0], dst[:, 0]) >= 40
     mid = (src[:, 0] > 80) & (src[:, 0] < 140)  # mid-gray: the model's colour fits there whole
-    assert abs(np.median(dst[:, 1][mid]) - AFFINE_U) < 2 and abs(np.median(dst[:, 2][mid]) - AFFINE_V) < 2
+    assert (
+        abs(np.median(dst[:, 1][mid]) - AFFINE_U) < 2
+        and abs(np.median(dst[:, 2][mid]) - AFFINE_V) < 2
+    )
     assert result.preview is not None and result.preview.stat().st_size > 1000
     assert sha256(gray_clip) == before
 
@@ -54,25 +59,60 @@ def test_restore_without_model_uses_the_shipped_default(gray_clip: Path, tmp_pat
 
     out = tmp_path / "default.mp4"
     result = restore(gray_clip, out, RestoreConfig(device="cpu", preset="ultrafast"))
-    assert result.model in (default_model_path(), int8_path(default_model_path())) and result.model.is_file()
+    assert (
+        result.model in (default_model_path(), int8_path(default_model_path()))
+        and result.model.is_file()
+    )
     assert decoded_frames(out) == 50
     chroma = read_planes(out)[:, 1:].astype(float) - 128
     assert np.abs(chroma).mean() > 0.5  # the default model adds colour
 
 
-def test_restore_mkv_with_two_audio_tracks_and_subtitles(clips: Path, affine_model: Path, tmp_path: Path):
+def test_restore_mkv_with_two_audio_tracks_and_subtitles(
+    clips: Path, affine_model: Path, tmp_path: Path
+):
     srt = tmp_path / "subs.srt"
-    srt.write_text("1\n00:00:00,000 --> 00:00:01,000\nHello\n\n2\n00:00:01,000 --> 00:00:02,000\nWorld\n")
+    srt.write_text(
+        "1\n00:00:00,000 --> 00:00:01,000\nHello\n\n2\n00:00:01,000 --> 00:00:02,000\nWorld\n"
+    )
     source = tmp_path / "multi.mkv"
     run_ffmpeg(
-        "-f", "lavfi", "-i", "testsrc2=size=80x48:rate=24:duration=2",
-        "-f", "lavfi", "-i", "sine=frequency=300:duration=2",
-        "-f", "lavfi", "-i", "sine=frequency=900:duration=2",
-        "-i", str(srt),
-        "-map", "0", "-map", "1", "-map", "2", "-map", "3",
-        "-vf", "hue=s=0", "-c:v", "libx264", "-preset", "ultrafast",
-        "-c:a:0", "libvorbis", "-c:a:1", "flac", "-c:s", "srt", str(source),
-    )  # fmt: skip
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=80x48:rate=24:duration=2",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=300:duration=2",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=900:duration=2",
+        "-i",
+        str(srt),
+        "-map",
+        "0",
+        "-map",
+        "1",
+        "-map",
+        "2",
+        "-map",
+        "3",
+        "-vf",
+        "hue=s=0",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-c:a:0",
+        "libvorbis",
+        "-c:a:1",
+        "flac",
+        "-c:s",
+        "srt",
+        str(source),
+    )
     out = tmp_path / "multi_color.mkv"
     result = restore(source, out, _cfg(affine_model))
     kinds = [s["codec_type"] for s in ffprobe_json(out)["streams"]]
@@ -83,18 +123,45 @@ def test_restore_mkv_with_two_audio_tracks_and_subtitles(clips: Path, affine_mod
     assert decoded_frames(out) == decoded_frames(source) == 48
 
 
-def test_restore_mkv_to_mp4_converts_what_mp4_cannot_hold(clips: Path, affine_model: Path, tmp_path: Path):
+def test_restore_mkv_to_mp4_converts_what_mp4_cannot_hold(
+    clips: Path, affine_model: Path, tmp_path: Path
+):
     srt = tmp_path / "subs.srt"
     srt.write_text("1\n00:00:00,000 --> 00:00:00,500\nHello\n")
     source = tmp_path / "subs.mkv"
     run_ffmpeg(
-        "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25:duration=1",
-        "-f", "lavfi", "-i", "sine=duration=1", "-i", str(srt), "-map", "0", "-map", "1", "-map", "2",
-        "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-c:s", "srt", str(source),
-    )  # fmt: skip
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=64x48:rate=25:duration=1",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=duration=1",
+        "-i",
+        str(srt),
+        "-map",
+        "0",
+        "-map",
+        "1",
+        "-map",
+        "2",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-c:a",
+        "aac",
+        "-c:s",
+        "srt",
+        str(source),
+    )
     out = tmp_path / "subs.mp4"
     result = restore(source, out, _cfg(affine_model))
-    assert [(p.action, p.encoder) for p in result.streams] == [("copy", None), ("encode", "mov_text")]
+    assert [(p.action, p.encoder) for p in result.streams] == [
+        ("copy", None),
+        ("encode", "mov_text"),
+    ]
     assert [s["codec_name"] for s in ffprobe_json(out)["streams"]] == ["h264", "aac", "mov_text"]
     assert md5_of_stream(out) == md5_of_stream(source)
 
@@ -114,7 +181,11 @@ def test_rotation_is_kept_as_displayed(clips: Path, affine_model: Path, tmp_path
     run_ffmpeg("-i", str(plain), "-c", "copy", "-metadata:s:v:0", "rotate=90", str(rotated))
     out = tmp_path / "rot_color.mp4"
     restore(rotated, out, _cfg(affine_model))
-    assert (probe(out).width, probe(out).height) == (probe(rotated).width, probe(rotated).height) == (32, 64)
+    assert (
+        (probe(out).width, probe(out).height)
+        == (probe(rotated).width, probe(rotated).height)
+        == (32, 64)
+    )
 
 
 def test_sample_aspect_ratio_is_kept(clips: Path, affine_model: Path, tmp_path: Path):
@@ -124,14 +195,26 @@ def test_sample_aspect_ratio_is_kept(clips: Path, affine_model: Path, tmp_path: 
     assert probe(out).sample_aspect_ratio == probe(source).sample_aspect_ratio != 1
 
 
-def test_variable_frame_rate_is_made_constant_with_the_same_duration(affine_model: Path, tmp_path: Path):
+def test_variable_frame_rate_is_made_constant_with_the_same_duration(
+    affine_model: Path, tmp_path: Path
+):
     source = tmp_path / "vfr.mkv"
     # Frames at 10 fps for 1 s, then 30 fps for 1 s: a variable frame rate.
     run_ffmpeg(
-        "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=30:duration=2",
-        "-vf", "select='gte(t,1)+not(mod(n,3))',hue=s=0", "-vsync", "vfr",
-        "-c:v", "libx264", "-preset", "ultrafast", str(source),
-    )  # fmt: skip
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=64x48:rate=30:duration=2",
+        "-vf",
+        "select='gte(t,1)+not(mod(n,3))',hue=s=0",
+        "-vsync",
+        "vfr",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        str(source),
+    )
     assert not probe(source).variable_frame_rate  # mkv does not say: the packets do
     info = scan_timing(probe(source))
     assert info.variable_frame_rate and info.frame_count == 40
@@ -144,9 +227,16 @@ def test_variable_frame_rate_is_made_constant_with_the_same_duration(affine_mode
 
 @pytest.mark.parametrize(
     ("pix_fmt", "name"),
-    [("yuvj420p", "full.mp4"), ("yuv420p10le", "ten.mkv"), ("gray", "gray.mkv"), ("bgr0", "rgb.mkv")],
+    [
+        ("yuvj420p", "full.mp4"),
+        ("yuv420p10le", "ten.mkv"),
+        ("gray", "gray.mkv"),
+        ("bgr0", "rgb.mkv"),
+    ],
 )
-def test_full_range_ten_bit_gray_and_rgb_inputs(clips: Path, affine_model: Path, tmp_path: Path, pix_fmt: str, name: str):
+def test_full_range_ten_bit_gray_and_rgb_inputs(
+    clips: Path, affine_model: Path, tmp_path: Path, pix_fmt: str, name: str
+):
     """yuvj (full range), 10-bit, the gray pixel format, and grayscale stored as RGB."""
     codec = ("-c:v", "ffv1") if pix_fmt in ("gray", "bgr0") else ()
     source = make_clip(clips / name, seconds=0.4, pix_fmt=pix_fmt, audio=False, extra=codec)
@@ -163,7 +253,9 @@ def test_trim_with_start_and_duration(gray_clip: Path, affine_model: Path, tmp_p
     assert result.frames == decoded_frames(out) == 25
 
 
-def test_refuses_existing_output_and_output_equal_to_input(gray_clip: Path, affine_model: Path, tmp_path: Path):
+def test_refuses_existing_output_and_output_equal_to_input(
+    gray_clip: Path, affine_model: Path, tmp_path: Path
+):
     existing = tmp_path / "exists.mp4"
     existing.write_bytes(b"keep me")
     with pytest.raises(UsageError, match="with overwrite"):
@@ -173,7 +265,9 @@ def test_refuses_existing_output_and_output_equal_to_input(gray_clip: Path, affi
         restore(gray_clip, gray_clip, _cfg(affine_model, overwrite=True))
 
 
-def test_missing_output_folder_and_unknown_extension(gray_clip: Path, affine_model: Path, tmp_path: Path):
+def test_missing_output_folder_and_unknown_extension(
+    gray_clip: Path, affine_model: Path, tmp_path: Path
+):
     with pytest.raises(VideoWriteError, match="does not exist"):
         restore(gray_clip, tmp_path / "nowhere" / "out.mp4", _cfg(affine_model))
     with pytest.raises(VideoWriteError, match="does not know the output type"):
@@ -181,8 +275,12 @@ def test_missing_output_folder_and_unknown_extension(gray_clip: Path, affine_mod
     assert not list(tmp_path.iterdir())
 
 
-def test_truncated_file_with_index_first_is_an_error_not_a_short_film(clips: Path, affine_model: Path, tmp_path: Path):
-    source = make_clip(clips / "faststart.mp4", seconds=4, size="160x120", extra=("-movflags", "+faststart"))
+def test_truncated_file_with_index_first_is_an_error_not_a_short_film(
+    clips: Path, affine_model: Path, tmp_path: Path
+):
+    source = make_clip(
+        clips / "faststart.mp4", seconds=4, size="160x120", extra=("-movflags", "+faststart")
+    )
     cut = tmp_path / "cut.mp4"
     data = source.read_bytes()
     cut.write_bytes(data[: len(data) // 2])
@@ -205,7 +303,9 @@ def test_a_joined_film_short_of_its_frames_is_never_published(
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
-def test_interruption_removes_the_partial_output(gray_clip: Path, affine_model: Path, tmp_path: Path):
+def test_interruption_removes_the_partial_output(
+    gray_clip: Path, affine_model: Path, tmp_path: Path
+):
     out = tmp_path / "out.mp4"
 
     class Stop:
@@ -245,7 +345,8 @@ def test_real_webm_keeps_vorbis_bit_exact(shared_data: Path, affine_model: Path,
 
 @pytest.mark.slow
 def test_done_when_chaplin_default_model(shared_data: Path, tmp_path: Path):
-    """The issue's 'done when': whole Chaplin clip, default model, sound bit-exact, colour visible."""
+    """The issue's 'done when': whole Chaplin clip, default model, sound bit-exact, colour
+    visible."""
     from filmcolor.color import yuv_to_rgb
     from filmcolor.evaluate.metrics import colourfulness
 
@@ -253,7 +354,10 @@ def test_done_when_chaplin_default_model(shared_data: Path, tmp_path: Path):
     out = tmp_path / "chaplin_color.mp4"
     restore(source, out, RestoreConfig(device="cpu"))
     assert decoded_frames(out) == decoded_frames(source) == 241
-    assert abs(float(video_stream(out)["duration"]) - float(video_stream(source)["duration"])) <= 1 / 25
+    assert (
+        abs(float(video_stream(out)["duration"]) - float(video_stream(source)["duration"]))
+        <= 1 / 25
+    )
     assert md5_of_stream(out) == md5_of_stream(source)
     src, dst = read_planes(source), read_planes(out)
     assert y_psnr(src[:, 0], dst[:, 0]) >= 40
@@ -261,7 +365,9 @@ def test_done_when_chaplin_default_model(shared_data: Path, tmp_path: Path):
     assert score >= 8, f"colourfulness {score:.1f} < 8"
 
 
-def test_jobs_auto_and_segment_length_plan(gray_clip: Path, affine_model: Path, monkeypatch: pytest.MonkeyPatch):
+def test_jobs_auto_and_segment_length_plan(
+    gray_clip: Path, affine_model: Path, monkeypatch: pytest.MonkeyPatch
+):
     from dataclasses import replace
 
     import filmcolor.restore.pool as restore_module
@@ -271,7 +377,10 @@ def test_jobs_auto_and_segment_length_plan(gray_clip: Path, affine_model: Path, 
     cfg = _cfg(affine_model, jobs=0)
     monkeypatch.setattr(restore_module.os, "sched_getaffinity", lambda pid: set(range(2)))
     assert restore_module.auto_jobs() == 1
-    assert (plan(cfg, info, 500, False).jobs, plan(cfg, info, 500, False).segment_seconds) == (1, 60.0)
+    assert (plan(cfg, info, 500, False).jobs, plan(cfg, info, 500, False).segment_seconds) == (
+        1,
+        60.0,
+    )
     monkeypatch.setattr(restore_module.os, "sched_getaffinity", lambda pid: set(range(16)))
     assert restore_module.auto_jobs() == 4
     assert restore_module.auto_jobs("cuda") == 1  # a GPU machine: one process keeps its CPU busy
@@ -285,16 +394,28 @@ def test_jobs_auto_and_segment_length_plan(gray_clip: Path, affine_model: Path, 
     assert plan(cfg, info, round(10 * fps), False).segment_seconds == 2.0
     assert plan(cfg, info, round(90 * 60 * fps), False).segment_seconds == 60.0  # a feature film
     # Where segments cannot run in parallel, auto is one process with 60 s segments.
-    for cut in (plan(replace(cfg, start=1.0), info, 500, False), plan(cfg, info, None, False), plan(cfg, info, 500, True)):
+    for cut in (
+        plan(replace(cfg, start=1.0), info, 500, False),
+        plan(cfg, info, None, False),
+        plan(cfg, info, 500, True),
+    ):
         assert (cut.jobs, cut.segment_seconds) == (1, 60.0)
     # Explicit choices are kept.
-    assert plan(_cfg(affine_model, jobs=3, segment_seconds=7.0), info, 500, False).segment_seconds == 7.0
+    assert (
+        plan(_cfg(affine_model, jobs=3, segment_seconds=7.0), info, 500, False).segment_seconds
+        == 7.0
+    )
     assert plan(_cfg(affine_model), info, 500, False).jobs == 1  # the Python API's default
 
 
 @pytest.mark.parametrize("failure", ["no processes", "a worker killed"])
 def test_jobs_auto_goes_on_in_one_process_when_workers_fail(
-    clips: Path, affine_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog, failure: str
+    clips: Path,
+    affine_model: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog,
+    failure: str,
 ):
     import concurrent.futures
     import concurrent.futures.process

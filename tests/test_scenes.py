@@ -9,7 +9,9 @@ from filmcolor.config import SceneConfig
 from filmcolor.scenes import detect_scenes, scenes_from_cuts
 
 
-def make_film(path: Path, *, gray: bool = False, pad: str = "", fade: bool = False, seconds: float = 1.6) -> Path:
+def make_film(
+    path: Path, *, gray: bool = False, pad: str = "", fade: bool = False, seconds: float = 1.6
+) -> Path:
     """Three shots of 40 frames (25 fps) from different sources: cuts at frames 40 and 80."""
     size = "320x240"
     sources = [
@@ -26,8 +28,19 @@ def make_film(path: Path, *, gray: bool = False, pad: str = "", fade: bool = Fal
         tail += ",hue=s=0"
     if pad:
         tail += f",{pad}"
-    run_ffmpeg("-filter_complex", ";".join(chains) + ";" + tail + "[out]", "-map", "[out]",
-               "-c:v", "libx264", "-preset", "ultrafast", "-crf", "16", str(path))  # fmt: skip
+    run_ffmpeg(
+        "-filter_complex",
+        ";".join(chains) + ";" + tail + "[out]",
+        "-map",
+        "[out]",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-crf",
+        "16",
+        str(path),
+    )
     return path
 
 

@@ -91,7 +91,9 @@ def test_warp_follows_known_motion():
     to_u8 = lambda x: np.clip((x + 1) * 127.5, 0, 255).astype(np.uint8)  # noqa: E731
     flow = OpticalFlow()(to_u8(frame0), to_u8(frame1))
     inner = flow[8:-8, 8:-8]
-    assert np.median(inner[..., 0]) == pytest.approx(-5.0, abs=0.3)  # frame0's content sits 5 px left in frame1
+    assert np.median(inner[..., 0]) == pytest.approx(
+        -5.0, abs=0.3
+    )  # frame0's content sits 5 px left in frame1
     assert np.median(inner[..., 1]) == pytest.approx(0.0, abs=0.3)
     warped = warp(frame1, flow)
     assert np.abs(warped - frame0)[8:-8, 8:-16].mean() < 0.02
@@ -99,11 +101,17 @@ def test_warp_follows_known_motion():
 
 def test_flicker_is_blended_away_along_the_motion():
     lumas, truths, model = moving_scene(30)
-    blended = run_stage(FlowBlender(TemporalConfig(keyframe_interval=1), model, Fraction(25)), lumas)
+    blended = run_stage(
+        FlowBlender(TemporalConfig(keyframe_interval=1), model, Fraction(25)), lumas
+    )
     raw = run_stage(PerFrameColor(model), lumas)
     inner = (slice(None), slice(4, -4), slice(8, -8))
-    raw_error = np.mean([np.abs(r - t)[inner].mean() for r, t in zip(raw[5:-5], truths[5:-5], strict=True)])
-    flow_error = np.mean([np.abs(b - t)[inner].mean() for b, t in zip(blended[5:-5], truths[5:-5], strict=True)])
+    raw_error = np.mean(
+        [np.abs(r - t)[inner].mean() for r, t in zip(raw[5:-5], truths[5:-5], strict=True)]
+    )
+    flow_error = np.mean(
+        [np.abs(b - t)[inner].mean() for b, t in zip(blended[5:-5], truths[5:-5], strict=True)]
+    )
     assert raw_error == pytest.approx(0.25, abs=0.01)
     assert flow_error < 0.5 * raw_error, (flow_error, raw_error)
     # The square stays where it is: its colour is not smeared along the motion.
@@ -121,13 +129,22 @@ def test_a_wavering_hue_is_steadied_without_losing_its_strength():
     model = LookupModel()
     for t, luma in enumerate(lumas):
         angle = np.pi / 4 if t % 2 else -np.pi / 4
-        model.add(luma, np.stack([np.full(luma.shape, 0.4 * np.cos(angle)), np.full(luma.shape, 0.4 * np.sin(angle))]))
-    blended = run_stage(FlowBlender(TemporalConfig(keyframe_interval=1), model, Fraction(25)), lumas)
+        model.add(
+            luma,
+            np.stack(
+                [np.full(luma.shape, 0.4 * np.cos(angle)), np.full(luma.shape, 0.4 * np.sin(angle))]
+            ),
+        )
+    blended = run_stage(
+        FlowBlender(TemporalConfig(keyframe_interval=1), model, Fraction(25)), lumas
+    )
     inner = (slice(8, -8), slice(16, -16))
     strength = [float(np.hypot(*b)[inner].mean()) for b in blended[6:-6]]
     hue = [float(np.degrees(np.arctan2(b[1], b[0]))[inner].mean()) for b in blended[6:-6]]
     assert min(strength) > 0.32 and max(strength) <= 0.4 + 1e-3, strength
-    assert max(abs(a - b) for a, b in zip(hue, hue[1:], strict=False)) < 30, hue  # the model's own: 90
+    assert max(abs(a - b) for a, b in zip(hue, hue[1:], strict=False)) < 30, (
+        hue
+    )  # the model's own: 90
 
 
 def test_a_cut_resets_the_colour():
@@ -142,8 +159,12 @@ def test_a_cut_resets_the_colour():
     stage = FlowBlender(TemporalConfig(keyframe_interval=1), model, Fraction(25))
     out = run_stage(stage, lumas)
     assert stage.cuts == [30]
-    assert np.abs(out[30] - (-0.6)).max() < 1e-3, "the first frame after the cut has none of the old shot's colour"
-    assert np.abs(out[29] - 0.6).max() < 1e-3, "the last frame before it takes nothing from the next shot"
+    assert np.abs(out[30] - (-0.6)).max() < 1e-3, (
+        "the first frame after the cut has none of the old shot's colour"
+    )
+    assert np.abs(out[29] - 0.6).max() < 1e-3, (
+        "the last frame before it takes nothing from the next shot"
+    )
 
 
 def test_occlusion_does_not_drag_colour():
@@ -158,7 +179,9 @@ def test_occlusion_does_not_drag_colour():
         chroma[:, 20:44, x : x + 20] = 0.5
         model.add(luma, chroma)
         lumas.append(luma)
-    out = run_stage(FlowBlender(TemporalConfig(strength=2.0, keyframe_interval=1), model, Fraction(25)), lumas)
+    out = run_stage(
+        FlowBlender(TemporalConfig(strength=2.0, keyframe_interval=1), model, Fraction(25)), lumas
+    )
     for t in (6, 10):
         x_now, x_before = 20 + 5 * t, 20 + 5 * (t - 1)
         revealed = out[t][:, 22:42, x_before : x_now - 1]  # the object was here one frame ago
@@ -182,7 +205,9 @@ def test_colour_carried_through_a_dark_moment_comes_back_whole():
     assert model.calls == 2
     assert np.abs(out[4]).mean() < 0.5 * np.abs(colour).mean(), "the dark frame shows less colour"
     for t in (6, 8):
-        assert np.abs(out[t] - colour)[:, 4:-4, 4:-4].mean() < 0.01, f"frame {t} lost colour after the dark frames"
+        assert np.abs(out[t] - colour)[:, 4:-4, 4:-4].mean() < 0.01, (
+            f"frame {t} lost colour after the dark frames"
+        )
 
 
 def test_trust_is_zero_for_pixels_from_outside_the_frame():
@@ -248,9 +273,13 @@ def test_memory_stays_flat_on_a_long_clip():
 
 def test_stage_choice_and_registry():
     model = lambda batch: batch[:, None].repeat(2, axis=1)  # noqa: E731
-    assert isinstance(make_color_stage(TemporalConfig(mode="none"), model, Fraction(25)), PerFrameColor)
+    assert isinstance(
+        make_color_stage(TemporalConfig(mode="none"), model, Fraction(25)), PerFrameColor
+    )
     assert isinstance(make_color_stage(TemporalConfig(), model, Fraction(25)), FlowBlender)
-    assert TemporalConfig(mode="none").keyframe_interval == 1, "frame by frame: the model on every frame"
+    assert TemporalConfig(mode="none").keyframe_interval == 1, (
+        "frame by frame: the model on every frame"
+    )
     with pytest.raises(UsageError, match="one of flow, none"):
         TemporalConfig(mode="sideways")
     # A new kind is one class and one registration: config and the factory accept it at once.
@@ -259,10 +288,12 @@ def test_stage_choice_and_registry():
     class Gray(PerFrameColor):
         pass
 
-    register("gray")(lambda cfg, model, fps, batch, background, fit: Gray(lambda x: 0 * model(x), batch))
+    register("gray")(
+        lambda cfg, model, fps, batch, background, fit: Gray(lambda x: 0 * model(x), batch)
+    )
     try:
         stage = make_color_stage(TemporalConfig(mode="gray"), model, Fraction(25))
-        (_, chroma), = stage.push("p", np.ones((1, 8, 8), np.float32)) + stage.finish()
+        ((_, chroma),) = stage.push("p", np.ones((1, 8, 8), np.float32)) + stage.finish()
         assert isinstance(stage, Gray) and stage.cuts == [] and not chroma.any()
     finally:
         del COLOR_STAGES["gray"]
@@ -280,14 +311,20 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def luma_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Chroma that follows brightness: differently coloured shots from a B&W film."""
-    return make_affine_model(tmp_path_factory.mktemp("m") / "luma.onnx", cb=(0.6, 0.0), cr=(-0.6, 0.1))
+    return make_affine_model(
+        tmp_path_factory.mktemp("m") / "luma.onnx", cb=(0.6, 0.0), cr=(-0.6, 0.1)
+    )
 
 
 def test_restore_never_carries_colour_across_a_cut(shots: Path, luma_model: Path, tmp_path: Path):
     from filmcolor.restore.pipeline import restore
 
-    flow = restore(shots, tmp_path / "flow.mkv", RestoreConfig(model=luma_model, preset="ultrafast"))
-    plain_cfg = RestoreConfig(model=luma_model, preset="ultrafast", temporal=TemporalConfig(mode="none"))
+    flow = restore(
+        shots, tmp_path / "flow.mkv", RestoreConfig(model=luma_model, preset="ultrafast")
+    )
+    plain_cfg = RestoreConfig(
+        model=luma_model, preset="ultrafast", temporal=TemporalConfig(mode="none")
+    )
     restore(shots, tmp_path / "none.mkv", plain_cfg)
     assert flow.cuts == [40, 80]
     a, b = read_planes(tmp_path / "flow.mkv"), read_planes(tmp_path / "none.mkv")
@@ -301,10 +338,13 @@ def test_restore_never_carries_colour_across_a_cut(shots: Path, luma_model: Path
 
 def test_restore_gives_black_and_white_no_colour(clips: Path, affine_model: Path, tmp_path: Path):
     """The model paints one colour everywhere; what a frame cannot show (black at the end of a
-    fade, carried along the flow from brighter frames) is cut, not left to the display's clipping."""
+    fade, carried along the flow from brighter frames) is cut, not left to the display's
+    clipping."""
     from filmcolor.restore.pipeline import restore
 
-    source = make_clip(clips / "fade_to_black.mp4", seconds=2.0, audio=False, filters="fade=out:st=1.0:d=0.6")
+    source = make_clip(
+        clips / "fade_to_black.mp4", seconds=2.0, audio=False, filters="fade=out:st=1.0:d=0.6"
+    )
     restore(source, tmp_path / "out.mkv", RestoreConfig(model=affine_model, preset="ultrafast"))
     planes = read_planes(tmp_path / "out.mkv").astype(int)
     assert len(planes) == 50
@@ -319,20 +359,49 @@ def test_restore_gives_black_and_white_no_colour(clips: Path, affine_model: Path
 def test_restore_options_reach_the_stage(shots: Path, luma_model: Path, tmp_path: Path):
     from filmcolor.restore.pipeline import restore
 
-    cfg = RestoreConfig(model=luma_model, preset="ultrafast", temporal=TemporalConfig(keyframe_interval=5))
+    cfg = RestoreConfig(
+        model=luma_model, preset="ultrafast", temporal=TemporalConfig(keyframe_interval=5)
+    )
     result = restore(shots, tmp_path / "key.mkv", cfg)
     assert result.frames == 120 and result.model_frames == 24
     assert result.temporal_seconds > 0
     runner = CliRunner()
     out = tmp_path / "cli.mp4"
-    done = runner.invoke(main, ["restore", str(shots), str(out), "--model", str(luma_model), "--temporal", "none",
-                                "--preset", "ultrafast", "-q"])  # fmt: skip
+    done = runner.invoke(
+        main,
+        [
+            "restore",
+            str(shots),
+            str(out),
+            "--model",
+            str(luma_model),
+            "--temporal",
+            "none",
+            "--preset",
+            "ultrafast",
+            "-q",
+        ],
+    )
     assert done.exit_code == 0, done.output
     assert read_planes(out).shape[0] == 120
-    bad = runner.invoke(main, ["restore", str(shots), str(tmp_path / "x.mp4"), "--keyframe-interval", "often"])
-    assert bad.exit_code == 2 and "--keyframe-interval must be 'auto' or a whole number" in bad.output
-    bad = runner.invoke(main, ["restore", str(shots), str(tmp_path / "x.mp4"), "--temporal", "none",
-                               "--keyframe-interval", "4"])  # fmt: skip
+    bad = runner.invoke(
+        main, ["restore", str(shots), str(tmp_path / "x.mp4"), "--keyframe-interval", "often"]
+    )
+    assert (
+        bad.exit_code == 2 and "--keyframe-interval must be 'auto' or a whole number" in bad.output
+    )
+    bad = runner.invoke(
+        main,
+        [
+            "restore",
+            str(shots),
+            str(tmp_path / "x.mp4"),
+            "--temporal",
+            "none",
+            "--keyframe-interval",
+            "4",
+        ],
+    )
     assert bad.exit_code == 2 and "needs --temporal flow" in bad.output
     assert not (tmp_path / "x.mp4").exists()
 
@@ -358,7 +427,9 @@ def test_a_fade_keeps_colour_and_a_flash_does_not_smear():
     out = run_stage(FlowBlender(TemporalConfig(keyframe_interval=1), model, Fraction(25)), sequence)
     assert np.abs(out[10] - (-0.8)).mean() < 0.1, "the flash keeps its own colour"
     for t in (11, 12):
-        assert np.abs(out[t] - truths[t])[inner].mean() < 0.05, f"frame {t} took colour from the flash"
+        assert np.abs(out[t] - truths[t])[inner].mean() < 0.05, (
+            f"frame {t} took colour from the flash"
+        )
 
 
 def test_a_fade_in_gets_its_colour_back_with_automatic_keyframes():
@@ -387,4 +458,6 @@ def test_a_fade_in_gets_its_colour_back_with_automatic_keyframes():
     model.calls = 0
     out = run_stage(FlowBlender(TemporalConfig(), model, Fraction(25)), lumas[::-1][:13])
     assert model.calls == 1, f"the model ran on {model.calls} frames of a fade-out"
-    assert np.abs(out[-1] - colour).mean() < 0.02, "the fade-out keeps the colour of its first frame"
+    assert np.abs(out[-1] - colour).mean() < 0.02, (
+        "the fade-out keeps the colour of its first frame"
+    )

@@ -71,7 +71,9 @@ def test_one_step_changes_weights_with_finite_losses(data: Path, tmp_path: Path)
     assert result.step == 2
     second = _weights(tmp_path / "r0")
     changed = [k for k in first if not torch.equal(first[k], second[k])]
-    assert any(k.startswith("colorizer") for k in changed) and any(k.startswith("critic_b") for k in changed)
+    assert any(k.startswith("colorizer") for k in changed) and any(
+        k.startswith("critic_b") for k in changed
+    )
     assert all(torch.isfinite(v).all() for v in second.values())
     assert list((tmp_path / "r0" / "tb").glob("events.out.tfevents.*"))
 
@@ -83,7 +85,9 @@ def test_resume_gives_the_same_weights_as_one_run(data: Path, tmp_path: Path):
     train(cfg, data, tmp_path / "split", max_steps=6, resume=True)
     a, b = _weights(tmp_path / "straight"), _weights(tmp_path / "split")
     assert a.keys() == b.keys()
-    assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])][:3]
+    assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])][
+        :3
+    ]
 
 
 def test_warm_up_trains_only_the_colorizer(data: Path, tmp_path: Path):
@@ -118,7 +122,9 @@ def test_degrade_wears_the_supervised_input_only(data: Path):
     assert 16 <= changed <= 48, changed
     flat = np.zeros((32, 32), np.float32)
     outs = [degrade_luma(flat, np.random.default_rng(s)) for s in range(20)]
-    assert all(o.shape == flat.shape and o.dtype == np.float32 and np.abs(o).max() <= 1 for o in outs)
+    assert all(
+        o.shape == flat.shape and o.dtype == np.float32 and np.abs(o).max() <= 1 for o in outs
+    )
     assert np.mean([o.std() for o in outs]) > 0.01  # grain, dust, scratches on a flat gray
     with pytest.raises(UsageError, match="degrade"):
         _cfg(degrade=1.5)
@@ -147,9 +153,13 @@ def test_rebalance_weights_favour_rare_colours():
     assert float(weights.mean()) == pytest.approx(1.0, abs=1e-5)
     assert float(weights[0, 0, 0, 0] / weights[0, 0, 5, 5]) == pytest.approx(0.70 / 0.30, rel=1e-4)
     half = rebalance_weights(target, 0.5)
-    assert float(half[0, 0, 0, 0] / half[0, 0, 5, 5]) == pytest.approx((0.70 / 0.30) ** 0.5, rel=1e-4)
+    assert float(half[0, 0, 0, 0] / half[0, 0, 5, 5]) == pytest.approx(
+        (0.70 / 0.30) ** 0.5, rel=1e-4
+    )
     assert torch.all(rebalance_weights(target, 0.0) == 1)
-    assert torch.allclose(rebalance_weights(torch.full((2, 2, 4, 4), 0.2), 1.0), torch.ones(2, 1, 4, 4))
+    assert torch.allclose(
+        rebalance_weights(torch.full((2, 2, 4, 4), 0.2), 1.0), torch.ones(2, 1, 4, 4)
+    )
     prediction = torch.zeros_like(target)
     assert float(supervised_loss(prediction, target, 0.0)) == pytest.approx(0.025)
     # only the red row errs here (the gray pixels' error is 0): 10 px * 0.5 * w_red / 200 values
@@ -162,7 +172,9 @@ def test_rebalance_weights_favour_rare_colours():
 def test_training_with_rebalance_runs(data: Path, tmp_path: Path):
     train(_cfg(seed=3, rebalance=0.5, lambda_supervised=5.0), data, tmp_path / "r", max_steps=2)
     assert load_checkpoint(tmp_path / "r")["step"] == 2
-    assert all(torch.isfinite(v).all() for v in _weights(tmp_path / "r").values() if v.is_floating_point())
+    assert all(
+        torch.isfinite(v).all() for v in _weights(tmp_path / "r").values() if v.is_floating_point()
+    )
 
 
 def test_init_from_starts_with_another_runs_networks(data: Path, tmp_path: Path):
@@ -173,18 +185,31 @@ def test_init_from_starts_with_another_runs_networks(data: Path, tmp_path: Path)
     train(_cfg(seed=6, lr=0.0, init_from=str(tmp_path / "a")), data, tmp_path / "b", max_steps=1)
     assert load_checkpoint(tmp_path / "b")["step"] == 1
     second = _weights(tmp_path / "b")
-    assert all(torch.equal(first[k], second[k]) for k in first if k.split(".")[-1] != "num_batches_tracked")
+    assert all(
+        torch.equal(first[k], second[k]) for k in first if k.split(".")[-1] != "num_batches_tracked"
+    )
     state = load_checkpoint(tmp_path / "a")
-    slim = {"format": 1, "step": 3, "config": state["config"],
-            "networks": {"colorizer": {k: v.half() for k, v in state["networks"]["colorizer"].items()}}}  # fmt: skip
+    slim = {
+        "format": 1,
+        "step": 3,
+        "config": state["config"],
+        "networks": {"colorizer": {k: v.half() for k, v in state["networks"]["colorizer"].items()}},
+    }
     torch.save(slim, tmp_path / "slim.pt")
-    train(_cfg(seed=6, lr=0.0, init_from=str(tmp_path / "slim.pt")), data, tmp_path / "c", max_steps=1)
+    train(
+        _cfg(seed=6, lr=0.0, init_from=str(tmp_path / "slim.pt")), data, tmp_path / "c", max_steps=1
+    )
     third = _weights(tmp_path / "c")
     for key in (k for k in first if first[k].ndim == 4):  # convolution kernels: random at the start
         same = torch.allclose(first[key].float(), third[key].float(), atol=1e-4)
         assert same == key.startswith("colorizer."), key
     with pytest.raises(CheckpointError, match="init_from"):
-        train(_cfg(init_from=str(tmp_path / "a"), **{"generator.filters": 8}), data, tmp_path / "d", max_steps=1)
+        train(
+            _cfg(init_from=str(tmp_path / "a"), **{"generator.filters": 8}),
+            data,
+            tmp_path / "d",
+            max_steps=1,
+        )
 
 
 def test_init_from_an_exported_model(data: Path, tmp_path: Path):
@@ -198,13 +223,20 @@ def test_init_from_an_exported_model(data: Path, tmp_path: Path):
     train(_cfg(seed=5), data, tmp_path / "a", max_steps=3)
     export_onnx(tmp_path / "a", tmp_path / "a.onnx", ExportConfig())
     first = _weights(tmp_path / "a")
-    train(_cfg(seed=6, lr=0.0, init_from=str(tmp_path / "a.onnx")), data, tmp_path / "b", max_steps=1)
+    train(
+        _cfg(seed=6, lr=0.0, init_from=str(tmp_path / "a.onnx")), data, tmp_path / "b", max_steps=1
+    )
     second = _weights(tmp_path / "b")
     for key in (k for k in first if first[k].ndim == 4):
         same = torch.allclose(first[key].float(), second[key].float(), atol=1e-6)
         assert same == key.startswith("colorizer."), key
     with pytest.raises(CheckpointError, match="differs from the config"):
-        train(_cfg(init_from=str(tmp_path / "a.onnx"), **{"generator.filters": 8}), data, tmp_path / "c", max_steps=1)
+        train(
+            _cfg(init_from=str(tmp_path / "a.onnx"), **{"generator.filters": 8}),
+            data,
+            tmp_path / "c",
+            max_steps=1,
+        )
     with pytest.raises(CheckpointError, match="no model at"):
         train(_cfg(init_from=str(tmp_path / "none.onnx")), data, tmp_path / "d", max_steps=1)
     (tmp_path / "junk.onnx").write_bytes(b"not a model")
@@ -227,7 +259,13 @@ def test_binned_head_trains_exports_and_starts_from_a_regressing_model(data: Pat
     from filmcolor.model.export import export_onnx
     from filmcolor.model.quantize import float_ends
 
-    binned = {"generator.bins": 7, "lambda_supervised": 1.0, "gan_start": 1000, "cycle_start": 1000, "lr": 1e-2}
+    binned = {
+        "generator.bins": 7,
+        "lambda_supervised": 1.0,
+        "gan_start": 1000,
+        "cycle_start": 1000,
+        "lr": 1e-2,
+    }
     orange = tmp_path / "orange"  # one colour on the B side: its bins are learnt in a few steps
     shutil.copytree(data / "trainA", orange / "trainA")
     (orange / "trainB").mkdir()
@@ -245,20 +283,33 @@ def test_binned_head_trains_exports_and_starts_from_a_regressing_model(data: Pat
     report = export_onnx(tmp_path / "b", tmp_path / "b.onnx", ExportConfig())
     assert report.max_abs_diff <= 1e-3
     model = onnx.load(str(tmp_path / "b.onnx"))
-    contract = ModelContract.from_json({p.key: p.value for p in model.metadata_props}["filmcolor"], tmp_path)
-    assert contract.generator["bins"] == 7 and contract.generator["temperature"] == pytest.approx(0.38)
+    contract = ModelContract.from_json(
+        {p.key: p.value for p in model.metadata_props}["filmcolor"], tmp_path
+    )
+    assert contract.generator["bins"] == 7 and contract.generator["temperature"] == pytest.approx(
+        0.38
+    )
     ends = float_ends(tmp_path / "b.onnx")
     convs = [n.name for n in model.graph.node if n.op_type == "Conv"]
     assert ends == [convs[0], convs[-2], convs[-1]]
 
     train(_cfg(seed=5), data, tmp_path / "a", max_steps=1)  # a regressing model
     export_onnx(tmp_path / "a", tmp_path / "a.onnx", ExportConfig())
-    train(_cfg(seed=6, init_from=str(tmp_path / "a.onnx"), **{**binned, "lr": 0.0}), data, tmp_path / "c", max_steps=1)
+    train(
+        _cfg(seed=6, init_from=str(tmp_path / "a.onnx"), **{**binned, "lr": 0.0}),
+        data,
+        tmp_path / "c",
+        max_steps=1,
+    )
     source, started = _weights(tmp_path / "a"), _weights(tmp_path / "c")
     trunk = [k for k in started if k.startswith("colorizer.net.")]
-    assert trunk and all(torch.allclose(source[k].float(), started[k].float(), atol=1e-6) for k in trunk)
+    assert trunk and all(
+        torch.allclose(source[k].float(), started[k].float(), atol=1e-6) for k in trunk
+    )
     assert started["colorizer.head.weight"].shape[0] == 49
-    with pytest.raises(CheckpointError, match="differs from the config"):  # and not the other way round
+    with pytest.raises(
+        CheckpointError, match="differs from the config"
+    ):  # and not the other way round
         train(_cfg(init_from=str(tmp_path / "b.onnx")), data, tmp_path / "d", max_steps=1)
 
 
@@ -302,13 +353,20 @@ def test_cli_train_resume_and_errors(data: Path, tmp_path: Path):
     runner = CliRunner()
     sets = [f"--set={k}={v}" for k, v in TINY.items()]
     run = tmp_path / "run"
-    first = runner.invoke(main, ["train", "--data", str(data), "--out", str(run), "--max-steps", "2", "-q", *sets])
+    first = runner.invoke(
+        main, ["train", "--data", str(data), "--out", str(run), "--max-steps", "2", "-q", *sets]
+    )
     assert first.exit_code == 0, first.output
     assert (run / "config.toml").is_file() and (run / "checkpoints" / "last.pt").is_file()
-    again = runner.invoke(main, ["train", "--data", str(data), "--out", str(run), "--max-steps", "3", "--resume", "-q"])
+    again = runner.invoke(
+        main,
+        ["train", "--data", str(data), "--out", str(run), "--max-steps", "3", "--resume", "-q"],
+    )
     assert again.exit_code == 0, again.output
     assert load_checkpoint(run)["step"] == 3
-    bad = runner.invoke(main, ["train", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "run2"), "-q"])
+    bad = runner.invoke(
+        main, ["train", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "run2"), "-q"]
+    )
     assert bad.exit_code == DataError.exit_code == 10 and "does not exist" in bad.stderr
     typo = runner.invoke(main, ["train", "--data", str(data), "--set", "generator.blockz=2"])
     assert typo.exit_code == 2 and "unknown setting 'blockz'" in typo.stderr
@@ -325,7 +383,12 @@ def test_a_run_folder_with_a_checkpoint_is_never_replaced_silently(data: Path, t
     again = runner.invoke(main, [*command, "--max-steps", "2"])
     assert again.exit_code == 2, again.output
     lines = again.stderr.strip().splitlines()
-    assert len(lines) == 1 and "--resume" in lines[0] and "--overwrite" in lines[0] and str(run) in lines[0]
+    assert (
+        len(lines) == 1
+        and "--resume" in lines[0]
+        and "--overwrite" in lines[0]
+        and str(run) in lines[0]
+    )
     assert checkpoint.read_bytes() == kept, "the 3-step checkpoint is untouched"
     over = runner.invoke(main, [*command, "--max-steps", "2", "--overwrite"])
     assert over.exit_code == 0, over.output
@@ -358,7 +421,9 @@ def test_set_weights_draw_each_set_as_often_as_asked(tmp_path: Path):
 def test_a_single_image_per_side_is_warned_about(tmp_path: Path, caplog: pytest.LogCaptureFixture):
     import logging
 
-    logging.getLogger("filmcolor").propagate = True  # a CLI test in this process may have set it off
+    logging.getLogger(
+        "filmcolor"
+    ).propagate = True  # a CLI test in this process may have set it off
     root = tmp_path / "data"
     _images(root / "trainA", 1, True, 0)
     _images(root / "trainB", 4, False, 1)
@@ -379,8 +444,22 @@ def test_torchrun_two_processes_on_cpu(data: Path, tmp_path: Path):
         pytest.skip("torchrun is not installed beside this Python")
     sets = [f"--set={k}={v}" for k, v in TINY.items()]
     run = tmp_path / "ddp"
-    cmd = [str(torchrun), "--nproc-per-node", "2", "-m", "filmcolor.cli", "train", "--data", str(data),
-           "--out", str(run), "--max-steps", "3", "-q", *sets]  # fmt: skip
+    cmd = [
+        str(torchrun),
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "filmcolor.cli",
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(run),
+        "--max-steps",
+        "3",
+        "-q",
+        *sets,
+    ]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     # One retry: under heavy load a gloo rank was seen to abort (SIGABRT) once in CI; the
     # diagnostics of a failure keep the lines that say why.
@@ -388,13 +467,19 @@ def test_torchrun_two_processes_on_cpu(data: Path, tmp_path: Path):
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
         if done.returncode == 0:
             break
-    why = [line for line in done.stderr.splitlines() if any(w in line for w in ("terminate", "what()", "Error", "error"))]
+    why = [
+        line
+        for line in done.stderr.splitlines()
+        if any(w in line for w in ("terminate", "what()", "Error", "error"))
+    ]
     assert done.returncode == 0, "\n".join(why[:30])
     assert load_checkpoint(run)["step"] == 3
 
 
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM", "SIGHUP"])
-def test_ctrl_c_or_sigterm_saves_a_checkpoint_and_resume_continues(data: Path, tmp_path: Path, sig: str):
+def test_ctrl_c_or_sigterm_saves_a_checkpoint_and_resume_continues(
+    data: Path, tmp_path: Path, sig: str
+):
     """SIGTERM too (what `timeout`, a batch scheduler or a lent machine's end sends): it once
     stopped training with no checkpoint at the step reached."""
     import re
@@ -405,11 +490,32 @@ def test_ctrl_c_or_sigterm_saves_a_checkpoint_and_resume_continues(data: Path, t
 
     sets = [f"--set={k}={v}" for k, v in TINY.items()]
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "filmcolor.cli", "train", "--data", str(data), "--out", str(run), "-q", *sets]
+    cmd = [
+        sys.executable,
+        "-m",
+        "filmcolor.cli",
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(run),
+        "-q",
+        *sets,
+    ]
     proc = subprocess.Popen(
-        [sys.executable, "-X", "faulthandler", *cmd[1:], "--max-steps", "100000", "--steps", "100000"],
-        stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-X",
+            "faulthandler",
+            *cmd[1:],
+            "--max-steps",
+            "100000",
+            "--steps",
+            "100000",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 60
     while not list((run / "tb").glob("events.*")) and time.time() < deadline:
         time.sleep(0.2)
@@ -425,7 +531,9 @@ def test_ctrl_c_or_sigterm_saves_a_checkpoint_and_resume_continues(data: Path, t
     assert proc.returncode == 130, stderr
     step = int(re.search(r"interrupted at step (\d+)", stderr).group(1))
     assert step > 0 and load_checkpoint(run)["step"] == step and "Traceback" not in stderr
-    done = subprocess.run([*cmd, "--resume", "--max-steps", str(step + 2)], capture_output=True, text=True)
+    done = subprocess.run(
+        [*cmd, "--resume", "--max-steps", str(step + 2)], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     assert load_checkpoint(run)["step"] == step + 2
 
@@ -437,17 +545,36 @@ def test_kill_9_then_resume_continues_from_the_last_checkpoint(data: Path, tmp_p
 
     sets = [f"--set={k}={v}" for k, v in {**TINY, "checkpoint_every": 3}.items()]
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "filmcolor", "train", "--data", str(data), "--out", str(run), "-q", *sets]
-    proc = subprocess.Popen([*cmd, "--max-steps", "100000", "--steps", "100000"], stderr=subprocess.DEVNULL)
+    cmd = [
+        sys.executable,
+        "-m",
+        "filmcolor",
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(run),
+        "-q",
+        *sets,
+    ]
+    proc = subprocess.Popen(
+        [*cmd, "--max-steps", "100000", "--steps", "100000"], stderr=subprocess.DEVNULL
+    )
     checkpoint = run / "checkpoints" / "last.pt"
     deadline = time.time() + 90
-    while time.time() < deadline and not (checkpoint.is_file() and load_checkpoint(run)["step"] >= 6):
+    while time.time() < deadline and not (
+        checkpoint.is_file() and load_checkpoint(run)["step"] >= 6
+    ):
         time.sleep(0.2)
     proc.kill()  # kill -9: no handler runs, no final checkpoint
     proc.wait(timeout=30)
     step = load_checkpoint(run)["step"]
     assert step >= 6 and step % 3 == 0, "the last checkpoint on disk is a whole one"
-    done = subprocess.run([*cmd, "--resume", "--max-steps", str(step + 2)], capture_output=True, text=True)
+    done = subprocess.run(
+        [*cmd, "--resume", "--max-steps", str(step + 2)], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     assert load_checkpoint(run)["step"] == step + 2
-    assert [p.name for p in checkpoint.parent.iterdir()] == ["last.pt"], "a killed write's temporary file is cleared"
+    assert [p.name for p in checkpoint.parent.iterdir()] == ["last.pt"], (
+        "a killed write's temporary file is cleared"
+    )

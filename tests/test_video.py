@@ -75,7 +75,11 @@ def test_reader_closes_early_without_leaving_ffmpeg(gray_clip: Path):
         ("missing.mp4", None, "does not exist"),
         ("empty.mp4", b"", r"empty \(0 bytes\)"),
         ("notes.mp4", b"this is a text file, not a film\n" * 20, "not a video"),
-        ("random.mkv", bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8)), "not a video"),
+        (
+            "random.mkv",
+            bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8)),
+            "not a video",
+        ),
     ],
 )
 def test_probe_rejects_bad_files(tmp_path: Path, name: str, content: bytes | None, needle: str):
@@ -93,7 +97,9 @@ def test_probe_rejects_audio_only_and_still_images(tmp_path: Path):
     with pytest.raises(VideoReadError, match="no video stream"):
         probe(audio)
     picture = tmp_path / "still.png"
-    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=32x32:duration=0.04", "-frames:v", "1", str(picture))
+    run_ffmpeg(
+        "-f", "lavfi", "-i", "testsrc2=size=32x32:duration=0.04", "-frames:v", "1", str(picture)
+    )
     with pytest.raises(VideoReadError, match="still image"):
         probe(picture)
 

@@ -72,7 +72,11 @@ def measure_all(kind: str, sample: Sample) -> dict[str, float]:
 
 def truth_row(kind: str, sample: Sample) -> dict[str, float]:
     """The ground-truth row: the truth measured as if it were the output."""
-    return {name: m.of_truth(sample) for name in columns(kind) if (m := MEASURES[name]).of_truth is not None}
+    return {
+        name: m.of_truth(sample)
+        for name in columns(kind)
+        if (m := MEASURES[name]).of_truth is not None
+    }
 
 
 def _pairs(sample: Sample) -> zip:
@@ -92,11 +96,15 @@ def _truth(sample: Sample) -> list[np.ndarray]:
 measure("PSNR", "photos", "film")(lambda s: float(np.mean([psnr(o, t) for o, t in _pairs(s)])))
 measure("PSNR-seq", "photos", "film")(lambda s: sequence_psnr(s.out, _truth(s)))
 measure("SSIM", "photos", "film")(lambda s: float(np.mean([ssim(o, t) for o, t in _pairs(s)])))
-measure("colour", "photos", "film", "bw", truth=lambda s: _colour(_truth(s)))(lambda s: _colour(s.out))
+measure("colour", "photos", "film", "bw", truth=lambda s: _colour(_truth(s)))(
+    lambda s: _colour(s.out)
+)
 measure("colour/GT", "photos", "film", truth=lambda s: 1.0)(
     lambda s: _colour(s.out) / max(1e-6, _colour(_truth(s)))
 )
-measure("CDC", "film", "bw", truth=lambda s: cdc(_truth(s), cuts=s.cuts))(lambda s: cdc(s.out, cuts=s.cuts))
+measure("CDC", "film", "bw", truth=lambda s: cdc(_truth(s), cuts=s.cuts))(
+    lambda s: cdc(s.out, cuts=s.cuts)
+)
 measure("CDC/GT", "film", truth=lambda s: 1.0)(
     lambda s: cdc(s.out, cuts=s.cuts) / max(1e-9, cdc(_truth(s), cuts=s.cuts))
 )

@@ -96,7 +96,9 @@ def _js_divergence(p: np.ndarray, q: np.ndarray) -> np.ndarray:
 
     def kl(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         mask = a > 0
-        return np.where(mask, a * np.log2(np.where(mask, a, 1) / np.where(mask, b, 1)), 0).sum(axis=-1)
+        return np.where(mask, a * np.log2(np.where(mask, a, 1) / np.where(mask, b, 1)), 0).sum(
+            axis=-1
+        )
 
     return 0.5 * kl(p, m) + 0.5 * kl(q, m)
 
@@ -123,7 +125,9 @@ def cdc(
     for k in offsets:
         pairs = [t for t in range(len(hists) - k) if not any(t < c <= t + k for c in cuts)]
         if pairs:
-            per_offset.append(float(np.mean([_js_divergence(hists[t], hists[t + k]).mean() for t in pairs])))
+            per_offset.append(
+                float(np.mean([_js_divergence(hists[t], hists[t + k]).mean() for t in pairs]))
+            )
     return float(np.mean(per_offset)) if per_offset else 0.0
 
 
@@ -150,14 +154,20 @@ def warp_error(
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     errors = []
     for t in range(1, len(frames)):
-        g0 = cv2.cvtColor(guide[t - 1], cv2.COLOR_RGB2GRAY) if guide[t - 1].ndim == 3 else guide[t - 1]
+        g0 = (
+            cv2.cvtColor(guide[t - 1], cv2.COLOR_RGB2GRAY)
+            if guide[t - 1].ndim == 3
+            else guide[t - 1]
+        )
         g1 = cv2.cvtColor(guide[t], cv2.COLOR_RGB2GRAY) if guide[t].ndim == 3 else guide[t]
         back = _flow(g1, g0, dis)  # where each pixel of t came from in t-1
         fwd = _flow(g0, g1, dis)
         h, w = g1.shape
         grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
         map_x, map_y = grid_x + back[..., 0], grid_y + back[..., 1]
-        warped = cv2.remap(frames[t - 1], map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        warped = cv2.remap(
+            frames[t - 1], map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
         fwd_at = cv2.remap(fwd, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         mismatch = np.hypot(back[..., 0] + fwd_at[..., 0], back[..., 1] + fwd_at[..., 1])
         inside = (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)

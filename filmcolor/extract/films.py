@@ -6,7 +6,8 @@ training size, finds the cuts (PySceneDetect, online) and keeps a few frames per
 from the cuts, skipping black, white, faded and flat frames and near-duplicates. Films are
 held out whole in testA/testB. Example::
 
-    summary = extract([Path("old_movies"), Path("modern_movies")], Path("data/films"), ExtractConfig())
+    films = [Path("old_movies"), Path("modern_movies")]
+    summary = extract(films, Path("data/films"), ExtractConfig())
     print(summary.kept, summary.dropped)
 
 The output folder holds ``manifest.jsonl`` (one line per image: source, hash, shot, time,
@@ -51,12 +52,18 @@ def find_videos(inputs: Iterable[str | Path]) -> list[Path]:
     found: list[Path] = []
     for item in inputs:
         text = str(item)
-        matches = [Path(p) for p in sorted(glob.glob(text, recursive=True))] if glob.has_magic(text) else [Path(text)]
+        matches = (
+            [Path(p) for p in sorted(glob.glob(text, recursive=True))]
+            if glob.has_magic(text)
+            else [Path(text)]
+        )
         if not matches:
             raise UsageError(f"'{text}' matches no file; check the pattern")
         for path in matches:
             if path.is_dir():
-                found += sorted(p for p in path.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
+                found += sorted(
+                    p for p in path.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file()
+                )
             elif path.exists():
                 found.append(path)
             else:
@@ -153,7 +160,11 @@ class BarFinder:
         top, left = (top + 1) // 2 * 2 if top > 2 else 0, (left + 1) // 2 * 2 if left > 2 else 0
         bottom = bottom // 2 * 2 if h - bottom > 2 else h
         right = right // 2 * 2 if w - right > 2 else w
-        if (top, left, bottom, right) == (0, 0, h, w) or bottom - top < h // 4 or right - left < w // 4:
+        if (
+            (top, left, bottom, right) == (0, 0, h, w)
+            or bottom - top < h // 4
+            or right - left < w // 4
+        ):
             return None
         return Crop(left, top, right - left, bottom - top)
 
@@ -221,7 +232,11 @@ class _ShotSampler:
 
     def close(self, end: int) -> list[_Candidate]:
         """The shot [shot_start, end) is over: the frames to keep from it."""
-        inside = [c for c in self.candidates if self.shot_start + self.margin <= c.frame < end - self.margin]
+        inside = [
+            c
+            for c in self.candidates
+            if self.shot_start + self.margin <= c.frame < end - self.margin
+        ]
         self.dropped["near a cut"] += len(self.candidates) - len(inside)
         chosen = _pick_evenly(inside, self.cfg.per_shot)
         self.dropped["shot quota"] += len(inside) - len(chosen)
@@ -266,15 +281,20 @@ def extract_film(
     if guess:
         width, height, rate = guess
         small, stage, _ = _stream_sizes(cfg, width, height)
-        reader = SplitFrameReader.before_probe(path, (width, height), small, stage, _base_stride(cfg, rate))
+        reader = SplitFrameReader.before_probe(
+            path, (width, height), small, stage, _base_stride(cfg, rate)
+        )
     try:
         if reader is not None:
             reader.start()
         info = probe(path)
         sampler = _ShotSampler(cfg, float(info.frame_rate))
         small, stage, stage_scale = _stream_sizes(cfg, info.width, info.height)
-        if reader is not None and not (reader.confirm(info) and reader.stride == sampler.base_stride):
-            reader.close()  # the guess was wrong (another size, a variable frame rate): start afresh
+        if reader is not None and not (
+            reader.confirm(info) and reader.stride == sampler.base_stride
+        ):
+            # the guess was wrong (another size, a variable frame rate): start afresh
+            reader.close()
             reader = None
         if reader is None:
             reader = SplitFrameReader(info, small, stage, sampler.base_stride).start()
@@ -295,7 +315,11 @@ def _stream_sizes(
     detect_w = min(cfg.scenes.width, width) // 2 * 2
     detect_h = _even(height * detect_w / width)
     stage_scale = min(1.0, cfg.size * 1.5 / min(width, height))
-    return (detect_w, detect_h), (_even(width * stage_scale), _even(height * stage_scale)), stage_scale
+    return (
+        (detect_w, detect_h),
+        (_even(width * stage_scale), _even(height * stage_scale)),
+        stage_scale,
+    )
 
 
 def _extract_frames(
@@ -332,12 +356,16 @@ def _extract_frames(
         shots += 1
 
     def take(rgb: np.ndarray, small_bgr: np.ndarray) -> np.ndarray:
-        spreads.append(colour_spread([small_bgr[..., ::-1]]))  # measured small: it is resized anyway
+        spreads.append(
+            colour_spread([small_bgr[..., ::-1]])
+        )  # measured small: it is resized anyway
         if len(detectors) == 2 and len(spreads) in (4, 12, 24):
             # Once the film is plainly B&W or plainly colour (its first 4 candidate frames all
             # agree, or the median of 12 or 24 frames), keep only the detector made for it: half
             # the per-frame work. Cuts found so far are kept.
-            low, high = (min(spreads), max(spreads)) if len(spreads) == 4 else (np.median(spreads),) * 2
+            low, high = (
+                (min(spreads), max(spreads)) if len(spreads) == 4 else (np.median(spreads),) * 2
+            )
             if low > 2 * cfg.saturation_threshold:
                 pending.update(detectors.pop(0).finish())
             elif high < cfg.saturation_threshold / 4:
@@ -390,7 +418,9 @@ def _extract_frames(
             image = image[crop.y : crop.y + crop.height, crop.x : crop.x + crop.width]
         h, w = image.shape[:2]
         scale = cfg.size / min(h, w)
-        image = cv2.resize(image, (_even(w * scale), _even(h * scale)), interpolation=cv2.INTER_AREA)
+        image = cv2.resize(
+            image, (_even(w * scale), _even(h * scale)), interpolation=cv2.INTER_AREA
+        )
         thumb = _thumbnail(image)
         if any(float(np.abs(thumb - t).mean()) < cfg.duplicate_distance for t in thumbs[-200:]):
             dropped["duplicate"] += 1
@@ -483,7 +513,9 @@ def extract(
         VideoReadError: no film could be extracted at all.
     """
     if out.exists() and not out.is_dir():
-        raise UsageError(f"data folder '{out}' is a file; give --out a folder (it is made if missing)")
+        raise UsageError(
+            f"data folder '{out}' is a file; give --out a folder (it is made if missing)"
+        )
     videos = find_videos(inputs)
     if not videos:
         raise UsageError(f"no video files found in {', '.join(map(str, inputs))}")

@@ -1,1 +1,2 @@
-"""ffmpeg in and out: probe and timing scan, frame readers, the writer, stream planning. No torch."""
+"""ffmpeg in and out: probe and timing scan, frame readers, the writer, stream planning. No
+torch."""

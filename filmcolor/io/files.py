@@ -60,8 +60,11 @@ def load_rgb(path: Path, short_side: int | None = None, upscale: bool = False) -
     scale = short_side / min(h, w)
     if scale >= 1 and not upscale:
         return image
-    size = (max(short_side, round(w * scale)), max(short_side, round(h * scale))) if upscale else (
-        max(1, round(w * scale)), max(1, round(h * scale)))
+    size = (
+        (max(short_side, round(w * scale)), max(short_side, round(h * scale)))
+        if upscale
+        else (max(1, round(w * scale)), max(1, round(h * scale)))
+    )
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
 
 
@@ -80,5 +83,7 @@ def write_image(path: Path, rgb: np.ndarray, quality: int = 95) -> Path:
         with atomic_write(path) as tmp:
             tmp.write_bytes(data.tobytes())
     except OSError as err:
-        raise VideoWriteError(f"cannot write '{path}' ({err.strerror}); choose a writable folder") from err
+        raise VideoWriteError(
+            f"cannot write '{path}' ({err.strerror}); choose a writable folder"
+        ) from err
     return path

@@ -102,7 +102,8 @@ class VideoInfo:
 
     @property
     def truncated(self) -> bool:
-        """The file's packets end measurably before the length it declares (see :func:`scan_timing`)."""
+        """The file's packets end measurably before the length it declares (see
+        :func:`scan_timing`)."""
         return self.declared_duration is not None
 
     @property
@@ -166,7 +167,10 @@ def guess_size(path: Path) -> tuple[int, int, float] | None:
     try:
         if not capture.isOpened():
             return None
-        width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        width, height = (
+            int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+        )
         fps = float(capture.get(cv2.CAP_PROP_FPS))
     finally:
         capture.release()
@@ -190,7 +194,16 @@ def probe(path: Path) -> VideoInfo:
     _check_readable(path)
     _, ffprobe_bin = require_ffmpeg()
     # At warning level: ffprobe then says when it only estimated the length from the bit rate.
-    cmd = [ffprobe_bin, "-v", "warning", "-of", "json", "-show_format", "-show_streams", media_path(path)]
+    cmd = [
+        ffprobe_bin,
+        "-v",
+        "warning",
+        "-of",
+        "json",
+        "-show_format",
+        "-show_streams",
+        media_path(path),
+    ]
     done = subprocess.run(cmd, capture_output=True, stdin=subprocess.DEVNULL)
     stderr = done.stderr.decode("utf-8", "replace")
     if done.returncode != 0:
@@ -198,7 +211,9 @@ def probe(path: Path) -> VideoInfo:
     try:
         data = json.loads(done.stdout)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise VideoReadError(f"ffprobe gave unreadable output for '{path}'; check the file") from err
+        raise VideoReadError(
+            f"ffprobe gave unreadable output for '{path}'; check the file"
+        ) from err
     fmt = data.get("format", {})
     streams = []
     for raw in data.get("streams", []):
@@ -220,7 +235,8 @@ def probe(path: Path) -> VideoInfo:
     if not videos:
         kinds = sorted({s.codec_type for s in streams}) or ["no streams"]
         raise VideoReadError(
-            f"'{path}' has no video stream (it holds {', '.join(kinds)}); give a file with a picture"
+            f"'{path}' has no video stream (it holds {', '.join(kinds)}); give a file with a "
+            f"picture"
         )
     if format_name == "gif" and count_video_packets(path) > 1:
         raise VideoReadError(
@@ -262,7 +278,9 @@ def probe(path: Path) -> VideoInfo:
     sar = parse_fraction(video.get("sample_aspect_ratio")) or Fraction(1)
     duration = parse_float(video.get("duration")) or parse_float(fmt.get("duration"))
     nb_frames = video.get("nb_frames")
-    frame_count = int(nb_frames) if nb_frames and str(nb_frames).isdigit() and int(nb_frames) > 0 else None
+    frame_count = (
+        int(nb_frames) if nb_frames and str(nb_frames).isdigit() and int(nb_frames) > 0 else None
+    )
     bits = video.get("bits_per_raw_sample")
     pix_fmt = video.get("pix_fmt", "unknown")
     bit_depth = int(bits) if bits and str(bits).isdigit() else (10 if "10" in pix_fmt else 8)
@@ -274,7 +292,10 @@ def probe(path: Path) -> VideoInfo:
     video_length = parse_float(video.get("duration"))
     if video_length:
         declared_end = video_start + video_length
-    elif parse_float(fmt.get("duration")) and "estimating duration from bitrate" not in stderr.lower():
+    elif (
+        parse_float(fmt.get("duration"))
+        and "estimating duration from bitrate" not in stderr.lower()
+    ):
         declared_end = container_start + float(fmt["duration"])
     return VideoInfo(
         path=path,

@@ -126,8 +126,13 @@ def stop_children(timeout: float = 5.0) -> int:
     children = []
     for status in Path("/proc").glob("[0-9]*/status"):
         with contextlib.suppress(OSError):
-            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
-            if fields.get("PPid", "").strip() == me and fields.get("Name", "").strip() in ("ffmpeg", "ffprobe"):
+            fields = dict(
+                line.split(":", 1) for line in status.read_text().splitlines() if ":" in line
+            )
+            if fields.get("PPid", "").strip() == me and fields.get("Name", "").strip() in (
+                "ffmpeg",
+                "ffprobe",
+            ):
                 children.append(int(status.parent.name))
     for pid in children:
         with contextlib.suppress(OSError):

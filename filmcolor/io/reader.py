@@ -28,6 +28,7 @@ from .process import INSTALL_HINT, StderrDrain, ffmpeg_base, media_path, spawn, 
 
 log = logging.getLogger(__name__)
 
+
 def frame_pixel_format(info: VideoInfo) -> str:
     """The planar 4:4:4 format that keeps the input's luminance range unchanged."""
     return "yuvj444p" if info.full_range else "yuv444p"
@@ -139,19 +140,28 @@ class FrameReader:
         self.keyframe_seek = keyframe_seek
         self.pix_fmt = pix_fmt or frame_pixel_format(info)
         self.luma_only = luma_only
-        self.width, self.height = size or ((crop[2], crop[3]) if crop else (info.width, info.height))
+        self.width, self.height = size or (
+            (crop[2], crop[3]) if crop else (info.width, info.height)
+        )
         if luma_only and not self.pix_fmt.startswith("yuv"):
-            raise UsageError(f"FrameReader: luma_only needs a planar YUV format, not {self.pix_fmt!r}")
+            raise UsageError(
+                f"FrameReader: luma_only needs a planar YUV format, not {self.pix_fmt!r}"
+            )
         if luma_only:
             self.frame_bytes = self.width * self.height
         elif self.pix_fmt in ("yuv444p", "yuvj444p", "rgb24", "bgr24"):
             self.frame_bytes = self.width * self.height * 3
         elif self.pix_fmt == "gray":
             self.frame_bytes = self.width * self.height
-        elif self.pix_fmt in ("yuv420p", "yuvj420p") and self.width % 2 == 0 and self.height % 2 == 0:
+        elif (
+            self.pix_fmt in ("yuv420p", "yuvj420p") and self.width % 2 == 0 and self.height % 2 == 0
+        ):
             self.frame_bytes = self.width * self.height * 3 // 2
         else:
-            raise UsageError(f"FrameReader cannot deliver pixel format {self.pix_fmt!r} at {self.width}x{self.height}")
+            raise UsageError(
+                f"FrameReader cannot deliver pixel format {self.pix_fmt!r} at "
+                f"{self.width}x{self.height}"
+            )
         self.start = start
         self.duration = duration
         self.frames_read = 0
@@ -169,7 +179,9 @@ class FrameReader:
         if self.crop is not None:
             x, y, w, h = self.crop
             video = video.filter("crop", w, h, x, y)
-        if (self.width, self.height) != ((w, h) if self.crop else (self.info.width, self.info.height)):
+        if (self.width, self.height) != (
+            (w, h) if self.crop else (self.info.width, self.info.height)
+        ):
             video = video.filter("scale", self.width, self.height, flags="area")
         output_args: dict[str, object] = {"format": "rawvideo", "pix_fmt": self.pix_fmt}
         if self.luma_only:
@@ -274,7 +286,9 @@ def sample_frames(info: VideoInfo, count: int = 3, width: int = 160) -> list[np.
     frames = []
     for number in range(count):
         at = length * (number + 0.5) / count
-        with FrameReader(info, "rgb24", start=at or None, size=(width, height), keyframe_seek=True) as reader:
+        with FrameReader(
+            info, "rgb24", start=at or None, size=(width, height), keyframe_seek=True
+        ) as reader:
             with contextlib.suppress(VideoReadError):
                 frame = reader.read()
                 if frame is not None:
@@ -324,7 +338,12 @@ class SplitFrameReader:
 
     @classmethod
     def before_probe(
-        cls, path: Path, size: tuple[int, int], small: tuple[int, int], large: tuple[int, int], stride: int
+        cls,
+        path: Path,
+        size: tuple[int, int],
+        small: tuple[int, int],
+        large: tuple[int, int],
+        stride: int,
     ) -> SplitFrameReader:
         """A reader for a film whose probe is still to come, made from a guess of its frame
         size (:func:`guess_size`): entered at once, ffmpeg starts up and decodes ahead while
@@ -349,7 +368,9 @@ class SplitFrameReader:
             large = large.filter("scale", self.large[0], self.large[1], flags="area")
         outs = [
             small.output("pipe:1", format="rawvideo", pix_fmt="bgr24", vsync="passthrough"),
-            large.output(f"pipe:{large_fd}", format="rawvideo", pix_fmt="rgb24", vsync="passthrough"),
+            large.output(
+                f"pipe:{large_fd}", format="rawvideo", pix_fmt="rgb24", vsync="passthrough"
+            ),
         ]
         return ffmpeg_base() + ffmpeg.merge_outputs(*outs).compile()[1:]
 
@@ -381,8 +402,16 @@ class SplitFrameReader:
         sw, sh = self.small
         lw, lh = self.large
         self._threads = [
-            threading.Thread(target=self._pump, args=(self._proc.stdout, sw * sh * 3, (sh, sw, 3), self._small_q), daemon=True),
-            threading.Thread(target=self._pump, args=(open(read_fd, "rb"), lw * lh * 3, (lh, lw, 3), self._queue), daemon=True),
+            threading.Thread(
+                target=self._pump,
+                args=(self._proc.stdout, sw * sh * 3, (sh, sw, 3), self._small_q),
+                daemon=True,
+            ),
+            threading.Thread(
+                target=self._pump,
+                args=(open(read_fd, "rb"), lw * lh * 3, (lh, lw, 3), self._queue),
+                daemon=True,
+            ),
         ]
         for thread in self._threads:
             thread.start()

@@ -1,4 +1,5 @@
-"""Frames into a film through an ffmpeg pipe: the encoder settings, the writer that muxes the input's
+"""Frames into a film through an ffmpeg pipe: the encoder settings, the writer that muxes the
+input's
 other streams beside the video, and a writing thread.
 """
 
@@ -144,7 +145,9 @@ class FrameWriter:
             "s": f"{info.width}x{info.height}",
             "framerate": str(info.frame_rate),
         }
-        offset = {"itsoffset": f"{info.start_time:.6f}"} if info.start_time and not self.start else {}
+        offset = (
+            {"itsoffset": f"{info.start_time:.6f}"} if info.start_time and not self.start else {}
+        )
         if self.segments is not None:
             video = ffmpeg.input(media_path(self.segments), f="concat", safe=0, **offset)
             streams = [video["v:0"]]
@@ -169,7 +172,9 @@ class FrameWriter:
                 streams.append(source[str(item.stream.index)])
                 args[f"c:{number}"] = "copy" if item.action == "copy" else item.encoder
         args["max_muxing_queue_size"] = 4096
-        compiled = ffmpeg.output(*streams, media_path(self.path), **args).overwrite_output().compile()
+        compiled = (
+            ffmpeg.output(*streams, media_path(self.path), **args).overwrite_output().compile()
+        )
         return ffmpeg_base() + compiled[1:]
 
     def mux(self) -> None:
@@ -221,7 +226,8 @@ class FrameWriter:
             )
         if "permission denied" in lower or "read-only" in lower:
             return VideoWriteError(
-                f"cannot write in '{self.path.parent}' (permission denied); choose a writable folder"
+                f"cannot write in '{self.path.parent}' (permission denied); choose a writable "
+                f"folder"
             )
         return VideoWriteError(
             f"ffmpeg failed while writing '{self.path}'; check the output settings "

@@ -1,1 +1,2 @@
-"""The model file: its contract, export from a training run, int8 quantisation, colour calibration."""
+"""The model file: its contract, export from a training run, int8 quantisation, colour
+calibration."""

@@ -67,7 +67,10 @@ def photo_paths(sources: list[Path], limit: int) -> list[Path]:
         else:
             raise UsageError(f"calibration photos '{source}' do not exist; check the --photos path")
     if not found:
-        raise UsageError(f"no pictures (PNG/JPEG) in {', '.join(map(str, sources))}; give colour photos with --photos")
+        raise UsageError(
+            f"no pictures (PNG/JPEG) in {', '.join(map(str, sources))}; give colour photos with "
+            f"--photos"
+        )
     if len(found) > limit:
         found = [found[int(i * len(found) / limit)] for i in range(limit)]
     return found
@@ -116,7 +119,9 @@ class _Measure:
         ratio = float(np.mean([colourfulness(o) for o in out])) / max(self.truth, 1e-9)
         if not with_psnr:
             return ratio, float("nan")
-        return ratio, float(np.mean([psnr(o, rgb) for o, (rgb, *_) in zip(out, self.items, strict=True)]))
+        return ratio, float(
+            np.mean([psnr(o, rgb) for o, (rgb, *_) in zip(out, self.items, strict=True)])
+        )
 
 
 def find_gain(ratio_of: Callable[[float], float], target: float, iterations: int = 24) -> float:
@@ -137,12 +142,16 @@ def find_gain(ratio_of: Callable[[float], float], target: float, iterations: int
 
 
 def write_gain(model: Path, gain: float, record: dict[str, object]) -> None:
-    """Set ``chroma_gain`` (and its record) in the contract of the ONNX file ``model``, atomically."""
+    """Set ``chroma_gain`` (and its record) in the contract of the ONNX file ``model``,
+    atomically."""
     update_contract(model, chroma_gain=gain, calibration=record)
 
 
-def calibrate_model(model: Path, photos: list[Path], target: float = 0.6, limit: int = 200) -> CalibrationReport:
-    """Find the chroma gain that gives ``target`` x the photos' colourfulness; write it into ``model``.
+def calibrate_model(
+    model: Path, photos: list[Path], target: float = 0.6, limit: int = 200
+) -> CalibrationReport:
+    """Find the chroma gain that gives ``target`` x the photos' colourfulness; write it into
+    ``model``.
 
     Raises:
         UsageError: no readable photo, a bad target, or a target the model cannot reach.
@@ -150,15 +159,25 @@ def calibrate_model(model: Path, photos: list[Path], target: float = 0.6, limit:
         ExportError: the onnx package is missing.
     """
     if not 0.0 < target <= 2.0:
-        raise UsageError(f"target must be above 0 and at most 2 (a share of the photos' colourfulness), got {target}", fields=("target",))
+        raise UsageError(
+            f"target must be above 0 and at most 2 (a share of the photos' colourfulness), got "
+            f"{target}",
+            fields=("target",),
+        )
     engine = Colorizer(model, device="cpu", precision="fp32", gain=1.0)  # the network's own chroma
     paths = photo_paths(photos, limit)
     pictures = [p for p in (_load(path, engine.working_size) for path in paths) if p is not None]
     if not pictures:
-        raise UsageError(f"none of the {len(paths)} pictures in {', '.join(map(str, photos))} could be read")
-    colour = [p for p in pictures if colourfulness(p) > 1.0]  # gray pictures say nothing about strength
+        raise UsageError(
+            f"none of the {len(paths)} pictures in {', '.join(map(str, photos))} could be read"
+        )
+    colour = [
+        p for p in pictures if colourfulness(p) > 1.0
+    ]  # gray pictures say nothing about strength
     if not colour:
-        raise UsageError("the calibration pictures have no colour; give colour photos with --photos")
+        raise UsageError(
+            "the calibration pictures have no colour; give colour photos with --photos"
+        )
     before = engine.contract.chroma_gain
     measure = _Measure(engine, colour)
     gain = find_gain(measure.ratio, target)
@@ -171,11 +190,19 @@ def calibrate_model(model: Path, photos: list[Path], target: float = 0.6, limit:
     for path in written:
         write_gain(path, gain, record)
     report = CalibrationReport(
-        gain=gain, target=target, photos=len(colour), ratio_before=ratio_before, ratio_after=ratio_after,
-        psnr_gray=gray, psnr_before=psnr_before, psnr_after=psnr_after, written=written,
-    )  # fmt: skip
+        gain=gain,
+        target=target,
+        photos=len(colour),
+        ratio_before=ratio_before,
+        ratio_after=ratio_after,
+        psnr_gray=gray,
+        psnr_before=psnr_before,
+        psnr_after=psnr_after,
+        written=written,
+    )
     log.info(
-        "chroma gain %.3f (was %.3f) written to %s: colourfulness %.2f -> %.2f of the %d photos' own; "
+        "chroma gain %.3f (was %.3f) written to %s: colourfulness %.2f -> %.2f of the %d photos' "
+        "own; "
         "PSNR %.2f -> %.2f dB (the gray photos: %.2f dB)",
         gain, before, ", ".join(f"'{p}'" for p in written), report.ratio_before, report.ratio_after,
         report.photos, report.psnr_before, report.psnr_after, report.psnr_gray,

@@ -38,7 +38,8 @@ class ModelContract:
     trained_steps: int | None = None
     """Training steps behind the weights, for the record."""
     chroma_gain: float = 1.0
-    """Factor on the network's chroma, set by ``filmcolor calibrate`` (see filmcolor.model.calibrate)."""
+    """Factor on the network's chroma, set by ``filmcolor calibrate`` (see
+    filmcolor.model.calibrate)."""
     calibration: dict[str, Any] | None = None
     """How ``chroma_gain`` was chosen, for the record."""
 
@@ -67,7 +68,9 @@ class ModelContract:
         try:
             raw = json.loads(text)
         except json.JSONDecodeError as err:
-            raise EngineError(f"model '{where}' has an unreadable filmcolor contract: {err}") from err
+            raise EngineError(
+                f"model '{where}' has an unreadable filmcolor contract: {err}"
+            ) from err
         if raw.get("contract") != CONTRACT_VERSION:
             raise EngineError(
                 f"model '{where}' uses contract version {raw.get('contract')!r}, this filmcolor "
@@ -102,7 +105,8 @@ def default_model_path() -> Path:
 
 
 def int8_path(model: Path) -> Path:
-    """Where the int8 sibling of ``model`` lives (``NAME_int8.onnx``, see filmcolor.model.quantize)."""
+    """Where the int8 sibling of ``model`` lives (``NAME_int8.onnx``, see
+    filmcolor.model.quantize)."""
     return model.with_name(f"{model.stem}_int8{model.suffix}")
 
 

@@ -108,7 +108,9 @@ def export_onnx(source: Path, out: Path, cfg: ExportConfig) -> ExportReport:
         # The chroma's two channels, stated (a Resize before the output leaves them symbolic).
         model.graph.output[0].type.tensor_type.shape.dim[1].dim_value = 2
         set_contract(model, contract)
-        model.doc_string = "filmcolor colorizer: luminance (N,1,H,W) -> chroma (N,2,H,W), see docs/contract.md"
+        model.doc_string = (
+            "filmcolor colorizer: luminance (N,1,H,W) -> chroma (N,2,H,W), see docs/contract.md"
+        )
         onnx.checker.check_model(model, full_check=True)
         onnx.save(model, str(tmp))
         diff, shape = _parity(net, tmp, dtype, gen_cfg.size_multiple, ort)
@@ -128,7 +130,9 @@ def export_onnx(source: Path, out: Path, cfg: ExportConfig) -> ExportReport:
     return ExportReport(out, diff, shape, int(state["step"]), out.stat().st_size)
 
 
-def _parity(net: torch.nn.Module, path: Path, dtype: torch.dtype, multiple: int, ort) -> tuple[float, tuple[int, ...]]:  # noqa: ANN001
+def _parity(
+    net: torch.nn.Module, path: Path, dtype: torch.dtype, multiple: int, ort
+) -> tuple[float, tuple[int, ...]]:  # noqa: ANN001
     """Largest |onnxruntime - PyTorch| on a fixed random input of another size than the export's."""
     generator = torch.Generator().manual_seed(0)
     shape = (2, 1, 24 * multiple, 40 * multiple)

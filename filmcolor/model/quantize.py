@@ -54,19 +54,25 @@ def calibration_frames(engine: Colorizer, sources: list[Path], count: int = 32) 
             try:
                 gray = cv2.cvtColor(load_rgb(source), cv2.COLOR_RGB2GRAY)
             except OSError:
-                raise UsageError(f"cannot read calibration picture '{source}'; give a PNG/JPEG or a film") from None
+                raise UsageError(
+                    f"cannot read calibration picture '{source}'; give a PNG/JPEG or a film"
+                ) from None
             frames.append(engine.shrink_plane(gray, True))
             continue
         info = probe(source)
         length = info.duration or 1.0
         for i in range(per_source):
             start = length * (i + 0.5) / per_source
-            with FrameReader(info, pix_fmt="gray", start=start, duration=1.0, keyframe_seek=True) as reader:
+            with FrameReader(
+                info, pix_fmt="gray", start=start, duration=1.0, keyframe_seek=True
+            ) as reader:
                 frame = reader.read()
             if frame is not None:
                 frames.append(engine.shrink_plane(frame, True))
     if not frames:
-        raise UsageError("no calibration frame could be read; give films or pictures with --footage")
+        raise UsageError(
+            "no calibration frame could be read; give films or pictures with --footage"
+        )
     # One shape per batch: the working shape of the first frame (crop/resize the others to it).
     h, w = frames[0].shape
     return np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in frames[:count]])
@@ -87,10 +93,14 @@ def float_ends(model: Path) -> list[str]:
     # A binned head (models.py) ends in two: the bins' scores, and their annealed mean (after
     # the softmax's Exp).
     last = 2 if any(node.op_type == "Exp" for node in nodes) else 1
-    return [convs[0], *convs[-last:]] if len(convs) > 1 + last else []  # else nothing would be left to quantise
+    return (
+        [convs[0], *convs[-last:]] if len(convs) > 1 + last else []
+    )  # else nothing would be left to quantise
 
 
-def quantize_model(model: Path, footage: list[Path], out: Path | None = None, count: int = 32) -> QuantizeReport:
+def quantize_model(
+    model: Path, footage: list[Path], out: Path | None = None, count: int = 32
+) -> QuantizeReport:
     """Write an int8 copy of ``model`` calibrated on ``footage`` (films or pictures).
 
     Raises:
@@ -108,7 +118,8 @@ def quantize_model(model: Path, footage: list[Path], out: Path | None = None, co
         from onnxruntime.quantization.shape_inference import quant_pre_process
     except ImportError as err:
         raise MissingDependencyError(
-            f"quantising needs the onnx package ({err.name} is missing); pip install 'filmcolor[train]'"
+            f"quantising needs the onnx package ({err.name} is missing); pip install "
+            f"'filmcolor[train]'"
         ) from err
     out = out or int8_path(model)
     engine = Colorizer(model, device="cpu")
@@ -142,10 +153,16 @@ def quantize_model(model: Path, footage: list[Path], out: Path | None = None, co
         except Exception as err:  # onnxruntime's quantiser raises untyped errors
             partial.unlink(missing_ok=True)
             raise ExportError(f"quantising '{model}' failed: {err}") from err
-    report = QuantizeReport(out, len(frames), float(diff.mean()), float(diff.max()), out.stat().st_size)
+    report = QuantizeReport(
+        out, len(frames), float(diff.mean()), float(diff.max()), out.stat().st_size
+    )
     log.info(
         "wrote '%s' (%.1f MB): %d calibration frames, chroma difference to the float model "
         "mean %.4f, max %.4f",
-        out, report.size_bytes / 1e6, report.calibration_frames, report.mean_abs_diff, report.max_abs_diff,
-    )  # fmt: skip
+        out,
+        report.size_bytes / 1e6,
+        report.calibration_frames,
+        report.mean_abs_diff,
+        report.max_abs_diff,
+    )
     return report

@@ -47,7 +47,8 @@ def area_resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def working_shape(height: int, width: int, size: int, multiple: int) -> tuple[int, int]:
-    """(h, w) for the model: short side ``size`` (never upscaled), both multiples of ``multiple``."""
+    """(h, w) for the model: short side ``size`` (never upscaled), both multiples of
+    ``multiple``."""
     short = min(height, width)
     scale = min(1.0, size / short)
     h = max(multiple, int(round(height * scale / multiple)) * multiple)
@@ -93,20 +94,27 @@ class Colorizer:
         import onnxruntime as ort
 
         if not 0.0 <= saturation <= 10.0:
-            raise EngineError(f"saturation must be between 0 and 10, got {saturation}", fields=("saturation",))
+            raise EngineError(
+                f"saturation must be between 0 and 10, got {saturation}", fields=("saturation",)
+            )
 
         self.model_path = Path(model) if model is not None else default_model_path()
         cuda = self._wants_cuda(ort, device)
         if precision not in ("auto", "fp32", "int8"):
-            raise EngineError(f"precision must be auto, fp32 or int8, got {precision!r}", fields=("precision",))
+            raise EngineError(
+                f"precision must be auto, fp32 or int8, got {precision!r}", fields=("precision",)
+            )
         if precision != "fp32":
             quantized = int8_path(self.model_path)
-            on_gpu = cuda or device == "cuda"  # (--device cuda without the provider is refused below)
+            on_gpu = (
+                cuda or device == "cuda"
+            )  # (--device cuda without the provider is refused below)
             if quantized.is_file() and (precision == "int8" or not on_gpu):
                 self.model_path = quantized
             elif precision == "int8":
                 raise EngineError(
-                    f"--precision int8: no '{quantized.name}' beside '{self.model_path}'; make it with "
+                    f"--precision int8: no '{quantized.name}' beside '{self.model_path}'; make it "
+                    f"with "
                     f"'filmcolor quantize {self.model_path} --footage FILM' or use --precision fp32"
                 )
         if not self.model_path.is_file():
@@ -129,7 +137,9 @@ class Colorizer:
         if cuda and not threads and self.session.get_providers()[0] != "CUDAExecutionProvider":
             options.intra_op_num_threads = half  # the GPU could not be used after all
             self.session = self._open(ort, options, device, cuda)
-        self.device = "cuda" if self.session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
+        self.device = (
+            "cuda" if self.session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
+        )
         meta = self.session.get_modelmeta().custom_metadata_map
         if CONTRACT_KEY not in meta:
             raise EngineError(
@@ -227,7 +237,8 @@ class Colorizer:
         if not np.isfinite(out).all():  # 0.1 ms a call: cheap beside the model
             raise EngineError(
                 f"model '{self.model_path}' returned NaN/inf; it is damaged or was exported from a "
-                "diverged training run: export it again from a good checkpoint or use another --model"
+                "diverged training run: export it again from a good checkpoint or use another "
+                "--model"
             )
         if self._gain != 1.0:
             out = out * np.float32(self._gain)
@@ -242,7 +253,8 @@ class Colorizer:
         return area_resize(luma, w, h)
 
     def shrink_plane(self, y_plane: np.ndarray, full_range: bool) -> np.ndarray:
-        """A video's uint8 Y plane as working-size luminance in [-1, 1] (scaled while still uint8)."""
+        """A video's uint8 Y plane as working-size luminance in [-1, 1] (scaled while still
+        uint8)."""
         height, width = y_plane.shape
         h, w = working_shape(height, width, self.working_size, self.contract.size_multiple)
         if (h, w) != (height, width):

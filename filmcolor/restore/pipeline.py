@@ -54,6 +54,7 @@ from .segments import (
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class RestoreResult:
     """What a restore did."""
@@ -92,13 +93,18 @@ def check_paths(source: Path, output: Path, overwrite: bool) -> None:
     if output.is_dir():
         raise UsageError(f"output '{output}' is a folder; give a file name such as film_color.mp4")
     if output.exists() and not overwrite:
-        raise UsageError(f"output '{output}' already exists; replace it with overwrite", fields=("overwrite",))
+        raise UsageError(
+            f"output '{output}' already exists; replace it with overwrite", fields=("overwrite",)
+        )
     folder = output.parent if str(output.parent) else Path(".")
     if not folder.is_dir():
-        raise VideoWriteError(f"output folder '{folder}' does not exist; create it first (mkdir -p)")
+        raise VideoWriteError(
+            f"output folder '{folder}' does not exist; create it first (mkdir -p)"
+        )
     if not os.access(folder, os.W_OK | os.X_OK):
         raise VideoWriteError(
-            f"cannot write in output folder '{folder}' (permission denied); choose a writable folder"
+            f"cannot write in output folder '{folder}' (permission denied); choose a writable "
+            f"folder"
         )
 
 
@@ -116,7 +122,9 @@ def check_preview(source: Path, output: Path, preview: Path) -> None:
             f"preview '{preview}' is not a picture name; name the before/after sheet .png or .jpg"
         )
     if preview.resolve() == output.resolve():
-        raise UsageError(f"preview '{preview}' is the output film; give the sheet its own name such as sheet.png")
+        raise UsageError(
+            f"preview '{preview}' is the output film; give the sheet its own name such as sheet.png"
+        )
     check_paths(source, preview, True)
 
 
@@ -126,8 +134,10 @@ def check_input(info: VideoInfo, cfg: RestoreConfig) -> VideoInfo:
     source = info.path
     if min(info.width, info.height) < MIN_FRAME_SIDE:
         raise VideoReadError(
-            f"'{source}' has frames of {info.width}x{info.height} pixels; restore takes frames of at "
-            f"least {MIN_FRAME_SIDE}x{MIN_FRAME_SIDE} (scale it up first: ffmpeg -i IN -vf scale=-2:64 OUT)"
+            f"'{source}' has frames of {info.width}x{info.height} pixels; restore takes frames of "
+            f"at "
+            f"least {MIN_FRAME_SIDE}x{MIN_FRAME_SIDE} (scale it up first: ffmpeg -i IN -vf "
+            f"scale=-2:64 OUT)"
         )
     if info.truncated:
         assert info.declared_duration is not None
@@ -137,13 +147,17 @@ def check_input(info: VideoInfo, cfg: RestoreConfig) -> VideoInfo:
         )
         if not cfg.accept_truncated:
             raise VideoReadError(
-                f"{held}; copy it again from its source, or restore the part it holds with accept_truncated",
+                f"{held}; copy it again from its source, or restore the part it holds with "
+                f"accept_truncated",
                 fields=("accept_truncated",),
             )
-        log.warning("%s; restoring the %.1f s it holds (--accept-truncated)", held, info.duration or 0)
+        log.warning(
+            "%s; restoring the %.1f s it holds (--accept-truncated)", held, info.duration or 0
+        )
     if cfg.start is not None and info.duration is not None and cfg.start >= info.duration:
         raise UsageError(
-            f"start {cfg.start:g} is past the end of '{source}', which is only {info.duration:.1f} s "
+            f"start {cfg.start:g} is past the end of '{source}', which is only {info.duration:.1f} "
+            f"s "
             "long; choose an earlier start", fields=("start",),
         )  # fmt: skip
     return info
@@ -156,7 +170,8 @@ def _warn_if_colour(info: VideoInfo) -> None:
         spread = colour_spread(sample_frames(info))
         if spread > COLOUR_SPREAD:
             log.warning(
-                "'%s' is already in colour (colour spread %.1f; B&W films measure below %.1f): restore "
+                "'%s' is already in colour (colour spread %.1f; B&W films measure below %.1f): "
+                "restore "
                 "replaces its colour with the model's guess; a colour film needs nothing done "
                 "(--saturation 0 makes it black and white)", info.path, spread, COLOUR_SPREAD,
             )  # fmt: skip
@@ -164,13 +179,20 @@ def _warn_if_colour(info: VideoInfo) -> None:
         log.debug("could not judge whether '%s' is in colour: %s", info.path, err)
 
 
-def _check_length(source: Path, info: VideoInfo, cfg: RestoreConfig, frames: int, expected: int | None) -> None:
+def _check_length(
+    source: Path, info: VideoInfo, cfg: RestoreConfig, frames: int, expected: int | None
+) -> None:
     """Refuse a film that decoded to measurably fewer frames than its packets promise (frames
     the decoder could not make, a file that changed while it was read): never a silently
     shorter film. ``cfg.accept_truncated`` turns that into a warning."""
     if not expected:
         return
-    exact = cfg.start is None and cfg.duration is None and info.frame_count and not info.variable_frame_rate
+    exact = (
+        cfg.start is None
+        and cfg.duration is None
+        and info.frame_count
+        and not info.variable_frame_rate
+    )
     fps = float(info.frame_rate)
     if frames >= expected - (1 if exact else max(2, round(0.1 * fps))):
         return
@@ -180,7 +202,8 @@ def _check_length(source: Path, info: VideoInfo, cfg: RestoreConfig, frames: int
     )
     if not cfg.accept_truncated:
         raise VideoReadError(
-            f"{text}; copy it again from its source, or restore what can be decoded with accept_truncated",
+            f"{text}; copy it again from its source, or restore what can be decoded with "
+            f"accept_truncated",
             fields=("accept_truncated",),
         )
     log.warning("%s; kept the %d frames decoded (--accept-truncated)", text, frames)
@@ -192,7 +215,11 @@ def _expected_frames(info: VideoInfo, cfg: RestoreConfig) -> int | None:
         return total
     if info.duration is None:
         return None
-    end = info.duration if cfg.duration is None else min(info.duration, (cfg.start or 0) + cfg.duration)
+    end = (
+        info.duration
+        if cfg.duration is None
+        else min(info.duration, (cfg.start or 0) + cfg.duration)
+    )
     return max(0, round((end - (cfg.start or 0)) * float(info.frame_rate)))
 
 
@@ -230,7 +257,9 @@ def restore(
     colour_check.start()  # a few small frames decoded while the model loads
     try:
         with output_lock(output):
-            check_paths(source, output, cfg.overwrite)  # again: another run may have finished it meanwhile
+            check_paths(
+                source, output, cfg.overwrite
+            )  # again: another run may have finished it meanwhile
             return _restore_locked(source, output, cfg, info, progress, preview, started)
     finally:
         colour_check.join()
@@ -245,7 +274,9 @@ def _restore_locked(
     preview: Path | None,
     started: float,
 ) -> RestoreResult:
-    engine = Colorizer(cfg.model, cfg.device, cfg.working_size, cfg.threads, cfg.precision, cfg.saturation)
+    engine = Colorizer(
+        cfg.model, cfg.device, cfg.working_size, cfg.threads, cfg.precision, cfg.saturation
+    )
     settings = EncoderSettings(cfg.codec or default_codec(output), cfg.crf, cfg.preset)
     check_output(output, settings, output_pixel_format(info.width, info.height, info.full_range))
     plan = plan_streams(info, output)
@@ -270,7 +301,12 @@ def _restore_locked(
     done_before = resumed_from = sum(job.segments)
     bar = progress(expected) if progress else Progress()
     if done_before:
-        log.info("resuming '%s' after %d finished frames (%d segments)", output, done_before, len(job.segments))
+        log.info(
+            "resuming '%s' after %d finished frames (%d segments)",
+            output,
+            done_before,
+            len(job.segments),
+        )
         bar.update(done_before)
     run = SegmentRun(cfg, info, engine, settings, work, job, sampler, bar)
     try:
@@ -283,7 +319,11 @@ def _restore_locked(
         if cfg.duration is not None:
             read_duration = cfg.duration - (done_before / fps if done_before else 0.0)
         with FrameReader(
-            info, pix_fmt=run.pix_fmt, start=read_start or None, duration=read_duration, luma_only=True
+            info,
+            pix_fmt=run.pix_fmt,
+            start=read_start or None,
+            duration=read_duration,
+            luma_only=True,
         ) as reader:
             run.consume(reader)
             frames = done_before + run.frames
@@ -300,18 +340,22 @@ def _restore_locked(
         missing = [i for i in range(len(job.segments)) if not (work / segment_name(i)).is_file()]
         if missing:
             raise VideoWriteError(
-                f"segment {missing[0] + 1} of '{output}' is missing from '{work}' (removed while the "
+                f"segment {missing[0] + 1} of '{output}' is missing from '{work}' (removed while "
+                f"the "
                 "restore ran); run the restore again"
             )
         try:
-            listing.write_text("".join(f"file '{segment_name(i)}'\n" for i in range(len(job.segments))))
+            listing.write_text(
+                "".join(f"file '{segment_name(i)}'\n" for i in range(len(job.segments)))
+            )
         except OSError as err:
             raise disk_error(err, work) from err
         FrameWriter(tmp, info, plan, settings, cfg.start, cfg.duration, segments=listing).mux()
         joined = count_video_packets(tmp)
         if joined != frames:
             raise VideoWriteError(
-                f"the joined film '{output}' holds {joined} of its {frames} restored frames (a segment in "
+                f"the joined film '{output}' holds {joined} of its {frames} restored frames (a "
+                f"segment in "
                 f"'{work}' is damaged or was changed while the restore ran); run the restore again"
             )
         os.replace(tmp, output)

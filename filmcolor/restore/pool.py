@@ -24,6 +24,7 @@ from .temporal import StageTimes
 
 log = logging.getLogger(__name__)
 
+
 def auto_jobs(device: str = "cpu") -> int:
     """``--jobs auto``: on a CPU, one segment process per 4 cores from 8 cores up (at most 8),
     else 1; with the model on a GPU, 1.
@@ -34,12 +35,18 @@ def auto_jobs(device: str = "cpu") -> int:
     """
     if device == "cuda":
         return 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    )
     return 1 if cores < 8 else min(8, cores // 4)
 
 
 def plan_jobs(
-    cfg: RestoreConfig, info: VideoInfo, expected: int | None, with_preview: bool, device: str = "cpu"
+    cfg: RestoreConfig,
+    info: VideoInfo,
+    expected: int | None,
+    with_preview: bool,
+    device: str = "cpu",
 ) -> RestoreConfig:
     """Resolves ``jobs=0`` (auto) and ``segment_seconds=None`` (auto) for this film.
 
@@ -68,11 +75,15 @@ def plan_jobs(
             film = int(expected or 0) / float(info.frame_rate)
             seconds = min(60.0, max(2.0, round(film / (4 * jobs) * 2) / 2))
     if parallel:
-        log.info("restoring in %d processes, segments of %g s (--jobs, --segment-seconds)", jobs, seconds)
+        log.info(
+            "restoring in %d processes, segments of %g s (--jobs, --segment-seconds)", jobs, seconds
+        )
     return replace(cfg, jobs=jobs, segment_seconds=seconds)
 
 
-def parallel_segments(run: SegmentRun, source: Path, expected: int | None, fallback: bool = False) -> None:
+def parallel_segments(
+    run: SegmentRun, source: Path, expected: int | None, fallback: bool = False
+) -> None:
     """``--jobs N``: the film's segments restored N at a time in worker processes.
 
     Each segment has its own colour stage anyway (the unit of --resume), so segments in
@@ -100,7 +111,9 @@ def parallel_segments(run: SegmentRun, source: Path, expected: int | None, fallb
 
     # On a CPU each worker gets its share of the model threads (the rest decode and encode);
     # on a GPU the engine's own default (one).
-    threads = cfg.threads or (max(1, (os.cpu_count() or 2) // (2 * cfg.jobs)) if run.engine.device == "cpu" else 0)
+    threads = cfg.threads or (
+        max(1, (os.cpu_count() or 2) // (2 * cfg.jobs)) if run.engine.device == "cpu" else 0
+    )
     worker_cfg = replace(cfg, threads=threads)
     # spawn, not fork: this process already runs onnxruntime and reader threads.
     try:
@@ -112,7 +125,9 @@ def parallel_segments(run: SegmentRun, source: Path, expected: int | None, fallb
             raise VideoWriteError(
                 f"--jobs {cfg.jobs}: worker processes cannot be started here ({err}); use --jobs 1"
             ) from err
-        log.warning("--jobs auto: worker processes cannot be started here (%s); one segment at a time", err)
+        log.warning(
+            "--jobs auto: worker processes cannot be started here (%s); one segment at a time", err
+        )
         return
     futures = [
         pool.submit(_segment_job, source, worker_cfg, info, run.settings, run.work, number, size)
@@ -125,13 +140,15 @@ def parallel_segments(run: SegmentRun, source: Path, expected: int | None, fallb
             except concurrent.futures.process.BrokenProcessPool as err:
                 if fallback:
                     log.warning(
-                        "--jobs auto: a worker process stopped at segment %d (out of memory, or killed); "
+                        "--jobs auto: a worker process stopped at segment %d (out of memory, or "
+                        "killed); "
                         "going on one segment at a time", number + 1,
                     )  # fmt: skip
                     _stop_workers(pool)
                     return
                 raise VideoWriteError(
-                    f"a --jobs worker process stopped while restoring segment {number + 1} of '{source}' "
+                    f"a --jobs worker process stopped while restoring segment {number + 1} of "
+                    f"'{source}' "
                     "(out of memory, or killed); rerun with fewer --jobs, or --jobs 1 "
                     "(from Python, call restore under 'if __name__ == \"__main__\":')"
                 ) from err
@@ -175,7 +192,13 @@ def _stop_workers(pool: Any, grace: float = 8.0) -> None:
 
 
 def _segment_job(
-    source: Path, cfg: RestoreConfig, info: VideoInfo, settings: EncoderSettings, work: Path, number: int, size: int
+    source: Path,
+    cfg: RestoreConfig,
+    info: VideoInfo,
+    settings: EncoderSettings,
+    work: Path,
+    number: int,
+    size: int,
 ) -> tuple[int, bool, StageTimes, list[int]]:
     """One segment in a worker process (``--jobs``): its own reader, model and encoder."""
     global _IN_SEGMENT
@@ -190,7 +213,13 @@ def _segment_job(
 
 
 def _restore_segment(
-    source: Path, cfg: RestoreConfig, info: VideoInfo, settings: EncoderSettings, work: Path, number: int, size: int
+    source: Path,
+    cfg: RestoreConfig,
+    info: VideoInfo,
+    settings: EncoderSettings,
+    work: Path,
+    number: int,
+    size: int,
 ) -> tuple[int, bool, StageTimes, list[int]]:
     key = (cfg.model, cfg.device, cfg.working_size, cfg.threads, cfg.precision, cfg.saturation)
     if key not in _WORKER_ENGINES:  # one model session per worker, kept for its next segments

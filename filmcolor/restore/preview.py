@@ -25,7 +25,9 @@ class PreviewSampler:
         """Frame ``index``: its Y plane and the U, V planes written (any chroma size)."""
         if index in self.wanted or (index == 0 and not self.pairs):
             h, w = y.shape
-            full_uv = cv2.resize(uv.transpose(1, 2, 0), (w, h), interpolation=cv2.INTER_LINEAR).transpose(2, 0, 1)
+            full_uv = cv2.resize(
+                uv.transpose(1, 2, 0), (w, h), interpolation=cv2.INTER_LINEAR
+            ).transpose(2, 0, 1)
             before = np.stack([y, np.full_like(y, 128), np.full_like(y, 128)])
             after = np.concatenate([y[None], full_uv], axis=0)
             pair = (self._thumb(before, full_range), self._thumb(after, full_range))
@@ -45,8 +47,15 @@ class PreviewSampler:
         if not pairs:
             return None
         gap = 8
-        rows = [np.concatenate([b, np.full((b.shape[0], gap, 3), 255, np.uint8), a], axis=1) for b, a in pairs]
+        rows = [
+            np.concatenate([b, np.full((b.shape[0], gap, 3), 255, np.uint8), a], axis=1)
+            for b, a in pairs
+        ]
         sheet = np.concatenate(
-            [np.concatenate([r, np.full((gap, r.shape[1], 3), 255, np.uint8)], axis=0) for r in rows], axis=0
+            [
+                np.concatenate([r, np.full((gap, r.shape[1], 3), 255, np.uint8)], axis=0)
+                for r in rows
+            ],
+            axis=0,
         )
         return write_image(path, sheet)

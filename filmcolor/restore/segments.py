@@ -109,7 +109,11 @@ class Job:
     segments: list[int] = field(default_factory=list)  # frames in each finished segment
 
     def save(self, work: Path) -> None:
-        state = {"fingerprint": self.fingerprint, "segment_frames": self.segment_frames, "segments": self.segments}
+        state = {
+            "fingerprint": self.fingerprint,
+            "segment_frames": self.segment_frames,
+            "segments": self.segments,
+        }
         try:
             with atomic_write(work / "job.json") as partial:
                 partial.write_text(json.dumps(state))
@@ -120,23 +124,43 @@ class Job:
 def disk_error(err: OSError, where: Path) -> VideoWriteError:
     if err.errno == errno.ENOSPC:
         return VideoWriteError(
-            f"no space left on the disk while writing in '{where.parent}'; free some space or write elsewhere"
+            f"no space left on the disk while writing in '{where.parent}'; "
+            "free some space or write elsewhere"
         )
-    return VideoWriteError(f"cannot write in '{where.parent}' ({err.strerror}); choose a writable folder")
+    return VideoWriteError(
+        f"cannot write in '{where.parent}' ({err.strerror}); choose a writable folder"
+    )
 
 
 def fingerprint(
-    source: Path, output: Path, cfg: RestoreConfig, engine: Colorizer, settings: EncoderSettings, info: VideoInfo
+    source: Path,
+    output: Path,
+    cfg: RestoreConfig,
+    engine: Colorizer,
+    settings: EncoderSettings,
+    info: VideoInfo,
 ) -> str:
     """Everything a finished segment depends on: the same input, model and settings."""
     stat = source.stat()
     model = engine.model_path.stat()
     parts = {
         "source": [str(source.resolve()), stat.st_size, stat.st_mtime_ns],
-        "model": [str(engine.model_path.resolve()), model.st_size, model.st_mtime_ns, engine.working_size, engine.gain],
+        "model": [
+            str(engine.model_path.resolve()),
+            model.st_size,
+            model.st_mtime_ns,
+            engine.working_size,
+            engine.gain,
+        ],
         "output": output.suffix.lower(),
         "settings": [settings.codec, settings.crf, settings.preset],
-        "restore": [cfg.start, cfg.duration, cfg.segment_seconds, cfg.batch_size, repr(cfg.temporal)],
+        "restore": [
+            cfg.start,
+            cfg.duration,
+            cfg.segment_seconds,
+            cfg.batch_size,
+            repr(cfg.temporal),
+        ],
         "video": [info.width, info.height, str(info.frame_rate)],
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
@@ -150,15 +174,22 @@ def open_job(work: Path, fingerprint: str, cfg: RestoreConfig, info: VideoInfo) 
             saved = json.loads((work / "job.json").read_text())
         except (OSError, ValueError):
             saved = {}
-        present = all((work / segment_name(i)).is_file() for i in range(len(saved.get("segments", []))))
+        present = all(
+            (work / segment_name(i)).is_file() for i in range(len(saved.get("segments", [])))
+        )
         if saved.get("fingerprint") == fingerprint and present and not info.variable_frame_rate:
-            return Job(fingerprint, int(saved["segment_frames"]), [int(n) for n in saved["segments"]])
+            return Job(
+                fingerprint, int(saved["segment_frames"]), [int(n) for n in saved["segments"]]
+            )
         log.warning(
             "--resume: the unfinished restore in '%s' used another input, model or settings (or "
             "the input has a variable frame rate); starting over", work,
         )  # fmt: skip
     elif work.exists() and not cfg.resume:
-        log.info("an unfinished earlier restore of this output was found; starting over (--resume continues it)")
+        log.info(
+            "an unfinished earlier restore of this output was found; starting over (--resume "
+            "continues it)"
+        )
     shutil.rmtree(work, ignore_errors=True)
     try:
         work.mkdir()
@@ -207,7 +238,9 @@ class SegmentRun:
             pending = iter(frames_in)
             more = True
             while more:
-                written, more = self.segment(pending, len(self.job.segments), sum(self.job.segments))
+                written, more = self.segment(
+                    pending, len(self.job.segments), sum(self.job.segments)
+                )
                 if written:
                     self.finished(written)
                     self.frames += written
@@ -231,11 +264,17 @@ class SegmentRun:
         final = self.work / segment_name(number)
         partial = self.work / f".part_{segment_name(number)}"
         stage = make_color_stage(
-            self.cfg.temporal, self.engine.run, info.frame_rate, self.cfg.batch_size, background=True,
+            self.cfg.temporal,
+            self.engine.run,
+            info.frame_rate,
+            self.cfg.batch_size,
+            background=True,
             fit=self.engine.fit,
-        )  # fmt: skip
+        )
         written = 0
-        with FrameWriter(partial, info, [], self.settings, in_pix_fmt=self.pix_fmt, segment=True) as writer:
+        with FrameWriter(
+            partial, info, [], self.settings, in_pix_fmt=self.pix_fmt, segment=True
+        ) as writer:
             out = BackgroundWriter(writer)
             try:
 
@@ -243,7 +282,9 @@ class SegmentRun:
                     nonlocal written
                     for y, chroma in done:
                         small = chroma_to_planes(chroma, info.full_range).transpose(1, 2, 0)
-                        uv = cv2.resize(small, self.uv_size, interpolation=cv2.INTER_LINEAR).transpose(2, 0, 1)
+                        uv = cv2.resize(
+                            small, self.uv_size, interpolation=cv2.INTER_LINEAR
+                        ).transpose(2, 0, 1)
                         out.write_planes(y, uv)
                         if self.sampler is not None:
                             self.sampler.offer(offset + written, y, uv, info.full_range)
@@ -264,7 +305,9 @@ class SegmentRun:
             finally:
                 stage.close()
         if writer.frames_written != written or written != pushed:
-            raise VideoWriteError(f"wrote {writer.frames_written} of {pushed} frames to '{partial}'")
+            raise VideoWriteError(
+                f"wrote {writer.frames_written} of {pushed} frames to '{partial}'"
+            )
         os.replace(partial, final)
         self.times.add(stage.times)
         self.cuts += [offset + c for c in stage.cuts]

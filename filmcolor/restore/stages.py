@@ -67,7 +67,9 @@ def register(name: str) -> Callable[[StageFactory], StageFactory]:
 
 
 @register("flow")
-def _flow(cfg: TemporalConfig, model: Model, fps: Fraction, batch_size: int, background: bool, fit: Fit) -> ColorStage:
+def _flow(
+    cfg: TemporalConfig, model: Model, fps: Fraction, batch_size: int, background: bool, fit: Fit
+) -> ColorStage:
     """Chroma blended with the neighbours' along optical flow, reset at cuts, keyframes."""
     from .temporal import FlowBlender
 
@@ -75,7 +77,9 @@ def _flow(cfg: TemporalConfig, model: Model, fps: Fraction, batch_size: int, bac
 
 
 @register("none")
-def _per_frame(cfg: TemporalConfig, model: Model, fps: Fraction, batch_size: int, background: bool, fit: Fit) -> ColorStage:  # noqa: ARG001
+def _per_frame(
+    cfg: TemporalConfig, model: Model, fps: Fraction, batch_size: int, background: bool, fit: Fit
+) -> ColorStage:  # noqa: ARG001
     """The model on every frame, in batches."""
     from .temporal import PerFrameColor
 

@@ -148,7 +148,9 @@ class OpticalFlow:
         self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        b_matched = np.clip(match_levels(b.astype(np.float32), a.astype(np.float32)), 0, 255).astype(np.uint8)
+        b_matched = np.clip(
+            match_levels(b.astype(np.float32), a.astype(np.float32)), 0, 255
+        ).astype(np.uint8)
         return self._dis.calc(a, b_matched, None)
 
 
@@ -247,7 +249,9 @@ class _Frame:
     chroma: np.ndarray | None = None  # the model's chroma (keyframes)
     result: np.ndarray | None = None  # blended chroma
     flows: dict[int, np.ndarray] = field(default_factory=dict)  # index -> flow to that frame
-    trusts: dict[int, np.ndarray] = field(default_factory=dict)  # index -> trust of its warp onto this
+    trusts: dict[int, np.ndarray] = field(
+        default_factory=dict
+    )  # index -> trust of its warp onto this
     future: Future | None = None  # the model's chroma, being computed in the background
 
 
@@ -282,11 +286,15 @@ class FlowBlender:
         self.batch_size = batch_size
         self.times = StageTimes()
         self._times_lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="filmcolor-model") if background else None
+        self._pool = (
+            ThreadPoolExecutor(1, thread_name_prefix="filmcolor-model") if background else None
+        )
         self.ahead = MODEL_AHEAD if background else 0
         self.cuts: list[int] = []
         self._flow = OpticalFlow()
-        self._cut_detector = CutDetector(SceneConfig(threshold=cfg.cut_threshold), fps, luma_only=True)
+        self._cut_detector = CutDetector(
+            SceneConfig(threshold=cfg.cut_threshold), fps, luma_only=True
+        )
         self._window: deque[_Frame] = deque()
         self._previous: _Frame | None = None
         self._count = 0
@@ -317,7 +325,11 @@ class FlowBlender:
         if interval == 1 or first_in_shot:
             frame.key = True
         elif interval == 0:
-            frame.key = self._since_key >= self.cfg.max_interval or self._faded(contrast) or not self._carries(frame)
+            frame.key = (
+                self._since_key >= self.cfg.max_interval
+                or self._faded(contrast)
+                or not self._carries(frame)
+            )
         else:
             frame.key = self._since_key + 1 >= interval
         self._since_key = 0 if frame.key else self._since_key + 1
@@ -380,7 +392,9 @@ class FlowBlender:
         started = time.thread_time()
         for i in range(0, len(frames), self.batch_size):
             part = frames[i : i + self.batch_size]
-            for frame, chroma in zip(part, self.model(np.stack([f.luma for f in part])), strict=True):
+            for frame, chroma in zip(
+                part, self.model(np.stack([f.luma for f in part])), strict=True
+            ):
                 frame.chroma = chroma
         self._count_model(time.thread_time() - started, len(frames))
 
@@ -408,7 +422,10 @@ class FlowBlender:
         The model's colour depends on it (faint on a dim frame): colour carried from the start
         of a fade-in would stay faint; a keyframe every step of contrast brings it back (each
         one blended with the colour before it, so the colour rises smoothly)."""
-        return contrast > self._key_contrast and _contrast_ratio(contrast, self._key_contrast) < FADE_RATIO
+        return (
+            contrast > self._key_contrast
+            and _contrast_ratio(contrast, self._key_contrast) < FADE_RATIO
+        )
 
     def _carries(self, frame: _Frame) -> bool:
         """Automatic keyframes: will the previous frame's colour, carried along the flow, cover
@@ -454,7 +471,9 @@ class FlowBlender:
             if ahead.shot != frame.shot or distance > self.cfg.radius or strength <= 0:
                 break
             if ahead.chroma is not None:
-                neighbours.append((ahead, ahead.chroma, FUTURE_WEIGHT * strength * 0.5 ** (distance - 1)))
+                neighbours.append(
+                    (ahead, ahead.chroma, FUTURE_WEIGHT * strength * 0.5 ** (distance - 1))
+                )
         result = self._blend(frame, neighbours)
         if result is None:  # not enough carried colour: this frame gets the model after all
             self.times.temporal += time.thread_time() - started
@@ -462,7 +481,9 @@ class FlowBlender:
             started = time.thread_time()
             frame.key = True
             result = self._blend(frame, neighbours)
-        frame.result = result  # carried on as it is: fitting it again on every frame would drain colour
+        frame.result = (
+            result  # carried on as it is: fitting it again on every frame would drain colour
+        )
         frame.flows = {k: v for k, v in frame.flows.items() if k > frame.index}
         frame.trusts = {}  # only ever needed with this frame as the target
         self._previous = frame
@@ -471,7 +492,9 @@ class FlowBlender:
         self.times.temporal += time.thread_time() - started
         return frame.payload, result
 
-    def _blend(self, frame: _Frame, neighbours: list[tuple[_Frame, np.ndarray, float]]) -> np.ndarray | None:
+    def _blend(
+        self, frame: _Frame, neighbours: list[tuple[_Frame, np.ndarray, float]]
+    ) -> np.ndarray | None:
         h, w = frame.luma.shape
         sh, sw = frame.small.shape
         own = frame.chroma
@@ -483,7 +506,9 @@ class FlowBlender:
         fallback = None
         for other, chroma, weight in neighbours:
             maps = flow_maps(self._flow_between(frame, other))
-            small_chroma = cv2.resize(chroma.transpose(1, 2, 0), (sw, sh), interpolation=cv2.INTER_AREA)
+            small_chroma = cv2.resize(
+                chroma.transpose(1, 2, 0), (sw, sh), interpolation=cv2.INTER_AREA
+            )
             warped = remap(small_chroma, maps, cv2.INTER_CUBIC)
             if fallback is None:
                 fallback = warped

@@ -1,4 +1,5 @@
-"""Training checkpoints: atomic saves, loading, and the colorizer's weights from an exported model."""
+"""Training checkpoints: atomic saves, loading, and the colorizer's weights from an exported
+model."""
 
 from __future__ import annotations
 
@@ -59,7 +60,6 @@ def colorizer_state_from_onnx(
     import onnx  # the [train] extra; only this way of starting needs it
     from onnx import numpy_helper
 
-
     if not source.is_file():
         raise CheckpointError(f"init_from: no model at '{source}'; check the path")
     try:
@@ -71,9 +71,14 @@ def colorizer_state_from_onnx(
     except EngineError as err:
         raise CheckpointError(f"init_from: {err}") from err
     if not isinstance(shape, dict):
-        raise CheckpointError(f"init_from: '{source}' does not record its generator's shape; start from a model written by 'filmcolor export'")
+        raise CheckpointError(
+            f"init_from: '{source}' does not record its generator's shape; start from a model "
+            f"written by 'filmcolor export'"
+        )
     saved = GeneratorConfig(**shape)
-    new_head = saved.bins == 0 and generator.bins > 0  # a regressing model's trunk under a binned head
+    new_head = (
+        saved.bins == 0 and generator.bins > 0
+    )  # a regressing model's trunk under a binned head
     if saved != generator and not (new_head and dataclasses.replace(generator, bins=0) == saved):
         raise CheckpointError(
             f"init_from: the generator in '{source}' ({saved}) differs from the "
@@ -81,13 +86,20 @@ def colorizer_state_from_onnx(
         )
     weights = {init.name: numpy_helper.to_array(init) for init in proto.graph.initializer}
     fresh = {k for k in wanted if new_head and k.startswith("head.")}
-    missing = [k for k in wanted if k not in fresh and (k not in weights or weights[k].shape != tuple(wanted[k].shape))]
+    missing = [
+        k
+        for k in wanted
+        if k not in fresh and (k not in weights or weights[k].shape != tuple(wanted[k].shape))
+    ]
     if missing:
         raise CheckpointError(
             f"init_from: '{source}' lacks {len(missing)} of the colorizer's float weights (e.g. "
             f"'{missing[0]}'); start from the float export, not its int8 copy"
         )
-    return {k: wanted[k] if k in fresh else torch.from_numpy(weights[k].copy()).to(wanted[k].dtype) for k in wanted}
+    return {
+        k: wanted[k] if k in fresh else torch.from_numpy(weights[k].copy()).to(wanted[k].dtype)
+        for k in wanted
+    }
 
 
 def generator_config_of(state: dict[str, Any]) -> GeneratorConfig:

@@ -1,4 +1,5 @@
-"""Training data: the images of a data folder, unpaired samples of both domains, film-like damage."""
+"""Training data: the images of a data folder, unpaired samples of both domains, film-like
+damage."""
 
 from __future__ import annotations
 
@@ -25,7 +26,9 @@ def find_images(folder: Path) -> list[Path]:
             f"data folder '{folder}' does not exist; make it with 'filmcolor extract' or put "
             "images there"
         )
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    files = sorted(
+        p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+    )
     if not files:
         raise DataError(
             f"data folder '{folder}' holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}); "
@@ -107,7 +110,9 @@ class UnpairedFrames(Dataset):
         draws = self.draws[side]
         if draws is None:
             return int(rng.integers(len(self.files[side])))
-        return min(len(draws) - 1, int(np.searchsorted(draws, rng.random() * draws[-1], side="right")))
+        return min(
+            len(draws) - 1, int(np.searchsorted(draws, rng.random() * draws[-1], side="right"))
+        )
 
     def _crop(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         size = self.cfg.crop_size
@@ -132,7 +137,10 @@ class UnpairedFrames(Dataset):
                     break
                 except OSError as err:
                     if not self.cfg.skip_bad_images:
-                        return {"error": f"cannot read image '{files[choice]}' ({err}); remove it or set skip_bad_images = true"}  # noqa: E501
+                        return {
+                            "error": f"cannot read image '{files[choice]}' ({err}); "
+                            "remove it or set skip_bad_images = true"
+                        }
                     skipped += 1
             else:
                 return {"error": f"no readable image found in '{files[0].parent}'"}
@@ -144,7 +152,9 @@ class UnpairedFrames(Dataset):
             "b": torch.from_numpy(np.ascontiguousarray(b)),
             "skipped": skipped,
         }
-        if self.cfg.degrade > 0:  # what the supervised term colours: sometimes a worn version of b's luminance
+        if (
+            self.cfg.degrade > 0
+        ):  # what the supervised term colours: sometimes a worn version of b's luminance
             worn = degrade_luma(luma_b, rng) if rng.random() < self.cfg.degrade else luma_b
             item["b_luma"] = torch.from_numpy(np.ascontiguousarray(worn[None], dtype=np.float32))
         return item
@@ -160,7 +170,9 @@ def degrade_luma(luma: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     y = (luma.astype(np.float32) + 1.0) * 0.5
     h, w = y.shape
     if rng.random() < 0.7:  # contrast, black level, gamma of a faded or duped print
-        y = np.clip(y * rng.uniform(0.7, 1.15) + rng.uniform(-0.08, 0.12), 0.0, 1.0) ** rng.uniform(0.75, 1.35)
+        y = np.clip(y * rng.uniform(0.7, 1.15) + rng.uniform(-0.08, 0.12), 0.0, 1.0) ** rng.uniform(
+            0.75, 1.35
+        )
     if rng.random() < 0.5:  # soft focus
         y = cv2.GaussianBlur(y, (0, 0), rng.uniform(0.4, 1.4))
     if rng.random() < 0.8:  # grain: white noise, sometimes clumped by a blur
@@ -168,7 +180,9 @@ def degrade_luma(luma: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if rng.random() < 0.5:
             grain = cv2.GaussianBlur(grain, (0, 0), rng.uniform(0.6, 1.5))
             grain /= max(float(grain.std()), 1e-6)
-        y = y + grain * rng.uniform(0.01, 0.06) * (0.5 + y)  # stronger in the highlights, as on a print
+        y = y + grain * rng.uniform(0.01, 0.06) * (
+            0.5 + y
+        )  # stronger in the highlights, as on a print
     if rng.random() < 0.4:  # dust specks, dark or bright
         for _ in range(int(rng.integers(1, 12))):
             cx, cy = int(rng.integers(w)), int(rng.integers(h))

@@ -98,11 +98,15 @@ class EfficientNetLite0(nn.Module):
         blocks = []
         for repeats, kernel, stride, expand, cin, cout in STAGES:
             for i in range(repeats):
-                blocks.append(MBConv(cin if i == 0 else cout, cout, kernel, stride if i == 0 else 1, expand))
+                blocks.append(
+                    MBConv(cin if i == 0 else cout, cout, kernel, stride if i == 0 else 1, expand)
+                )
         self.blocks = nn.ModuleList(blocks)
         self.head: nn.Module | None = None
         if classifier:
-            self.head = nn.Sequential(SameConv(320, 1280, 1), nn.BatchNorm2d(1280, eps=BN_EPS), nn.ReLU6())
+            self.head = nn.Sequential(
+                SameConv(320, 1280, 1), nn.BatchNorm2d(1280, eps=BN_EPS), nn.ReLU6()
+            )
             self.fc = nn.Linear(1280, 1000)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -169,11 +173,15 @@ def load_imagenet_weights(encoder: EfficientNetLite0, path: Path | None = None) 
     try:
         saved = torch.load(source, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError) as err:
-        raise CheckpointError(f"cannot read the encoder weights '{source}' ({err}); reinstall {WEIGHTS_PACKAGE}") from err
+        raise CheckpointError(
+            f"cannot read the encoder weights '{source}' ({err}); reinstall {WEIGHTS_PACKAGE}"
+        ) from err
     wanted = encoder.state_dict()
     renamed = {rename_package_key(k): v for k, v in saved.items()}
     missing = [k for k in wanted if k not in renamed]
     if missing:
-        raise CheckpointError(f"the encoder weights '{source}' lack {missing[:3]}; reinstall {WEIGHTS_PACKAGE}")
+        raise CheckpointError(
+            f"the encoder weights '{source}' lack {missing[:3]}; reinstall {WEIGHTS_PACKAGE}"
+        )
     encoder.load_state_dict({k: renamed[k] for k in wanted})
     return len(wanted)

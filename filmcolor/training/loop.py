@@ -3,7 +3,8 @@
 Losses follow Zhu et al. 2017 and their reference code (``cycle_gan_model.py``):
 least-squares GAN losses, L1 cycle consistency in both directions (lambda = 10), an
 identity term where it applies, a pool of 50 past fakes, Adam 2e-4 with betas (0.5, 0.999),
-and a constant learning rate followed by a linear decay to zero. See :mod:`filmcolor.training.networks`
+and a constant learning rate followed by a linear decay to zero. See
+:mod:`filmcolor.training.networks`
 for the mapping of G, F, D_X, D_Y to the code's names.
 
 * A = luminance of B&W frames, (1, H, W); B = Y'CbCr colour frames, (3, H, W); see color.py.
@@ -63,6 +64,7 @@ from .losses import BINNED_STRIDE, gan_loss, supervised_loss
 from .networks import build_discriminator, build_generator
 
 log = logging.getLogger(__name__)
+
 
 class ImagePool:
     """A buffer of past fakes (Shrivastava et al. 2017): half the time D sees an old one."""
@@ -195,11 +197,20 @@ class Trainer:
                     "films; add more (filmcolor extract)", data / folder,
                 )  # fmt: skip
         roots = domain_folders(data)
-        found = {image_set(p, root) for files, root in zip((files_a, files_b), roots, strict=True) for p in files}
+        found = {
+            image_set(p, root)
+            for files, root in zip((files_a, files_b), roots, strict=True)
+            for p in files
+        }
         unknown = sorted(set(cfg.set_weights) - found)
         if unknown:
-            raise UsageError(f"set_weights names {unknown}, which are not folders of trainA/ or trainB/ in '{data}'")
-        self.dataset = UnpairedFrames(files_a, files_b, cfg, cfg.steps * cfg.batch_size * self.world, roots=roots)
+            raise UsageError(
+                f"set_weights names {unknown}, which are not folders of trainA/ or trainB/ in "
+                f"'{data}'"
+            )
+        self.dataset = UnpairedFrames(
+            files_a, files_b, cfg, cfg.steps * cfg.batch_size * self.world, roots=roots
+        )
         if cfg.preload:
             self.dataset.preload()
         self.nets = build_networks(cfg)
@@ -216,7 +227,9 @@ class Trainer:
         self.encoder = getattr(self.nets.colorizer, "encoder", None)
         encoder_params = list(self.encoder.parameters()) if self.encoder is not None else []
         own = {id(p) for p in encoder_params}
-        params_g = [p for net in self.nets.generators() for p in net.parameters() if id(p) not in own]
+        params_g = [
+            p for net in self.nets.generators() for p in net.parameters() if id(p) not in own
+        ]
         groups: list[dict[str, Any]] = [{"params": params_g}]
         if encoder_params:
             groups.append({"params": encoder_params, "lr": cfg.lr * cfg.encoder_lr})
@@ -227,7 +240,9 @@ class Trainer:
         rule = self._lr_factor
         self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, rule)
         self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, rule)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and self.device.type == "cuda")
+        self.scaler = torch.amp.GradScaler(
+            "cuda", enabled=self.use_amp and self.device.type == "cuda"
+        )
         self.py_rng = random.Random(cfg.seed)
         self.pool_a = ImagePool(cfg.pool_size, self.py_rng)
         self.pool_b = ImagePool(cfg.pool_size, self.py_rng)
@@ -238,7 +253,11 @@ class Trainer:
             self._init_from(Path(cfg.init_from))
         elif self.encoder is not None:
             count = load_imagenet_weights(self.encoder)
-            log.info("the colorizer's %s encoder starts from its ImageNet weights (%d tensors)", cfg.generator.encoder, count)
+            log.info(
+                "the colorizer's %s encoder starts from its ImageNet weights (%d tensors)",
+                cfg.generator.encoder,
+                count,
+            )
         self.train_nets = self.nets
         if self.world > 1:
             ddp = torch.nn.parallel.DistributedDataParallel
@@ -250,7 +269,9 @@ class Trainer:
                 for k, v in self.nets.named().items()
             })  # fmt: skip
         if cfg.compile:
-            self.train_nets = Networks(**{k: torch.compile(v) for k, v in self.train_nets.named().items()})
+            self.train_nets = Networks(
+                **{k: torch.compile(v) for k, v in self.train_nets.named().items()}
+            )
 
     def _lr_factor(self, step: int) -> float:
         start, total = self.cfg.decay_start_step, self.cfg.steps
@@ -303,23 +324,31 @@ class Trainer:
         """
         if source.suffix.lower() == ".onnx":
             colorizer = unwrap(self.nets.colorizer)
-            colorizer.load_state_dict(colorizer_state_from_onnx(source, self.cfg.generator, colorizer.state_dict()))
+            colorizer.load_state_dict(
+                colorizer_state_from_onnx(source, self.cfg.generator, colorizer.state_dict())
+            )
             log.info("started the colorizer from the exported model '%s'", source)
             return
-        state = self._load_matching(source, "init_from", "set [generator] and [discriminator] to match")
+        state = self._load_matching(
+            source, "init_from", "set [generator] and [discriminator] to match"
+        )
         loaded = []
         for name, net in self.nets.named().items():
             if name in state["networks"]:
                 net.load_state_dict(state["networks"][name])  # a half-precision copy is cast
                 loaded.append(name)
-        log.info("started from the %s of '%s' (step %d)", ", ".join(loaded), source, int(state["step"]))
+        log.info(
+            "started from the %s of '%s' (step %d)", ", ".join(loaded), source, int(state["step"])
+        )
 
     def _resume(self) -> None:
         if not self.checkpoint_file.is_file():
             raise CheckpointError(
                 f"--resume: no checkpoint in '{self.run_dir}'; start without --resume"
             )
-        state = self._load_matching(self.checkpoint_file, "--resume", "use the run's own config.toml")
+        state = self._load_matching(
+            self.checkpoint_file, "--resume", "use the run's own config.toml"
+        )
         for name, net in self.nets.named().items():
             net.load_state_dict(state["networks"][name])
         self.opt_g.load_state_dict(state["optimizers"]["g"])
@@ -385,28 +414,38 @@ class Trainer:
                 colorizer_in.append(real_a)
             if supervised:
                 worn = batch.get("b_luma")
-                colorizer_in.append(real_b[:, :1] if worn is None else worn.to(self.device, non_blocking=True))
+                colorizer_in.append(
+                    real_b[:, :1] if worn is None else worn.to(self.device, non_blocking=True)
+                )
             binned = cfg.generator.bins > 0
             if binned and supervised:  # the bins' scores on a quarter of the pixels (BINNED_STRIDE)
                 phase = self.step % BINNED_STRIDE**2
-                scores = nets.colorizer(colorizer_in.pop(), logits=True, stride=BINNED_STRIDE, phase=phase)
+                scores = nets.colorizer(
+                    colorizer_in.pop(), logits=True, stride=BINNED_STRIDE, phase=phase
+                )
             chroma = list(nets.colorizer(torch.cat(colorizer_in)).split(n)) if colorizer_in else []
             if use_cycle or use_gan:
                 fake_b = torch.cat([real_a, chroma.pop(0)], dim=1)
             if supervised and binned:
-                target = unwrap(self.nets.colorizer).logits_target(real_b[:, 1:], BINNED_STRIDE, phase)
+                target = unwrap(self.nets.colorizer).logits_target(
+                    real_b[:, 1:], BINNED_STRIDE, phase
+                )
                 losses["supervised_b"] = (
-                    supervised_loss(scores, target, cfg.rebalance, cfg.generator) * cfg.lambda_supervised
+                    supervised_loss(scores, target, cfg.rebalance, cfg.generator)
+                    * cfg.lambda_supervised
                 )
             elif supervised:
                 losses["supervised_b"] = (
-                    supervised_loss(chroma.pop(0), real_b[:, 1:], cfg.rebalance) * cfg.lambda_supervised
+                    supervised_loss(chroma.pop(0), real_b[:, 1:], cfg.rebalance)
+                    * cfg.lambda_supervised
                 )
             if use_cycle:
                 assert fake_b is not None
                 decolorizer_in = [fake_b, real_b]
                 if identity:
-                    decolorizer_in.append(torch.cat([real_a, torch.zeros_like(real_a).repeat(1, 2, 1, 1)], 1))
+                    decolorizer_in.append(
+                        torch.cat([real_a, torch.zeros_like(real_a).repeat(1, 2, 1, 1)], 1)
+                    )
                 outs = nets.decolorizer(torch.cat(decolorizer_in)).split(n)
                 rec_a, fake_a = outs[0], outs[1]
                 rec_b = torch.cat([fake_a, nets.colorizer(fake_a)], dim=1)
@@ -417,9 +456,13 @@ class Trainer:
                     losses["identity_a"] = nnf.l1_loss(outs[2], real_a) * weight
             if use_gan:
                 assert fake_b is not None
-                losses["gan_b"] = gan_loss(nets.critic_b(fake_b), True, cfg.gan_loss) * cfg.lambda_gan
+                losses["gan_b"] = (
+                    gan_loss(nets.critic_b(fake_b), True, cfg.gan_loss) * cfg.lambda_gan
+                )
                 if fake_a is not None:
-                    losses["gan_a"] = gan_loss(nets.critic_a(fake_a), True, cfg.gan_loss) * cfg.lambda_gan
+                    losses["gan_a"] = (
+                        gan_loss(nets.critic_a(fake_a), True, cfg.gan_loss) * cfg.lambda_gan
+                    )
             total_g = sum(losses.values())
         assert isinstance(total_g, torch.Tensor)
         self.opt_g.zero_grad(set_to_none=True)
@@ -457,7 +500,9 @@ class Trainer:
         self._last_batch = (real_a, real_b)
         return values
 
-    def _critic_loss(self, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    def _critic_loss(
+        self, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor
+    ) -> torch.Tensor:
         """0.5 (GAN(D(real), real) + GAN(D(fake), fake)), with real and fake in one call."""
         scores_real, scores_fake = critic(torch.cat([real, fake.detach()])).split(real.shape[0])
         mode = self.cfg.gan_loss
@@ -587,7 +632,9 @@ def train(
                     for key, value in values.items():
                         writer.add_scalar(f"loss/{key}", value, step)
                     writer.add_scalar("lr", trainer.opt_g.param_groups[0]["lr"], step)
-                    writer.add_scalar("iterations_per_second", (step - tick_step) / max(1e-9, now - tick), step)
+                    writer.add_scalar(
+                        "iterations_per_second", (step - tick_step) / max(1e-9, now - tick), step
+                    )
                     tick, tick_step = now, step
                 if writer is not None and (step % cfg.image_every == 0 or step == stop):
                     trainer.log_images(writer)
@@ -614,11 +661,14 @@ def train(
         # makes gloo abort.
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
-    return TrainResult(run_dir, trainer.step, time.perf_counter() - started, path, interrupted, skipped)
+    return TrainResult(
+        run_dir, trainer.step, time.perf_counter() - started, path, interrupted, skipped
+    )
 
 
 def _claim_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
-    """Make ``run_dir``, refusing one that holds a checkpoint unless asked to resume or start over."""
+    """Make ``run_dir``, refusing one that holds a checkpoint unless asked to resume or start
+    over."""
     if run_dir.exists() and not run_dir.is_dir():
         raise UsageError(f"run folder '{run_dir}' is a file; give --out a folder")
     checkpoint = run_dir / "checkpoints" / CHECKPOINT_NAME
@@ -626,7 +676,8 @@ def _claim_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
         if not overwrite:
             raise UsageError(
                 f"run folder '{run_dir}' already holds a checkpoint ('{checkpoint}'); continue it "
-                "with --resume, or pass --overwrite to start over (its checkpoints and logs are removed)"
+                "with --resume, or pass --overwrite to start over (its checkpoints and logs are "
+                "removed)"
             )
         if int(os.environ.get("RANK", "0")) == 0:
             for folder in (checkpoint.parent, run_dir / "tb"):

@@ -55,7 +55,10 @@ def rebalance_weights(chroma: torch.Tensor, strength: float, mix: float = 0.5) -
 
 
 def supervised_loss(
-    prediction: torch.Tensor, target: torch.Tensor, rebalance: float, binned: GeneratorConfig | None = None
+    prediction: torch.Tensor,
+    target: torch.Tensor,
+    rebalance: float,
+    binned: GeneratorConfig | None = None,
 ) -> torch.Tensor:
     """The supervised chroma term, each pixel weighted by :func:`rebalance_weights`.
 

@@ -104,7 +104,9 @@ class ResnetGenerator(nn.Module):
             layers += [nn.ReflectionPad2d(3), nn.Conv2d(width, out_channels, 7), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor, logits: bool = False, stride: int = 1, phase: int = 0) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, logits: bool = False, stride: int = 1, phase: int = 0
+    ) -> torch.Tensor:
         """Chroma (N, 2, H, W); with ``logits`` and a binned head, the bins' scores (N, bins^2,
         H, W), or those of every ``stride``-th pixel of every ``stride``-th row, starting at
         row ``phase // stride`` and column ``phase % stride``.
@@ -147,7 +149,12 @@ class BinnedHead(nn.Module):
     def __init__(self, width: int, cfg: GeneratorConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.scores = nn.Conv2d(width, cfg.bins**2 if cfg.bins else 2, 1 if cfg.bins else 3, padding=0 if cfg.bins else 1)
+        self.scores = nn.Conv2d(
+            width,
+            cfg.bins**2 if cfg.bins else 2,
+            1 if cfg.bins else 3,
+            padding=0 if cfg.bins else 1,
+        )
         if cfg.bins:
             sums = torch.cat([bin_centres(cfg).reshape(-1, 2).T, torch.ones(1, cfg.bins**2)])
             self.register_buffer("sums", sums.reshape(3, -1, 1, 1), persistent=False)
@@ -180,8 +187,16 @@ class UNetColorizer(nn.Module):
         self.cfg = cfg
         self.encoder = EfficientNetLite0()
         width = cfg.filters
-        widths = [max(16, width // 2), width, width, width, width]  # stride 2 is the finest: narrower
-        self.laterals = nn.ModuleList(nn.Conv2d(c, w, 1) for c, w in zip(TAP_CHANNELS, widths, strict=True))
+        widths = [
+            max(16, width // 2),
+            width,
+            width,
+            width,
+            width,
+        ]  # stride 2 is the finest: narrower
+        self.laterals = nn.ModuleList(
+            nn.Conv2d(c, w, 1) for c, w in zip(TAP_CHANNELS, widths, strict=True)
+        )
         # No normalisation in the decoder: each sample's output depends on it alone (the trainer
         # batches several calls of G into one), and brightness is not normalised away.
         self.smooth = nn.ModuleList(
@@ -192,7 +207,9 @@ class UNetColorizer(nn.Module):
         # luma in [-1, 1] is levels (y + 1) * 127.5; the trunk takes (levels - 127) / 128
         mean, std = INPUT_LEVELS
         self.register_buffer("in_scale", torch.full((1, 3, 1, 1), 127.5 / std), persistent=False)
-        self.register_buffer("in_shift", torch.full((1, 3, 1, 1), (127.5 - mean) / std), persistent=False)
+        self.register_buffer(
+            "in_shift", torch.full((1, 3, 1, 1), (127.5 - mean) / std), persistent=False
+        )
 
     def train(self, mode: bool = True) -> UNetColorizer:
         super().train(mode)
@@ -211,13 +228,17 @@ class UNetColorizer(nn.Module):
             taps = self.encoder(rgb)
         x = self.laterals[-1](taps[-1])
         for level in range(len(taps) - 2, -1, -1):
-            up = nnf.interpolate(x, size=taps[level].shape[2:], mode="bilinear", align_corners=False)
+            up = nnf.interpolate(
+                x, size=taps[level].shape[2:], mode="bilinear", align_corners=False
+            )
             if level == 0:
                 up = self.narrow(up)
             x = self.smooth[level](self.laterals[level](taps[level]) + up)
         return x
 
-    def forward(self, x: torch.Tensor, logits: bool = False, stride: int = 1, phase: int = 0) -> torch.Tensor:  # noqa: ARG002
+    def forward(
+        self, x: torch.Tensor, logits: bool = False, stride: int = 1, phase: int = 0
+    ) -> torch.Tensor:  # noqa: ARG002
         """Chroma (N, 2, H, W); with ``logits`` and a binned head, the bins' scores where the
         head paints, at stride 2 (as many as a ResNet generator's at ``stride`` 2, which this
         head's resolution replaces; compare them with :meth:`logits_target`)."""
@@ -239,7 +260,9 @@ def bin_centres(cfg: GeneratorConfig) -> torch.Tensor:
     return torch.stack(torch.meshgrid(axis, axis, indexing="ij"), dim=-1)
 
 
-def binned_cross_entropy(scores: torch.Tensor, target: torch.Tensor, cfg: GeneratorConfig) -> torch.Tensor:
+def binned_cross_entropy(
+    scores: torch.Tensor, target: torch.Tensor, cfg: GeneratorConfig
+) -> torch.Tensor:
     """Per-pixel cross-entropy (N, 1, H, W) of a binned head's scores against target chroma.
 
     Each target (N, 2, H, W) is spread over the four bins around it, bilinearly, so the soft
@@ -262,7 +285,8 @@ def binned_cross_entropy(scores: torch.Tensor, target: torch.Tensor, cfg: Genera
 
 
 class PatchDiscriminator(nn.Module):
-    """PatchGAN: a grid of real/fake scores, one per 70x70 patch with 3 layers (C64-C128-C256-C512)."""
+    """PatchGAN: a grid of real/fake scores, one per 70x70 patch with 3 layers
+    (C64-C128-C256-C512)."""
 
     def __init__(self, in_channels: int, cfg: DiscriminatorConfig) -> None:
         super().__init__()
@@ -299,7 +323,8 @@ def build_generator(cfg: GeneratorConfig, role: str = "colorizer") -> nn.Module:
     """G ('colorizer', luminance -> chroma) or F ('decolorizer', Y'CbCr -> luminance).
 
     With ``cfg.encoder`` set, G is a :class:`UNetColorizer` (its encoder's ImageNet weights are
-    loaded by the trainer, :func:`filmcolor.training.efficientnet.load_imagenet_weights`); F is always
+    loaded by the trainer, :func:`filmcolor.training.efficientnet.load_imagenet_weights`); F is
+    always
     the ResNet generator (no encoder, regressing)."""
     in_channels, out_channels = CHANNELS[role]
     if role != "colorizer":
