@@ -124,7 +124,7 @@ def test_cuda_device_when_a_gpu_is_present(affine_model: Path):
     from filmcolor.restore.colorizer import gpu_present
 
     if not gpu_present():
-        with pytest.raises(DeviceError, match="--device cpu"):
+        with pytest.raises(DeviceError, match="use device cpu"):
             Colorizer(affine_model, device="cuda")
         pytest.skip("no GPU here: --device cuda refuses with a clear error (checked)")
     engine = Colorizer(affine_model, device="cuda")

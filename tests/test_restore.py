@@ -451,6 +451,7 @@ def test_jobs_auto_goes_on_in_one_process_when_workers_fail(
     assert result.frames == decoded_frames(out) == decoded_frames(source) == 100
     assert md5_of_stream(out) == md5_of_stream(source), "audio bit-exact"
     # Asked for explicitly, the same failure is an error (and leaves nothing).
-    with pytest.raises(VideoWriteError, match="--jobs"):
+    with pytest.raises(VideoWriteError, match="jobs") as raised:
         restore(source, tmp_path / "two.mp4", _cfg(affine_model, jobs=2, segment_seconds=1.0))
+    assert "jobs" in raised.value.fields
     assert _leftovers(tmp_path) == []

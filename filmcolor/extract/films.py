@@ -514,7 +514,8 @@ def extract(
     """
     if out.exists() and not out.is_dir():
         raise UsageError(
-            f"data folder '{out}' is a file; give --out a folder (it is made if missing)"
+            f"data folder '{out}' is a file; give out a folder (it is made if missing)",
+            fields=("out",),
         )
     videos = find_videos(inputs)
     if not videos:

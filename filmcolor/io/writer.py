@@ -76,12 +76,14 @@ def check_output(path: Path, settings: EncoderSettings, pix_fmt: str) -> None:
         )
     if "Unknown encoder" in stderr:
         raise VideoWriteError(
-            f"this ffmpeg has no encoder '{settings.codec}' for '{path}'; pick another --codec "
-            "(see 'ffmpeg -encoders')"
+            f"this ffmpeg has no encoder '{settings.codec}' for '{path}'; pick another codec "
+            "(see 'ffmpeg -encoders')",
+            fields=("codec",),
         )
     raise VideoWriteError(
         f"'{path.suffix}' files cannot hold {settings.codec} video ({pix_fmt}); use another "
-        f"--codec or name the output .mkv [ffmpeg: {stderr_tail(stderr, 1)}]"
+        f"codec or name the output .mkv [ffmpeg: {stderr_tail(stderr, 1)}]",
+        fields=("codec",),
     )
 
 

@@ -65,11 +65,15 @@ def photo_paths(sources: list[Path], limit: int) -> list[Path]:
         elif source.is_file():
             found.append(source)
         else:
-            raise UsageError(f"calibration photos '{source}' do not exist; check the --photos path")
+            raise UsageError(
+                f"calibration pictures '{source}' do not exist; check the photos path",
+                fields=("photos",),
+            )
     if not found:
         raise UsageError(
-            f"no pictures (PNG/JPEG) in {', '.join(map(str, sources))}; give colour photos with "
-            f"--photos"
+            f"no pictures (PNG/JPEG) in {', '.join(map(str, sources))}; give colour pictures "
+            "with photos",
+            fields=("photos",),
         )
     if len(found) > limit:
         found = [found[int(i * len(found) / limit)] for i in range(limit)]
@@ -130,7 +134,8 @@ def find_gain(ratio_of: Callable[[float], float], target: float, iterations: int
     if ratio_of(hi) < target:
         raise UsageError(
             f"the model cannot reach {target:.2f} of the photos' colourfulness even at gain {hi}; "
-            "use a lower --target or a model that paints more colour"
+            "use a lower target or a model that paints more colour",
+            fields=("target",),
         )
     for _ in range(iterations):
         mid = (lo * hi) ** 0.5  # geometric: gains are ratios
@@ -176,7 +181,8 @@ def calibrate_model(
     ]  # gray pictures say nothing about strength
     if not colour:
         raise UsageError(
-            "the calibration pictures have no colour; give colour photos with --photos"
+            "the calibration pictures have no colour; give colour pictures with photos",
+            fields=("photos",),
         )
     before = engine.contract.chroma_gain
     measure = _Measure(engine, colour)

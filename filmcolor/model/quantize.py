@@ -71,7 +71,8 @@ def calibration_frames(engine: Colorizer, sources: list[Path], count: int = 32) 
                 frames.append(engine.shrink_plane(frame, True))
     if not frames:
         raise UsageError(
-            "no calibration frame could be read; give films or pictures with --footage"
+            "no calibration frame could be read; give films or pictures with footage",
+            fields=("footage",),
         )
     # One shape per batch: the working shape of the first frame (crop/resize the others to it).
     h, w = frames[0].shape

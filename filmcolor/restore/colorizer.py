@@ -113,9 +113,10 @@ class Colorizer:
                 self.model_path = quantized
             elif precision == "int8":
                 raise EngineError(
-                    f"--precision int8: no '{quantized.name}' beside '{self.model_path}'; make it "
+                    f"precision int8: no '{quantized.name}' beside '{self.model_path}'; make it "
                     f"with "
-                    f"'filmcolor quantize {self.model_path} --footage FILM' or use --precision fp32"
+                    f"'filmcolor quantize {self.model_path} --footage FILM' or use precision fp32",
+                    fields=("precision", "precision"),
                 )
         if not self.model_path.is_file():
             if model is None:
@@ -186,9 +187,10 @@ class Colorizer:
             ort.set_default_logger_severity(2)
         if device == "cuda" and session.get_providers()[0] != "CUDAExecutionProvider":
             raise DeviceError(
-                f"--device cuda was asked for, but onnxruntime could not use a GPU for "
+                f"device cuda was asked for, but onnxruntime could not use a GPU for "
                 f"'{self.model_path}'; install onnxruntime-gpu with CUDA 12 and cuDNN 9, "
-                "or use --device cpu"
+                "or use device cpu",
+                fields=("device", "device"),
             )
         return session
 

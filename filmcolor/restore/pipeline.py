@@ -330,8 +330,9 @@ def _restore_locked(
             if frames == 0:
                 raise VideoReadError(
                     f"no frame could be decoded from '{source}'"
-                    + (" in the chosen --start/--duration" if cfg.start or cfg.duration else "")
-                    + f"; the file is damaged or empty [ffmpeg: {reader.stderr_text()[-200:]}]"
+                    + (" in the chosen start/duration" if cfg.start or cfg.duration else "")
+                    + f"; the file is damaged or empty [ffmpeg: {reader.stderr_text()[-200:]}]",
+                    fields=("start", "duration"),
                 )
             _check_length(source, info, cfg, frames, expected)
             decode_errors = reader.decode_errors

@@ -123,7 +123,8 @@ def parallel_segments(
     except (OSError, NotImplementedError) as err:
         if not fallback:
             raise VideoWriteError(
-                f"--jobs {cfg.jobs}: worker processes cannot be started here ({err}); use --jobs 1"
+                f"jobs {cfg.jobs}: worker processes cannot be started here ({err}); use jobs 1",
+                fields=("jobs", "jobs"),
             ) from err
         log.warning(
             "--jobs auto: worker processes cannot be started here (%s); one segment at a time", err
@@ -147,10 +148,11 @@ def parallel_segments(
                     _stop_workers(pool)
                     return
                 raise VideoWriteError(
-                    f"a --jobs worker process stopped while restoring segment {number + 1} of "
+                    f"a jobs worker process stopped while restoring segment {number + 1} of "
                     f"'{source}' "
-                    "(out of memory, or killed); rerun with fewer --jobs, or --jobs 1 "
-                    "(from Python, call restore under 'if __name__ == \"__main__\":')"
+                    "(out of memory, or killed); rerun with fewer jobs, or jobs 1 "
+                    "(from Python, call restore under 'if __name__ == \"__main__\":')",
+                    fields=("jobs", "jobs", "jobs"),
                 ) from err
             if written:
                 run.finished(written)

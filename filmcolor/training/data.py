@@ -32,7 +32,8 @@ def find_images(folder: Path) -> list[Path]:
     if not files:
         raise DataError(
             f"data folder '{folder}' holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}); "
-            "fill it or point --data elsewhere"
+            "fill it or point data elsewhere",
+            fields=("data",),
         )
     return files
 

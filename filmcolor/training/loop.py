@@ -168,7 +168,10 @@ def cpu_bf16_supported() -> bool:
 
 def _choose_device(requested: str) -> torch.device:
     if requested == "cuda" and not torch.cuda.is_available():
-        raise DeviceError("device 'cuda' was asked for but PyTorch sees no GPU; use --device cpu")
+        raise DeviceError(
+            "device 'cuda' was asked for but PyTorch sees no GPU; use device cpu",
+            fields=("device", "device"),
+        )
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(requested)
@@ -344,7 +347,8 @@ class Trainer:
     def _resume(self) -> None:
         if not self.checkpoint_file.is_file():
             raise CheckpointError(
-                f"--resume: no checkpoint in '{self.run_dir}'; start without --resume"
+                f"resume: no checkpoint in '{self.run_dir}'; start without resume",
+                fields=("resume", "resume"),
             )
         state = self._load_matching(
             self.checkpoint_file, "--resume", "use the run's own config.toml"
@@ -670,14 +674,15 @@ def _claim_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
     """Make ``run_dir``, refusing one that holds a checkpoint unless asked to resume or start
     over."""
     if run_dir.exists() and not run_dir.is_dir():
-        raise UsageError(f"run folder '{run_dir}' is a file; give --out a folder")
+        raise UsageError(f"run folder '{run_dir}' is a file; give out a folder", fields=("out",))
     checkpoint = run_dir / "checkpoints" / CHECKPOINT_NAME
     if checkpoint.is_file() and not resume:
         if not overwrite:
             raise UsageError(
                 f"run folder '{run_dir}' already holds a checkpoint ('{checkpoint}'); continue it "
-                "with --resume, or pass --overwrite to start over (its checkpoints and logs are "
-                "removed)"
+                "with resume, or pass overwrite to start over (its checkpoints and logs are "
+                "removed)",
+                fields=("resume", "overwrite"),
             )
         if int(os.environ.get("RANK", "0")) == 0:
             for folder in (checkpoint.parent, run_dir / "tb"):
