@@ -43,21 +43,28 @@ def _on_sigterm(signum: int, frame: Any) -> None:  # noqa: ARG001 - signal handl
 
 
 class _OneLineHandler(logging.Handler):
-    """Warnings as 'filmcolor: warning: ...' lines on stderr (tqdm-safe)."""
+    """Warnings as 'filmcolor: warning: ...' lines on stderr (tqdm-safe), the config fields
+    they name shown as the options of ``ctx``'s command (from any thread)."""
+
+    def __init__(self, ctx: click.Context | None) -> None:
+        super().__init__()
+        self.ctx = ctx
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             from tqdm import tqdm
 
             prefix = "" if record.levelno < logging.WARNING else f"{record.levelname.lower()}: "
-            tqdm.write(f"filmcolor: {prefix}{record.getMessage()}", file=sys.stderr)
+            fields = getattr(record, "fields", ())  # config fields named, shown as the options
+            message = _as_options(self.ctx, record.getMessage(), fields)
+            tqdm.write(f"filmcolor: {prefix}{message}", file=sys.stderr)
         except Exception:  # logging must never raise
             self.handleError(record)
 
 
 def _setup_logging(verbose: bool, quiet: bool) -> None:
     root = logging.getLogger("filmcolor")
-    root.handlers[:] = [_OneLineHandler()]
+    root.handlers[:] = [_OneLineHandler(click.get_current_context(silent=True))]
     root.setLevel(logging.DEBUG if verbose else logging.ERROR if quiet else logging.INFO)
     root.propagate = False
 
@@ -94,7 +101,7 @@ def _exit_code_of(ctx: click.Context, action: Callable[[], Any]) -> Any:
     except FilmcolorError as err:
         if debug:
             raise
-        click.echo(f"filmcolor: error: {_as_options(ctx, err)}", err=True)
+        click.echo(f"filmcolor: error: {_as_options(ctx, str(err), err.fields)}", err=True)
         ctx.exit(err.exit_code)
     except (KeyboardInterrupt, _Interrupted):
         if debug:
@@ -118,10 +125,12 @@ OPTION_OF_FIELD = {"mode": "temporal", "strength": "temporal_strength"}
 """Config fields whose option has another name (TemporalConfig's, under restore's --temporal)."""
 
 
-def _as_options(ctx: click.Context, err: FilmcolorError) -> str:
-    """The error's message with the config fields it names shown as this command's options
-    (``start`` -> ``--start``); a field with no option of its own keeps its name."""
-    message = str(err)
+def _as_options(ctx: click.Context | None, message: str, fields: tuple[str, ...]) -> str:
+    """``message`` with the config fields it names (``fields``, in the order they appear) shown
+    as this command's options (``start`` -> ``--start``); a field with no option of its own
+    keeps its name."""
+    if ctx is None:
+        return message
     flags = {}
     for param in ctx.command.params:
         if isinstance(param, click.Option):
@@ -129,7 +138,7 @@ def _as_options(ctx: click.Context, err: FilmcolorError) -> str:
             flags.update(
                 {param.name: long} | {opt.lstrip("-").replace("-", "_"): long for opt in param.opts}
             )
-    for field in err.fields:
+    for field in fields:
         flag = flags.get(OPTION_OF_FIELD.get(field, field))
         if flag:
             message = re.sub(rf"(?<![\w-]){re.escape(field)}(?![\w-])", flag, message, count=1)
@@ -470,9 +479,14 @@ def train(
             return tqdm(initial=start, total=stop, unit="step", dynamic_ncols=True, file=sys.stderr)
 
         result = run_train(
-            cfg, data, run_dir, max_steps=max_steps, resume=resume, overwrite=overwrite,
+            cfg,
+            data,
+            run_dir,
+            max_steps=max_steps,
+            resume=resume,
+            overwrite=overwrite,
             progress=None if quiet else bar,
-        )  # fmt: skip
+        )
         if result.interrupted:
             click.echo(
                 f"filmcolor: interrupted at step {result.step}; checkpoint saved to "

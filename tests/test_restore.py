@@ -447,7 +447,7 @@ def test_jobs_auto_goes_on_in_one_process_when_workers_fail(
     out = tmp_path / "auto.mp4"
     with caplog.at_level("WARNING", logger="filmcolor"):
         result = restore(source, out, _cfg(affine_model, jobs=0, segment_seconds=1.0))
-    assert "--jobs auto" in caplog.text and "one segment at a time" in caplog.text
+    assert "jobs auto" in caplog.text and "one segment at a time" in caplog.text
     assert result.frames == decoded_frames(out) == decoded_frames(source) == 100
     assert md5_of_stream(out) == md5_of_stream(source), "audio bit-exact"
     # Asked for explicitly, the same failure is an error (and leaves nothing).

@@ -42,9 +42,24 @@ from ..io.reader import SplitFrameReader
 from ..scenes import CutDetector
 
 VIDEO_SUFFIXES = {
-    ".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".m2ts",
-    ".wmv", ".flv", ".ogv", ".3gp", ".mxf", ".vob", ".dv",
-}  # fmt: skip
+    ".mp4",
+    ".mkv",
+    ".mov",
+    ".avi",
+    ".webm",
+    ".m4v",
+    ".mpg",
+    ".mpeg",
+    ".ts",
+    ".m2ts",
+    ".wmv",
+    ".flv",
+    ".ogv",
+    ".3gp",
+    ".mxf",
+    ".vob",
+    ".dv",
+}
 
 
 def find_videos(inputs: Iterable[str | Path]) -> list[Path]:

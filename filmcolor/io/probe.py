@@ -342,9 +342,15 @@ def scan_timing(info: VideoInfo) -> VideoInfo:
     """
     _, ffprobe_bin = require_ffmpeg()
     cmd = [
-        ffprobe_bin, "-v", "error", "-show_entries", "packet=stream_index,pts_time,duration_time",
-        "-of", "csv=p=0", media_path(info.path),
-    ]  # fmt: skip
+        ffprobe_bin,
+        "-v",
+        "error",
+        "-show_entries",
+        "packet=stream_index,pts_time,duration_time",
+        "-of",
+        "csv=p=0",
+        media_path(info.path),
+    ]
     done = subprocess.run(cmd, capture_output=True, stdin=subprocess.DEVNULL)
     if done.returncode != 0:
         raise VideoReadError(
@@ -387,9 +393,13 @@ def scan_timing(info: VideoInfo) -> VideoInfo:
     span = float(times[-1] - times[0]) + median
     rate = _tidy_rate(len(times) / span) if span > 0 else info.frame_rate
     return dataclasses.replace(
-        info, frame_count=declared or count, variable_frame_rate=True, frame_rate=rate,
-        duration=info.duration or span, **truncated,
-    )  # fmt: skip
+        info,
+        frame_count=declared or count,
+        variable_frame_rate=True,
+        frame_rate=rate,
+        duration=info.duration or span,
+        **truncated,
+    )
 
 
 REORDER_TAIL = 16
@@ -401,9 +411,18 @@ def count_video_packets(path: Path) -> int:
     """Packets of a file's first video stream, counted by demuxing it (no decoding)."""
     _, ffprobe_bin = require_ffmpeg()
     cmd = [
-        ffprobe_bin, "-v", "error", "-select_streams", "V:0", "-count_packets",
-        "-show_entries", "stream=nb_read_packets", "-of", "csv=p=0", media_path(path),
-    ]  # fmt: skip
+        ffprobe_bin,
+        "-v",
+        "error",
+        "-select_streams",
+        "V:0",
+        "-count_packets",
+        "-show_entries",
+        "stream=nb_read_packets",
+        "-of",
+        "csv=p=0",
+        media_path(path),
+    ]
     done = subprocess.run(cmd, capture_output=True, stdin=subprocess.DEVNULL)
     text = done.stdout.decode("ascii", "replace").strip().rstrip(",")
     return int(text) if done.returncode == 0 and text.isdigit() else 0

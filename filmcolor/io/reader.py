@@ -386,9 +386,13 @@ class SplitFrameReader:
             cmd = self.command(write_fd)
             log.debug("running %s", " ".join(cmd))
             self._proc = subprocess.Popen(
-                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                pass_fds=(write_fd,), start_new_session=True,
-            )  # fmt: skip
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=(write_fd,),
+                start_new_session=True,
+            )
         except FileNotFoundError as err:
             os.close(read_fd)
             raise FfmpegNotFoundError(f"ffmpeg not found on PATH; {INSTALL_HINT}") from err

@@ -210,7 +210,14 @@ def calibrate_model(
         "chroma gain %.3f (was %.3f) written to %s: colourfulness %.2f -> %.2f of the %d photos' "
         "own; "
         "PSNR %.2f -> %.2f dB (the gray photos: %.2f dB)",
-        gain, before, ", ".join(f"'{p}'" for p in written), report.ratio_before, report.ratio_after,
-        report.photos, report.psnr_before, report.psnr_after, report.psnr_gray,
-    )  # fmt: skip
+        gain,
+        before,
+        ", ".join(f"'{p}'" for p in written),
+        report.ratio_before,
+        report.ratio_after,
+        report.photos,
+        report.psnr_before,
+        report.psnr_after,
+        report.psnr_gray,
+    )
     return report

@@ -141,10 +141,16 @@ def quantize_model(
         try:
             quant_pre_process(str(model), str(prepared))
             quantize_static(
-                str(prepared), str(partial), Frames(), quant_format=QuantFormat.QOperator,
-                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
-                calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=float_ends(prepared),
-            )  # fmt: skip
+                str(prepared),
+                str(partial),
+                Frames(),
+                quant_format=QuantFormat.QOperator,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                per_channel=True,
+                calibrate_method=CalibrationMethod.MinMax,
+                nodes_to_exclude=float_ends(prepared),
+            )
             quantized = Colorizer(partial, device="cpu")
             diff = np.abs(quantized.run(frames) - engine.run(frames))
             partial.replace(out)

@@ -152,14 +152,18 @@ def check_input(info: VideoInfo, cfg: RestoreConfig) -> VideoInfo:
                 fields=("accept_truncated",),
             )
         log.warning(
-            "%s; restoring the %.1f s it holds (--accept-truncated)", held, info.duration or 0
+            "%s; restoring the %.1f s it holds (accept_truncated)",
+            held,
+            info.duration or 0,
+            extra={"fields": ("accept_truncated",)},
         )
     if cfg.start is not None and info.duration is not None and cfg.start >= info.duration:
         raise UsageError(
             f"start {cfg.start:g} is past the end of '{source}', which is only {info.duration:.1f} "
             f"s "
-            "long; choose an earlier start", fields=("start",),
-        )  # fmt: skip
+            "long; choose an earlier start",
+            fields=("start",),
+        )
     return info
 
 
@@ -173,8 +177,12 @@ def _warn_if_colour(info: VideoInfo) -> None:
                 "'%s' is already in colour (colour spread %.1f; B&W films measure below %.1f): "
                 "restore "
                 "replaces its colour with the model's guess; a colour film needs nothing done "
-                "(--saturation 0 makes it black and white)", info.path, spread, COLOUR_SPREAD,
-            )  # fmt: skip
+                "(saturation 0 makes it black and white)",
+                info.path,
+                spread,
+                COLOUR_SPREAD,
+                extra={"fields": ("saturation",)},
+            )
     except Exception as err:  # a judgement for a warning only: the restore itself reads the film
         log.debug("could not judge whether '%s' is in colour: %s", info.path, err)
 
@@ -206,7 +214,12 @@ def _check_length(
             f"accept_truncated",
             fields=("accept_truncated",),
         )
-    log.warning("%s; kept the %d frames decoded (--accept-truncated)", text, frames)
+    log.warning(
+        "%s; kept the %d frames decoded (accept_truncated)",
+        text,
+        frames,
+        extra={"fields": ("accept_truncated",)},
+    )
 
 
 def _expected_frames(info: VideoInfo, cfg: RestoreConfig) -> int | None:
@@ -365,9 +378,12 @@ def _restore_locked(
         tmp.unlink(missing_ok=True)
         if cfg.resume and job.segments:
             log.warning(
-                "stopped; %d finished frames are kept in '%s': run the same command with --resume "
-                "to continue", sum(job.segments), work,
-            )  # fmt: skip
+                "stopped; %d finished frames are kept in '%s': run the same command with resume "
+                "to continue",
+                sum(job.segments),
+                work,
+                extra={"fields": ("resume",)},
+            )
         else:
             shutil.rmtree(work, ignore_errors=True)
         raise

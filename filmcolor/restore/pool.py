@@ -65,7 +65,12 @@ def plan_jobs(
     why = [text for bad, text in reasons if bad]
     parallel = jobs > 1 and not why
     if jobs > 1 and why and cfg.jobs:  # auto goes quietly to one process
-        log.info("--jobs %d: restoring one segment at a time (%s)", jobs, ", ".join(why))
+        log.info(
+            "jobs %d: restoring one segment at a time (%s)",
+            jobs,
+            ", ".join(why),
+            extra={"fields": ("jobs",)},
+        )
     if not parallel:
         jobs = 1
     seconds = cfg.segment_seconds
@@ -76,7 +81,10 @@ def plan_jobs(
             seconds = min(60.0, max(2.0, round(film / (4 * jobs) * 2) / 2))
     if parallel:
         log.info(
-            "restoring in %d processes, segments of %g s (--jobs, --segment-seconds)", jobs, seconds
+            "restoring in %d processes, segments of %g s (jobs, segment_seconds)",
+            jobs,
+            seconds,
+            extra={"fields": ("jobs", "segment_seconds")},
         )
     return replace(cfg, jobs=jobs, segment_seconds=seconds)
 
@@ -100,7 +108,11 @@ def parallel_segments(
     if not expected:
         return  # plan_jobs plans processes only for a known length
     if any(n != size for n in job.segments):
-        log.info("--jobs %d: the film's last segment is already finished (--resume)", cfg.jobs)
+        log.info(
+            "jobs %d: the film's last segment is already finished (resume)",
+            cfg.jobs,
+            extra={"fields": ("jobs", "resume")},
+        )
         return
     first, last = len(job.segments), -(-int(expected) // size)
     if last - first < 2:
@@ -127,7 +139,9 @@ def parallel_segments(
                 fields=("jobs", "jobs"),
             ) from err
         log.warning(
-            "--jobs auto: worker processes cannot be started here (%s); one segment at a time", err
+            "jobs auto: worker processes cannot be started here (%s); one segment at a time",
+            err,
+            extra={"fields": ("jobs",)},
         )
         return
     futures = [
@@ -141,10 +155,12 @@ def parallel_segments(
             except concurrent.futures.process.BrokenProcessPool as err:
                 if fallback:
                     log.warning(
-                        "--jobs auto: a worker process stopped at segment %d (out of memory, or "
+                        "jobs auto: a worker process stopped at segment %d (out of memory, or "
                         "killed); "
-                        "going on one segment at a time", number + 1,
-                    )  # fmt: skip
+                        "going on one segment at a time",
+                        number + 1,
+                        extra={"fields": ("jobs",)},
+                    )
                     _stop_workers(pool)
                     return
                 raise VideoWriteError(

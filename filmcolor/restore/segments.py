@@ -182,13 +182,16 @@ def open_job(work: Path, fingerprint: str, cfg: RestoreConfig, info: VideoInfo) 
                 fingerprint, int(saved["segment_frames"]), [int(n) for n in saved["segments"]]
             )
         log.warning(
-            "--resume: the unfinished restore in '%s' used another input, model or settings (or "
-            "the input has a variable frame rate); starting over", work,
-        )  # fmt: skip
+            "resume: the unfinished restore in '%s' used another input, model or settings (or "
+            "the input has a variable frame rate); starting over",
+            work,
+            extra={"fields": ("resume",)},
+        )
     elif work.exists() and not cfg.resume:
         log.info(
-            "an unfinished earlier restore of this output was found; starting over (--resume "
-            "continues it)"
+            "an unfinished earlier restore of this output was found; starting over (resume "
+            "continues it)",
+            extra={"fields": ("resume",)},
         )
     shutil.rmtree(work, ignore_errors=True)
     try:

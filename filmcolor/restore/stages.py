@@ -87,9 +87,13 @@ def _per_frame(
 
 
 def make_color_stage(
-    cfg: TemporalConfig, model: Model, fps: Fraction, batch_size: int = 4, background: bool = False,
+    cfg: TemporalConfig,
+    model: Model,
+    fps: Fraction,
+    batch_size: int = 4,
+    background: bool = False,
     fit: Fit | None = None,
-) -> ColorStage:  # fmt: skip
+) -> ColorStage:
     """The colour stage ``cfg.mode`` names (``background``: the model may run in a thread of its
     own). Each frame's colour comes out through ``fit`` (restore: its Colorizer's; by default
     the same rule, :func:`~filmcolor.color.fit_colour`: into what its luminance can show, none

@@ -71,9 +71,13 @@ class UnpairedFrames(Dataset):
     """
 
     def __init__(
-        self, files_a: list[Path], files_b: list[Path], cfg: TrainConfig, length: int,
+        self,
+        files_a: list[Path],
+        files_b: list[Path],
+        cfg: TrainConfig,
+        length: int,
         roots: tuple[Path, Path] | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.files = (files_a, files_b)
         self.cfg = cfg
         self.length = length

@@ -197,8 +197,9 @@ class Trainer:
             if len(files) == 1 and self.rank == 0:
                 log.warning(
                     "'%s' holds a single image: G and F learn that one picture by heart, not "
-                    "films; add more (filmcolor extract)", data / folder,
-                )  # fmt: skip
+                    "films; add more (filmcolor extract)",
+                    data / folder,
+                )
         roots = domain_folders(data)
         found = {
             image_set(p, root)
@@ -267,10 +268,12 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             # A frozen encoder gets no gradients: those parameters are then unused.
             unused = self.encoder is not None and cfg.encoder_frozen_steps > 0
-            self.train_nets = Networks(**{
-                k: ddp(v, device_ids=ids, find_unused_parameters=unused and k == "colorizer")
-                for k, v in self.nets.named().items()
-            })  # fmt: skip
+            self.train_nets = Networks(
+                **{
+                    k: ddp(v, device_ids=ids, find_unused_parameters=unused and k == "colorizer")
+                    for k, v in self.nets.named().items()
+                }
+            )
         if cfg.compile:
             self.train_nets = Networks(
                 **{k: torch.compile(v) for k, v in self.train_nets.named().items()}
@@ -687,7 +690,11 @@ def _claim_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
         if int(os.environ.get("RANK", "0")) == 0:
             for folder in (checkpoint.parent, run_dir / "tb"):
                 shutil.rmtree(folder, ignore_errors=True)
-            log.info("--overwrite: removed the checkpoints and logs of '%s'", run_dir)
+            log.info(
+                "overwrite: removed the checkpoints and logs of '%s'",
+                run_dir,
+                extra={"fields": ("overwrite",)},
+            )
     run_dir.mkdir(parents=True, exist_ok=True)
 
 
