@@ -286,7 +286,7 @@ def test_stage_choice_and_registry():
     from filmcolor.restore.stages import register
 
     class Gray(PerFrameColor):
-        pass
+        """A kind of its own (here: the model's colour taken away)."""
 
     register("gray")(
         lambda cfg, model, fps, batch, background, fit: Gray(lambda x: 0 * model(x), batch)
