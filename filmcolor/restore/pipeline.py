@@ -26,6 +26,7 @@ from pathlib import Path
 from ..color import COLOUR_SPREAD, colour_spread
 from ..config import RestoreConfig
 from ..errors import UsageError, VideoReadError, VideoWriteError
+from ..io.files import partial_path
 from ..io.probe import VideoInfo, count_video_packets, probe, scan_timing
 from ..io.process import require_ffmpeg
 from ..io.reader import FrameReader, sample_frames
@@ -79,11 +80,6 @@ class RestoreResult:
     def fps(self) -> float:
         """Frames restored per second of wall time."""
         return self.frames / self.seconds if self.seconds > 0 else 0.0
-
-
-def temporary_path(output: Path) -> Path:
-    """The name restore writes to before the final rename (same folder, same extension)."""
-    return output.with_name(f".{output.stem}.filmcolor-part{output.suffix}")
 
 
 def check_paths(source: Path, output: Path, overwrite: bool) -> None:
@@ -308,7 +304,7 @@ def _restore_locked(
     jobs_auto = cfg.jobs == 0
     cfg = plan_jobs(cfg, info, expected, preview is not None, engine.device)
     sampler = PreviewSampler(expected) if preview is not None else None
-    tmp = temporary_path(output)
+    tmp = partial_path(output)
     work = work_folder(output)
     job = open_job(work, fingerprint(source, output, cfg, engine, settings, info), cfg, info)
     done_before = resumed_from = sum(job.segments)
