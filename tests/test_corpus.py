@@ -537,8 +537,7 @@ def run_case(case: Case, tmp_path: Path, models: dict[str, Path], timeout: float
         if case.needle:
             assert case.needle in stderr, stderr
     else:
-        lines = [line for line in stderr.replace("\r", "\n").splitlines() if line.strip()]
-        assert len(lines) == 1, stderr
+        _one_line(stderr)
         assert case.needle in stderr, stderr
         if case.names_file:
             assert source.name in stderr, stderr
