@@ -579,7 +579,7 @@ def export(
     epilog="""\b
 Examples:
   filmcolor quantize films.onnx --footage reel1.mp4 reel2.mkv
-  filmcolor quantize films.onnx --footage stills/*.png --out films_int8.onnx
+  filmcolor quantize films.onnx --footage stills/ --out films_int8.onnx
   filmcolor restore film.mp4 out.mp4 --model films.onnx      # picks films_int8.onnx on a CPU
 
 Writes MODEL_int8.onnx beside MODEL by default, where restore finds it (--precision auto).
@@ -594,7 +594,8 @@ Writes MODEL_int8.onnx beside MODEL by default, where restore finds it (--precis
     required=True,
     multiple=True,
     type=click.Path(path_type=Path),
-    help="Films or pictures to calibrate on (repeat, or several after one flag).",
+    help="Films, pictures or folders of pictures to calibrate on (repeat, or several after "
+    "one flag).",
 )
 @click.option(
     "--out", type=click.Path(path_type=Path), help="Where to write (default: MODEL_int8.onnx)."

@@ -103,3 +103,18 @@ def test_the_first_and_last_convolution_stay_float(tmp_path: Path, clip: Path):
     assert set(convs[1:-tail]) == {"QLinearConv"}, convs
     assert len(convs) == sum(n.op_type == "Conv" for n in onnx.load(str(model)).graph.node)
     assert report.mean_abs_diff < 0.03
+
+
+def test_a_folder_of_pictures_calibrates(tmp_path: Path):
+    import cv2
+
+    stills = tmp_path / "stills" / "reel1"
+    stills.mkdir(parents=True)
+    rng = np.random.default_rng(3)
+    for i in range(6):
+        picture = cv2.resize(rng.integers(0, 256, (6, 8), dtype=np.uint8), (160, 120))
+        cv2.imwrite(str(stills / f"{i:03d}.png"), picture)
+    (stills / "notes.txt").write_text("not a picture")
+    model = make_affine_model(tmp_path / "m.onnx")
+    report = quantize_model(model, [tmp_path / "stills"], count=4)
+    assert report.calibration_frames == 4 and report.path.is_file()

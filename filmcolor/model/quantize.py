@@ -31,8 +31,6 @@ from .contract import int8_path
 
 log = logging.getLogger(__name__)
 
-"""Pictures (read by OpenCV) among calibration sources; films are everything else."""
-
 
 @dataclass(frozen=True)
 class QuantizeReport:
@@ -45,9 +43,24 @@ class QuantizeReport:
     size_bytes: int
 
 
+def _expand(sources: list[Path]) -> list[Path]:
+    """Films and pictures, a folder standing for the pictures in it (recursively)."""
+    found: list[Path] = []
+    for source in sources:
+        if source.is_dir():
+            found.extend(sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES))
+        else:
+            found.append(source)
+    return found
+
+
 def calibration_frames(engine: Colorizer, sources: list[Path], count: int = 32) -> np.ndarray:
-    """``count`` luminance frames at the model's working size, spread evenly over ``sources``."""
+    """``count`` luminance frames at the model's working size, spread evenly over ``sources``
+    (films, pictures, folders of pictures)."""
     frames: list[np.ndarray] = []
+    sources = _expand(sources)
+    if len(sources) > count:
+        sources = [sources[int(i * len(sources) / count)] for i in range(count)]
     per_source = max(1, -(-count // max(1, len(sources))))
     for source in sources:
         if source.suffix.lower() in IMAGE_SUFFIXES:
@@ -74,9 +87,19 @@ def calibration_frames(engine: Colorizer, sources: list[Path], count: int = 32) 
             "no calibration frame could be read; give films or pictures with footage",
             fields=("footage",),
         )
+    if len(frames) > count:
+        frames = [frames[int(i * len(frames) / count)] for i in range(count)]
     # One shape per batch: the working shape of the first frame (crop/resize the others to it).
     h, w = frames[0].shape
-    return np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in frames[:count]])
+    return np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in frames])
+
+
+class _QuietShapeOps(logging.Filter):
+    """Drops the quantiser's warnings about the shape arithmetic of a network that resizes
+    to its input's size (Gather, Slice, Unsqueeze on shapes): those are not quantised, rightly."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Inference failed or unsupported type")
 
 
 def float_ends(model: Path) -> list[str]:
@@ -138,6 +161,8 @@ def quantize_model(
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         partial = partial_path(out)
+        quiet = _QuietShapeOps()
+        logging.getLogger().addFilter(quiet)
         try:
             quant_pre_process(str(model), str(prepared))
             quantize_static(
@@ -160,6 +185,8 @@ def quantize_model(
         except Exception as err:  # onnxruntime's quantiser raises untyped errors
             partial.unlink(missing_ok=True)
             raise ExportError(f"quantising '{model}' failed: {err}") from err
+        finally:
+            logging.getLogger().removeFilter(quiet)
     report = QuantizeReport(
         out, len(frames), float(diff.mean()), float(diff.max()), out.stat().st_size
     )
