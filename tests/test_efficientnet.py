@@ -18,7 +18,11 @@ from test_train import TINY, _images  # noqa: E402
 from filmcolor.config import ExportConfig, GeneratorConfig, load_train_config  # noqa: E402
 from filmcolor.errors import UsageError  # noqa: E402
 from filmcolor.restore.colorizer import Colorizer  # noqa: E402
-from filmcolor.training.checkpoint import load_checkpoint  # noqa: E402
+from filmcolor.training.checkpoint import (  # noqa: E402
+    colorizer_state_from_onnx,
+    generator_config_of,
+    load_checkpoint,
+)
 from filmcolor.training.efficientnet import (  # noqa: E402
     EfficientNetLite0,
     load_imagenet_weights,
@@ -147,6 +151,14 @@ def test_export_parity_int8_and_restore(
     model = tmp_path / "unet.onnx"
     report = export_onnx(tmp_path / "run", model, ExportConfig(working_size=64))
     assert report.max_abs_diff <= 1e-3
+    # init_from the export gives back every weight of the run's G (BatchNorm is not folded)
+    state = load_checkpoint(tmp_path / "run")
+    trained = state["networks"]["colorizer"]
+    fresh = build_generator(generator_config_of(state), "colorizer").state_dict()
+    loaded = colorizer_state_from_onnx(model, generator_config_of(state), fresh)
+    assert loaded.keys() == trained.keys()
+    for key, value in trained.items():
+        assert key.endswith("num_batches_tracked") or torch.equal(loaded[key], value), key
     engine = Colorizer(model, device="cpu")
     assert (
         engine.contract.size_multiple == 32

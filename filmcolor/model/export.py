@@ -103,6 +103,9 @@ def export_onnx(source: Path, out: Path, cfg: ExportConfig) -> ExportReport:
                 },
                 opset_version=cfg.opset,
                 dynamo=False,
+                # BatchNorm kept as its own nodes under its parameters' names (onnxruntime
+                # folds it when it loads the model): init_from reads them back by name.
+                training=torch.onnx.TrainingMode.PRESERVE,
             )
         model = onnx.load(str(tmp))
         # The chroma's two channels, stated (a Resize before the output leaves them symbolic).

@@ -85,7 +85,16 @@ def colorizer_state_from_onnx(
             f"config's ({generator}); set [generator] to match"
         )
     weights = {init.name: numpy_helper.to_array(init) for init in proto.graph.initializer}
-    fresh = {k for k in wanted if new_head and k.startswith("head.")}
+    for node in proto.graph.node:  # the exporter keeps one copy of equal weights, under Identity
+        if node.op_type == "Identity" and node.input[0] in weights:
+            weights.setdefault(node.output[0], weights[node.input[0]])
+    # A new head keeps its values; so do BatchNorm's step counters, which no export holds (the
+    # encoder's statistics stay frozen, so they count nothing).
+    fresh = {
+        k
+        for k in wanted
+        if (new_head and k.startswith("head.")) or k.endswith(".num_batches_tracked")
+    }
     missing = [
         k
         for k in wanted
