@@ -516,6 +516,7 @@ def _missing_torch(err: ImportError) -> FilmcolorError:
 Examples:
   filmcolor export runs/films films.onnx
   filmcolor export runs/films/checkpoints/last.pt films_fp16.onnx --fp16
+  filmcolor export runs/encoder bolder.onnx --temperature 0.3
   filmcolor restore film.mp4 out.mp4 --model films.onnx
 """
 )
@@ -538,6 +539,14 @@ Examples:
     show_default=True,
     help="Largest allowed |onnxruntime - PyTorch|.",
 )
+@click.option(
+    "--temperature",
+    type=float,
+    help=(
+        "Softmax temperature of a binned head's annealed mean (default: the run's): lower "
+        "paints bolder, likelier colours, higher paler averages."
+    ),
+)
 @click.pass_context
 def export(
     ctx: click.Context,
@@ -547,6 +556,7 @@ def export(
     fp16: bool,
     working_size: int | None,
     tolerance: float,
+    temperature: float | None,
 ) -> None:
     """Export the B&W -> colour generator of a run (SOURCE: run folder or checkpoint) to ONNX."""
     _setup_logging(ctx.obj.get("verbose", False), False)
@@ -561,7 +571,13 @@ def export(
         report = export_onnx(
             source,
             out,
-            ExportConfig(opset=opset, fp16=fp16, tolerance=tolerance, working_size=working_size),
+            ExportConfig(
+                opset=opset,
+                fp16=fp16,
+                tolerance=tolerance,
+                working_size=working_size,
+                temperature=temperature,
+            ),
         )
         log.info(
             "wrote '%s' (%.1f MB, step %d); parity onnxruntime vs PyTorch on %s: max |diff| = %.2e",

@@ -258,9 +258,18 @@ class ExportConfig:
     tool reads); None = the run's ``load_size``, what it was trained at."""
     tolerance: float = 1e-3
     """Largest allowed |onnxruntime - PyTorch| difference on the parity input."""
+    temperature: float | None = None
+    """Softmax temperature of a binned head's annealed mean in the exported model; None = the
+    run's ``[generator] temperature``. Lower paints bolder, likelier colours, higher safer,
+    paler averages (the weights are the same)."""
 
     def __post_init__(self) -> None:
         require_finite(self)
+        if self.temperature is not None and self.temperature <= 0:
+            raise UsageError(
+                f"temperature {self.temperature} is not positive; give a value such as 0.38",
+                fields=("temperature",),
+            )
 
 
 @dataclass(frozen=True)

@@ -159,7 +159,16 @@ def test_export_parity_int8_and_restore(
     assert loaded.keys() == trained.keys()
     for key, value in trained.items():
         assert key.endswith("num_batches_tracked") or torch.equal(loaded[key], value), key
+    bolder = export_onnx(
+        tmp_path / "run", tmp_path / "bold.onnx", ExportConfig(working_size=64, temperature=0.05)
+    )
+    assert bolder.max_abs_diff <= 1e-3
+    bold = Colorizer(bolder.path, device="cpu")
+    assert bold.contract.generator["temperature"] == 0.05
     engine = Colorizer(model, device="cpu")
+    assert engine.contract.generator["temperature"] == UNET.get("generator.temperature", 0.38)
+    luma = np.random.default_rng(1).uniform(-1, 1, (1, 64, 96)).astype(np.float32)
+    assert np.abs(bold.run(luma) - engine.run(luma)).max() > 1e-3, "the temperature is used"
     assert (
         engine.contract.size_multiple == 32
         and engine.contract.generator["encoder"] == "efficientnet_lite0"

@@ -14,7 +14,7 @@ from test_train import TINY, _images  # noqa: E402
 
 from filmcolor.cli import main  # noqa: E402
 from filmcolor.config import ExportConfig, load_train_config  # noqa: E402
-from filmcolor.errors import CheckpointError, ExportError  # noqa: E402
+from filmcolor.errors import CheckpointError, ExportError, UsageError  # noqa: E402
 from filmcolor.model.export import export_onnx, load_colorizer  # noqa: E402
 from filmcolor.restore.colorizer import Colorizer  # noqa: E402
 from filmcolor.training.loop import train  # noqa: E402
@@ -39,7 +39,7 @@ def test_export_parity_contract_and_checker(run: Path, tmp_path: Path):
     engine = Colorizer(out, device="cpu")
     assert engine.contract.working_size == TINY["load_size"] and engine.contract.trained_steps == 2
     # Same numbers as PyTorch on another size and batch (dynamic axes).
-    net, _ = load_colorizer(run)
+    net, _, _ = load_colorizer(run)
     luma = np.random.default_rng(0).uniform(-1, 1, (3, 44, 60)).astype(np.float32)
     with torch.no_grad():
         expected = net(torch.from_numpy(luma[:, None])).numpy()
@@ -69,7 +69,18 @@ def test_export_errors(tmp_path: Path):
         export_onnx(broken, tmp_path / "g.onnx", ExportConfig())
     with pytest.raises(ExportError, match="opset"):
         export_onnx(broken, tmp_path / "g.onnx", ExportConfig(opset=11))
+    with pytest.raises(UsageError, match="temperature -1"):
+        ExportConfig(temperature=-1)
     assert not (tmp_path / "g.onnx").exists()
+
+
+def test_a_regressing_head_has_no_temperature(run: Path, tmp_path: Path):
+    runner = CliRunner()
+    done = runner.invoke(
+        main, ["export", str(run), str(tmp_path / "g.onnx"), "--temperature", "0.3"]
+    )
+    assert done.exit_code != 0 and "regressing head" in done.output
+    assert "--temperature" in done.output and not (tmp_path / "g.onnx").exists()
 
 
 def test_fp16_export(run: Path, tmp_path: Path):

@@ -50,12 +50,24 @@ def _shape_record(cfg: GeneratorConfig) -> dict[str, Any]:
     return record
 
 
-def load_colorizer(source: Path) -> tuple[torch.nn.Module, dict]:
-    """The colorizer G of a checkpoint (file or run folder), in eval mode, and the state."""
+def load_colorizer(
+    source: Path, temperature: float | None = None
+) -> tuple[torch.nn.Module, GeneratorConfig, dict]:
+    """The colorizer G of a checkpoint (file or run folder), in eval mode, its shape and the
+    state; ``temperature`` replaces the run's for a binned head's annealed mean."""
     state = load_checkpoint(source)
-    net = build_generator(generator_config_of(state), "colorizer")
+    gen_cfg = generator_config_of(state)
+    if temperature is not None:
+        if not gen_cfg.bins:
+            raise ExportError(
+                f"'{source}' has a regressing head, which has no temperature; leave temperature "
+                "out",
+                fields=("temperature",),
+            )
+        gen_cfg = dataclasses.replace(gen_cfg, temperature=temperature)
+    net = build_generator(gen_cfg, "colorizer")
     net.load_state_dict(state["networks"]["colorizer"])
-    return net.eval(), state
+    return net.eval(), gen_cfg, state
 
 
 def export_onnx(source: Path, out: Path, cfg: ExportConfig) -> ExportReport:
@@ -64,7 +76,7 @@ def export_onnx(source: Path, out: Path, cfg: ExportConfig) -> ExportReport:
     Args:
         source: a run folder (its last checkpoint) or a checkpoint file.
         out: the .onnx file to write (atomically).
-        cfg: opset, fp16, parity tolerance, working size.
+        cfg: opset, fp16, parity tolerance, working size, temperature.
 
     Raises:
         ExportError: the export, the checker or the parity check failed.
@@ -74,8 +86,7 @@ def export_onnx(source: Path, out: Path, cfg: ExportConfig) -> ExportReport:
 
     if cfg.opset < 17:
         raise ExportError(f"opset {cfg.opset} is too old; use 17 or newer")
-    net, state = load_colorizer(source)
-    gen_cfg = generator_config_of(state)
+    net, gen_cfg, state = load_colorizer(source, cfg.temperature)
     size = cfg.working_size or int(state["config"]["load_size"])
     contract = ModelContract(
         working_size=size,
