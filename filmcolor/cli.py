@@ -22,6 +22,7 @@ from typing import Any
 import click
 
 from . import __version__
+from .config import REPAIRS
 from .errors import FilmcolorError, VideoWriteError
 from .restore.stages import COLOR_STAGES
 
@@ -191,6 +192,8 @@ Examples:
   filmcolor restore film.mkv film_color.mkv --resume      # after Ctrl-C, a crash or kill -9
   filmcolor restore cut_copy.mkv part_color.mkv --accept-truncated   # what a cut-off file holds
   filmcolor restore film.mp4 out.mp4 --device cuda --jobs 4   # 4 segments at once (many cores)
+  filmcolor restore worn.mp4 out.mp4 --repair             # flicker, dust, scratches, grain out
+  filmcolor restore worn.mp4 out.mp4 --repair deflicker,stabilize
 
 Audio, subtitles and other streams are copied bit-exact; a stream the output container
 cannot hold is re-encoded (and said so). The output appears only when it is complete.
@@ -315,6 +318,25 @@ cannot hold is re-encoded (and said so). The output appears only when it is comp
         "film that ends before its declared length."
     ),
 )
+@click.option(
+    "--repair",
+    is_flag=False,
+    flag_value="default",
+    default=None,
+    metavar="[LIST]",
+    help=(
+        "Repair the old film before colouring it: --repair alone removes flicker, dust, "
+        "scratches and grain; or name some of " + ", ".join(REPAIRS) + " (or all), e.g. "
+        "--repair deflicker,dust. Off by default: the film's own luminance is kept exactly."
+    ),
+)
+@click.option(
+    "--repair-strength",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Share of the repair in the result (0 = none, 1 = all of it).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, errors only.")
 @click.pass_context
@@ -327,13 +349,15 @@ def restore(
     temporal: str,
     temporal_strength: float,
     keyframe_interval: str,
+    repair: str | None,
+    repair_strength: float,
     **options: Any,
 ) -> None:
     """Colorize the film SOURCE into OUTPUT, keeping its sound and every other stream."""
     _setup_logging(ctx.obj.get("verbose", False), quiet)
 
     def body() -> None:
-        from .config import RestoreConfig, TemporalConfig
+        from .config import RepairConfig, RestoreConfig, TemporalConfig, parse_repairs
         from .restore.pipeline import restore as run_restore
 
         interval = _auto_or_count(keyframe_interval, "--keyframe-interval", "a whole number >= 1")
@@ -343,7 +367,8 @@ def restore(
         temporal_cfg = TemporalConfig(
             mode=temporal, strength=temporal_strength, keyframe_interval=interval
         )
-        cfg = RestoreConfig(temporal=temporal_cfg, **options)
+        repair_cfg = RepairConfig(steps=parse_repairs(repair), strength=repair_strength)
+        cfg = RestoreConfig(temporal=temporal_cfg, repair=repair_cfg, **options)
         result = run_restore(source, output, cfg, _tqdm_progress(quiet), preview)
         copied = sum(1 for s in result.streams if s.action == "copy")
         log.info(
@@ -357,6 +382,96 @@ def restore(
         )
         if result.preview:
             log.info("before/after preview: '%s'", result.preview)
+
+    run_guarded(ctx, body)
+
+
+@main.command(
+    epilog="""\b
+Examples:
+  filmcolor repair worn.mp4 repaired.mp4                   # flicker, dust, scratches, grain
+  filmcolor repair worn.mp4 steady.mp4 --repair all        # and the gate weave
+  filmcolor repair reel.mkv reel_clean.mkv --repair deflicker,dust --strength 0.7
+  filmcolor restore repaired.mp4 colour.mp4          # then colour it (or restore --repair)
+
+The film stays black and white; sound and other streams are copied bit-exact. A colour
+film is refused (its colour would be lost).
+"""
+)
+@click.argument("source", type=click.Path(path_type=Path))
+@click.argument("output", type=click.Path(path_type=Path))
+@click.option(
+    "--repair",
+    default="default",
+    show_default=True,
+    metavar="LIST",
+    help=(
+        "What to repair: default (deflicker, dust, scratches, degrain), all, or some of "
+        + ", ".join(REPAIRS)
+        + "."
+    ),
+)
+@click.option(
+    "--strength",
+    "repair_strength",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Share of the repair in the result (0 = none, 1 = all of it).",
+)
+@click.option("--codec", help="Video encoder (default: libx264; libvpx-vp9 for .webm).")
+@click.option(
+    "--crf", type=int, default=18, show_default=True, help="Encoder quality; lower is better."
+)
+@click.option("--preset", default="medium", show_default=True, help="Encoder preset (x264/x265).")
+@click.option("--start", type=float, help="Start at this second.")
+@click.option("--duration", type=float, help="Repair only this many seconds.")
+@click.option(
+    "--jobs",
+    default="auto",
+    show_default=True,
+    help="Segments repaired at once, each in its own process (auto: as restore).",
+)
+@click.option("--segment-seconds", type=float, help="Length of the pieces --resume continues from.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted repair of OUTPUT.")
+@click.option(
+    "--accept-truncated",
+    is_flag=True,
+    help="Repair what a truncated film holds (with a warning) instead of refusing it.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar, errors only.")
+@click.pass_context
+def repair(
+    ctx: click.Context,
+    source: Path,
+    output: Path,
+    quiet: bool,
+    repair: str,
+    repair_strength: float,
+    **options: Any,
+) -> None:
+    """Repair the old B&W film SOURCE (flicker, dust, scratches, grain, weave) into OUTPUT."""
+    _setup_logging(ctx.obj.get("verbose", False), quiet)
+
+    def body() -> None:
+        from .config import RepairConfig, RestoreConfig, parse_repairs
+        from .restore.pipeline import restore as run_restore
+
+        options["jobs"] = _auto_or_count(
+            options["jobs"], "--jobs", "a number of processes from 1 to 64"
+        )
+        repair_cfg = RepairConfig(steps=parse_repairs(repair), strength=repair_strength)
+        cfg = RestoreConfig(repair=repair_cfg, colour=False, **options)
+        result = run_restore(source, output, cfg, _tqdm_progress(quiet))
+        log.info(
+            "wrote '%s': %d frames repaired (%s) in %.1f s (%.1f fps)",
+            result.output,
+            result.frames,
+            ", ".join(repair_cfg.steps),
+            result.seconds,
+            result.fps,
+        )
 
     run_guarded(ctx, body)
 

@@ -401,6 +401,58 @@ class TemporalConfig:
             raise UsageError("max_interval must be >= 1 and flow_width >= 32")
 
 
+REPAIRS: tuple[str, ...] = ("deflicker", "stabilize", "dust", "scratches", "degrain")
+"""The repairs of filmcolor.restore.repair, in the order they run."""
+
+DEFAULT_REPAIRS: tuple[str, ...] = ("deflicker", "dust", "scratches", "degrain")
+"""What ``--repair`` alone runs: all but stabilize, which moves the picture (opt in by name)."""
+
+
+def parse_repairs(text: str | None) -> tuple[str, ...]:
+    """``--repair``'s value as steps: None -> none; '' or 'default' -> :data:`DEFAULT_REPAIRS`;
+    'all' -> :data:`REPAIRS`; else comma-separated names (checked by :class:`RepairConfig`)."""
+    if text is None:
+        return ()
+    names = [part.strip().lower() for part in text.split(",") if part.strip()]
+    if not names or names == ["default"]:
+        return DEFAULT_REPAIRS
+    if names == ["all"]:
+        return REPAIRS
+    return tuple(dict.fromkeys(names))
+
+
+@dataclass(frozen=True)
+class RepairConfig:
+    """Which repairs of old film run before the colour (see filmcolor.restore.repair)."""
+
+    steps: tuple[str, ...] = ()
+    """Some of :data:`REPAIRS`; empty = none (the film's luminance is kept exactly)."""
+    strength: float = 1.0
+    """0..1: the share of the repair in the result (1: repaired, 0: the input)."""
+
+    def __post_init__(self) -> None:
+        require_finite(self)
+        known = [name for name in REPAIRS if name in self.steps]  # in the order they run
+        object.__setattr__(
+            self, "steps", tuple(known + [n for n in self.steps if n not in REPAIRS])
+        )
+        unknown = [name for name in self.steps if name not in REPAIRS]
+        if unknown:
+            raise UsageError(
+                f"unknown repair {unknown[0]!r}; choose from {', '.join(REPAIRS)} (or all)",
+                fields=("repair",),
+            )
+        if not 0.0 <= self.strength <= 1.0:
+            raise UsageError(
+                f"repair_strength must be between 0 and 1, got {self.strength}",
+                fields=("repair_strength",),
+            )
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.steps) and self.strength > 0.0
+
+
 @dataclass(frozen=True)
 class RestoreConfig:
     """How `filmcolor restore` colorizes a film."""
@@ -431,6 +483,10 @@ class RestoreConfig:
     model; 1 with the model on a GPU)."""
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
     """Blending of colour between neighbouring frames, reset at cuts."""
+    repair: RepairConfig = field(default_factory=RepairConfig)
+    """Repairs of the film's luminance before the colour (none by default: it is kept as is)."""
+    colour: bool = True
+    """False: no colour, the chroma written neutral (``filmcolor repair``: repair alone)."""
     precision: str = "auto"
     """'auto' (the model's int8 sibling on a CPU when there is one), 'fp32' or 'int8'."""
     saturation: float = 1.0

@@ -163,6 +163,18 @@ def check_input(info: VideoInfo, cfg: RestoreConfig) -> VideoInfo:
     return info
 
 
+def _refuse_colour(info: VideoInfo) -> None:
+    """A repair without colour writes neutral chroma: refuse a colour film rather than drop its
+    colour."""
+    spread = colour_spread(sample_frames(info))
+    if spread > COLOUR_SPREAD:
+        raise UsageError(
+            f"'{info.path}' is a colour film (colour spread {spread:.1f}; B&W films measure "
+            f"below {COLOUR_SPREAD:.1f}): repair works on B&W films and would drop its colour; "
+            "give the B&W film"
+        )
+
+
 def _warn_if_colour(info: VideoInfo) -> None:
     """Say so when the film is already in colour: restore would replace its colour with the
     model's guess."""
@@ -262,7 +274,13 @@ def restore(
     if preview is not None:
         check_preview(source, output, preview)
     info = check_input(scan_timing(probe(source)), cfg)
-    colour_check = threading.Thread(target=_warn_if_colour, args=(info,), name="filmcolor-colour")
+    if not cfg.colour:
+        _refuse_colour(info)
+    colour_check = threading.Thread(
+        target=_warn_if_colour if cfg.colour else lambda _: None,
+        args=(info,),
+        name="filmcolor-colour",
+    )
     colour_check.start()  # a few small frames decoded while the model loads
     try:
         with output_lock(output):

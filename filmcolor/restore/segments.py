@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from ..color import chroma_to_planes
-from ..config import RestoreConfig
+from ..config import RestoreConfig, TemporalConfig
 from ..errors import UsageError, VideoWriteError
 from ..io.files import atomic_write
 from ..io.probe import VideoInfo
@@ -31,6 +31,7 @@ from ..io.writer import (
 )
 from .colorizer import Colorizer
 from .preview import PreviewSampler
+from .repair import Repairer, RepairTimes
 from .stages import make_color_stage
 from .temporal import StageTimes
 
@@ -160,6 +161,7 @@ def fingerprint(
             cfg.segment_seconds,
             cfg.batch_size,
             repr(cfg.temporal),
+            repr(cfg.repair),
         ],
         "video": [info.width, info.height, str(info.frame_rate)],
     }
@@ -203,6 +205,11 @@ def open_job(work: Path, fingerprint: str, cfg: RestoreConfig, info: VideoInfo) 
     return job
 
 
+def _no_colour(luma: np.ndarray) -> np.ndarray:
+    """Neutral chroma for luminance (N, h, w): what a repair without colour writes."""
+    return np.zeros((luma.shape[0], 2, *luma.shape[1:]), np.float32)
+
+
 class SegmentRun:
     """Frames from the reader through the colour stage into segment files of the work folder.
 
@@ -230,6 +237,7 @@ class SegmentRun:
         self.uv_size = chroma_size(self.pix_fmt, info.width, info.height)
         self.frames = 0  # frames this run's sequential reader finished
         self.times = StageTimes()
+        self.repair_times = RepairTimes()
         self.cuts: list[int] = []
 
     def consume(self, reader: FrameReader) -> None:
@@ -266,14 +274,20 @@ class SegmentRun:
         info = self.info
         final = self.work / segment_name(number)
         partial = self.work / f".part_{segment_name(number)}"
-        stage = make_color_stage(
-            self.cfg.temporal,
-            self.engine.run,
-            info.frame_rate,
-            self.cfg.batch_size,
-            background=True,
-            fit=self.engine.fit,
-        )
+        if self.cfg.colour:
+            stage = make_color_stage(
+                self.cfg.temporal,
+                self.engine.run,
+                info.frame_rate,
+                self.cfg.batch_size,
+                background=True,
+                fit=self.engine.fit,
+            )
+        else:  # filmcolor repair: neutral chroma, the model never runs
+            stage = make_color_stage(
+                TemporalConfig(mode="none"), _no_colour, info.frame_rate, self.cfg.batch_size
+            )
+        repairer = Repairer(self.cfg.repair) if self.cfg.repair.enabled else None
         written = 0
         with FrameWriter(
             partial, info, [], self.settings, in_pix_fmt=self.pix_fmt, segment=True
@@ -294,12 +308,18 @@ class SegmentRun:
                         written += 1
                     self.bar.update(len(done))
 
+                def colour(planes: list[np.ndarray]) -> None:
+                    for plane in planes:
+                        emit(stage.push(plane, self.engine.shrink_plane(plane, info.full_range)))
+
                 y: np.ndarray | None = first  # the reader delivers the Y plane alone
                 pushed = 0
                 while y is not None:
-                    emit(stage.push(y, self.engine.shrink_plane(y, info.full_range)))
+                    colour(repairer.push(y) if repairer else [y])
                     pushed += 1
                     y = next(frames, None) if pushed < self.job.segment_frames else None
+                if repairer:
+                    colour(repairer.finish())
                 emit(stage.finish())
                 out.finish()
             except BaseException:
@@ -313,5 +333,7 @@ class SegmentRun:
             )
         os.replace(partial, final)
         self.times.add(stage.times)
+        if repairer:
+            self.repair_times.merge(repairer.times)
         self.cuts += [offset + c for c in stage.cuts]
         return written, pushed == self.job.segment_frames

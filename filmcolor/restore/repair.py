@@ -1,0 +1,576 @@
+"""Film repair before the colour: deflicker, stabilize, dust, scratches, degrain.
+
+Old prints flicker (exposure jumps from frame to frame), weave in the gate, carry dust and
+dirt (a spot on one frame only), vertical scratches (a thin line at a steady column) and
+grain. :class:`Repairer` takes a shot's luminance planes in order and gives them back repaired,
+a few frames later (it looks ahead :data:`LOOKAHEAD` frames), one for one:
+
+* **deflicker**: each frame's mean brightness and contrast are drawn to their trend within the
+  shot, a weighted straight-line fit over the frames around it (a fade is a straight line
+  there and is kept); a frame far off the trend (a flash, a blast) is left as it is.
+* **stabilize**: the frame-to-frame shift (phase correlation) is summed into the shot's path;
+  the frame is moved onto the path's trend (pans are kept, weave is removed), its border
+  filled from its edge.
+* **dust**: a spot that is brighter (or darker) than both neighbours brought onto it along the
+  optical flow, where those neighbours agree with each other, is one frame's dirt: it is
+  filled from them. What stays in place along the motion is picture and is never touched.
+* **scratches**: a thin vertical line, the same in most rows and found at the same column in a
+  neighbouring frame, is filled from its sides.
+* **degrain**: the frame averaged with its flow-aligned neighbours where they agree (a
+  temporal bilateral filter), its strength set by the grain measured on the shot.
+
+Nothing crosses a cut (found here on brightness-normalised thumbnails, so flicker is not a
+cut): a shot's first and last frames use only their own shot. Example::
+
+    repairer = Repairer(RepairConfig(steps=("deflicker", "dust")))
+    for y in frames:                      # uint8 (H, W) luminance planes
+        for repaired in repairer.push(y):
+            write(repaired)
+    for repaired in repairer.finish():
+        write(repaired)
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from ..config import RepairConfig
+from .temporal import OpticalFlow, flow_maps, remap
+
+log = logging.getLogger(__name__)
+
+LOOKAHEAD = 6
+"""Frames held after the one being repaired: the trend of brightness and position is fitted
+over the frames up to this far on each side."""
+
+THUMB_WIDTH = 96
+"""Width of the thumbnails on which cuts and brightness are measured."""
+
+SHIFT_WIDTH = 256
+"""Width at which the frame-to-frame shift is measured (phase correlation)."""
+
+STEADY = 0.5
+"""Corrections of the position below this many pixels are not made: a sub-pixel move blurs
+a sharp frame more than it steadies it."""
+
+WEAVE = 0.02
+"""The largest correction of the position, as a share of the frame's height: more than a gate
+weaves (the fit missed the camera's own motion)."""
+
+FLOW_WIDTH = 320
+"""Width at which the optical flow between neighbours is computed (then scaled up)."""
+
+CUT_DIFFERENCE = 0.55
+"""Mean absolute difference of two brightness-normalised thumbnails (in standard deviations)
+above which a cut is declared."""
+
+FLICKER_KEEP = (0.18, 0.35)
+"""|log(brightness / trend)| up to the first value is flicker and corrected in full; from the
+second on it is the film's own (a flash, a blast) and kept; in between, partly."""
+
+
+@dataclass
+class _Frame:
+    index: int
+    y: np.ndarray  # uint8 (H, W), replaced as the steps run
+    thumb: np.ndarray  # float32 thumbnail of the input
+    steady: np.ndarray | None  # float32 at SHIFT_WIDTH (stabilize only)
+    shot: int
+    mean: float
+    std: float
+    step: tuple[float, float] = (0.0, 0.0)  # shift from the previous frame of the shot (thumb px)
+    leveled: bool = False  # deflicker and stabilize applied
+    small: np.ndarray | None = None  # uint8 at FLOW_WIDTH, after deflicker and stabilize
+    scratches: list[tuple[int, int]] | None = None  # its scratch columns, once measured
+
+
+@dataclass
+class RepairTimes:
+    """Seconds each step took (CPU time of this thread)."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def add(self, step: str, seconds: float) -> None:
+        self.seconds[step] = self.seconds.get(step, 0.0) + seconds
+
+    def merge(self, other: RepairTimes) -> None:
+        for step, seconds in other.seconds.items():
+            self.add(step, seconds)
+
+
+class Repairer:
+    """Repairs luminance planes pushed in order (see the module docstring).
+
+    Args:
+        cfg: which steps, and how strongly (0..1 blends the repair with the input).
+    """
+
+    def __init__(self, cfg: RepairConfig) -> None:
+        self.cfg = cfg
+        self.steps = frozenset(cfg.steps)
+        self.cuts: list[int] = []
+        self.times = RepairTimes()
+        self.noise: float | None = None  # grain sigma of the current shot, in levels
+        self.spots = 0  # dust pixels filled
+        self.scratch_columns = 0  # scratch columns filled (frames x columns)
+        self._frames: list[_Frame] = []
+        self._count = 0
+        self._shot = 0
+        self._flow = OpticalFlow()
+        self._done = 0  # frames given back
+        self._noise_history: list[float] = []
+
+    # -- the stream -------------------------------------------------------------------------
+
+    def push(self, y: np.ndarray) -> list[np.ndarray]:
+        """Take the next frame's luminance (uint8, H x W); return the frames now repaired."""
+        started = time.perf_counter()
+        thumb = _thumbnail(y)
+        mean, std = (float(v[0, 0]) for v in cv2.meanStdDev(thumb))
+        previous = self._frames[-1] if self._frames else None
+        if previous is not None and _is_cut(previous, thumb, mean, std):
+            self._shot += 1
+            self.cuts.append(self._count)
+        steady = _thumbnail(y, SHIFT_WIDTH) if "stabilize" in self.steps else None
+        frame = _Frame(self._count, y, thumb, steady, self._shot, mean, max(std, 1e-3))
+        if previous is not None and previous.shot == frame.shot and steady is not None:
+            assert previous.steady is not None
+            frame.step = _shift(previous.steady, steady)
+        self._frames.append(frame)
+        self._count += 1
+        self.times.add("analysis", time.perf_counter() - started)
+        return self._drain(final=False)
+
+    def finish(self) -> list[np.ndarray]:
+        """The frames still held, repaired."""
+        if self._count and self._count < 3 and self.steps & {"dust", "scratches", "degrain"}:
+            log.info(
+                "the film has %d frame(s): too few for the temporal repairs, which need a frame "
+                "on each side; only the others ran",
+                self._count,
+            )
+        return self._drain(final=True)
+
+    def _drain(self, final: bool) -> list[np.ndarray]:
+        out = []
+        while self._frames and self._done <= self._frames[-1].index:
+            target = self._get(self._done)
+            ahead = [f for f in self._frames if f.index > target.index and f.shot == target.shot]
+            shot_closed = self._frames[-1].shot != target.shot
+            if not (final or shot_closed or len(ahead) >= LOOKAHEAD + 1):
+                break
+            out.append(self._repair(target))
+            self._done += 1
+            # Keep what later frames still need: LOOKAHEAD + 1 frames behind the next one.
+            self._frames = [f for f in self._frames if f.index >= self._done - LOOKAHEAD - 1]
+        return out
+
+    def _get(self, index: int) -> _Frame:
+        return next(f for f in self._frames if f.index == index)
+
+    def _shot_window(self, frame: _Frame, radius: int) -> list[_Frame]:
+        return [
+            f for f in self._frames if f.shot == frame.shot and abs(f.index - frame.index) <= radius
+        ]
+
+    # -- the steps --------------------------------------------------------------------------
+
+    def _repair(self, frame: _Frame) -> np.ndarray:
+        """Frame ``frame`` with every chosen step, blended with the input by strength."""
+        original = frame.y
+        self._level(frame)
+        neighbours = [
+            self._leveled(f) for f in self._shot_window(frame, 1) if f.index != frame.index
+        ]
+        y = frame.y
+        if neighbours and self.steps & {"dust", "scratches", "degrain"}:
+            y = self._local(frame, neighbours)
+        elif self.steps & {"scratches"}:
+            y = self._scratches(frame, y, [])
+        strength = self.cfg.strength
+        if strength < 1.0:
+            y = cv2.addWeighted(y, strength, original, 1.0 - strength, 0.0)
+        return y
+
+    def _leveled(self, frame: _Frame) -> _Frame:
+        self._level(frame)
+        return frame
+
+    def _level(self, frame: _Frame) -> None:
+        """Deflicker and stabilize ``frame`` in place (once), from its shot's trend."""
+        if frame.leveled:
+            return
+        started = time.perf_counter()
+        window = self._shot_window(frame, LOOKAHEAD)
+        y = frame.y
+        if "deflicker" in self.steps and len(window) >= 3:
+            y = _deflicker(y, frame, window)
+        self.times.add("deflicker", time.perf_counter() - started)
+        started = time.perf_counter()
+        if "stabilize" in self.steps and len(window) >= 3:
+            y = _stabilize(y, frame, window)
+        frame.y = y
+        h, w = y.shape
+        width = min(FLOW_WIDTH, w)
+        frame.small = cv2.resize(
+            y, (width, max(8, round(h * width / w))), interpolation=cv2.INTER_AREA
+        )
+        frame.leveled = True
+        self.times.add("stabilize", time.perf_counter() - started)
+
+    def _local(self, frame: _Frame, neighbours: list[_Frame]) -> np.ndarray:
+        """Dust, scratches and degrain: the steps that compare a frame with its neighbours."""
+        started = time.perf_counter()
+        assert frame.small is not None
+        h, w = frame.y.shape
+        scale_x, scale_y = w / frame.small.shape[1], h / frame.small.shape[0]
+        warped = []
+        for other in neighbours:
+            assert other.small is not None
+            flow = self._flow(frame.small, other.small)
+            flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
+            flow[..., 0] *= scale_x
+            flow[..., 1] *= scale_y
+            warped.append(remap(other.y, flow_maps(flow), cv2.INTER_LINEAR))
+        self.times.add("flow", time.perf_counter() - started)
+        y = frame.y
+        if frame.index in self.cuts or frame.index == 0:
+            self._noise_history.clear()
+        self._noise_history.append(grain_sigma(y, warped))
+        self.noise = float(np.median(self._noise_history[-9:]))
+        if "dust" in self.steps and len(warped) == 2:
+            started = time.perf_counter()
+            y = self._dust(y, warped, [other.y for other in neighbours])
+            self.times.add("dust", time.perf_counter() - started)
+        if "scratches" in self.steps:
+            started = time.perf_counter()
+            y = self._scratches(frame, y, neighbours)
+            self.times.add("scratches", time.perf_counter() - started)
+        if "degrain" in self.steps:
+            started = time.perf_counter()
+            y = _degrain(y, warped, self.noise)
+            self.times.add("degrain", time.perf_counter() - started)
+        return y
+
+    def _dust(self, y: np.ndarray, warped: list[np.ndarray], raw: list[np.ndarray]) -> np.ndarray:
+        threshold = max(16.0, 3.0 * (self.noise or 0.0))
+        h, w = y.shape
+        if h >= 480:  # found at half size (a quarter of the work), filled at full size
+            size = (w // 2, h // 2)
+            small = [cv2.resize(a, size, interpolation=cv2.INTER_AREA) for a in (y, *warped, *raw)]
+            found, _ = dust_mask(*small[:3], threshold, blur=False, neighbours=tuple(small[3:]))
+            if not found.any():
+                return y
+            mask = cv2.resize(found.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
+            mask = cv2.dilate(mask, np.ones((3, 3), np.uint8)).astype(bool)
+        else:
+            mask, _ = dust_mask(y, warped[0], warped[1], threshold, neighbours=tuple(raw))
+            if not mask.any():
+                return y
+        self.spots += int(mask.sum())
+        out = y.copy()
+        out[mask] = ((warped[0][mask].astype(np.uint16) + warped[1][mask] + 1) // 2).astype(
+            np.uint8
+        )
+        return out
+
+    def _scratches(self, frame: _Frame, y: np.ndarray, neighbours: list[_Frame]) -> np.ndarray:
+        columns = self._columns_of(frame, y)
+        if not columns:
+            return y
+        if neighbours:  # a scratch stays at its column: found in a neighbour too (within 2 px)
+            seen = [self._columns_of(other, other.y) for other in neighbours]
+            columns = [
+                (x, sign) for x, sign in columns if any(abs(x - c) <= 2 for s in seen for c, _ in s)
+            ]
+        if not columns:
+            return y
+        self.scratch_columns += len(columns)
+        return fill_columns(y, [x for x, _ in columns])
+
+    @staticmethod
+    def _columns_of(frame: _Frame, y: np.ndarray) -> list[tuple[int, int]]:
+        """The scratch columns of a frame (measured once, on every 4th row: a scratch runs
+        from top to bottom)."""
+        if frame.scratches is None:
+            frame.scratches = scratch_columns(y[::4] if y.shape[0] >= 64 else y)
+        return frame.scratches
+
+
+# -- measurements and filters (pure functions) ----------------------------------------------
+
+
+def _thumbnail(y: np.ndarray, width: int = THUMB_WIDTH) -> np.ndarray:
+    h, w = y.shape
+    width = min(width, w)
+    return cv2.resize(
+        y, (width, max(4, round(h * width / w))), interpolation=cv2.INTER_AREA
+    ).astype(np.float32)
+
+
+def _is_cut(previous: _Frame, thumb: np.ndarray, mean: float, std: float) -> bool:
+    """A cut between ``previous`` and this thumbnail: their brightness-normalised pictures
+    differ (flicker, a change of brightness alone, is not a cut)."""
+    a = (previous.thumb - previous.mean) / max(previous.std, 4.0)
+    b = (thumb - mean) / max(std, 4.0)
+    return float(np.mean(np.abs(a - b))) > CUT_DIFFERENCE
+
+
+def _shift(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """How far the picture moved from thumbnail ``a`` to ``b`` (x, y), by phase correlation."""
+    window = _hanning(a.shape)
+    (dx, dy), response = cv2.phaseCorrelate(a, b, window)
+    if response < 0.05:  # nothing to lock on (a blank frame): no move
+        return 0.0, 0.0
+    return float(dx), float(dy)
+
+
+_HANNING: dict[tuple[int, int], np.ndarray] = {}
+
+
+def _hanning(shape: tuple[int, ...]) -> np.ndarray:
+    key = (shape[0], shape[1])
+    if key not in _HANNING:
+        _HANNING[key] = cv2.createHanningWindow((shape[1], shape[0]), cv2.CV_32F)
+    return _HANNING[key]
+
+
+def trend(
+    values: np.ndarray, positions: np.ndarray, at: int, robust: bool = True, degree: int = 1
+) -> float:
+    """The value at position ``at`` of a weighted polynomial fit (a straight line, or a
+    parabola with ``degree`` 2: a pan that speeds up) to ``values``.
+
+    Gaussian weights over the distance from ``at``; with ``robust``, the values far off the fit
+    are weighed down and out (Tukey's biweight, from the weighted median on), so a flash of a
+    few frames within the window does not pull the trend.
+    """
+    distance = (positions - at).astype(np.float64)
+    weights = np.exp(-0.5 * (distance / (LOOKAHEAD / 2)) ** 2)
+    degree = min(degree, len(values) - 1)
+    if not robust or len(values) < 4:
+        return float(_fit(values, distance, weights, degree)[-1])
+    order = np.argsort(values)
+    cumulative = np.cumsum(weights[order])
+    level = float(values[order][np.searchsorted(cumulative, cumulative[-1] / 2)])
+    residual = values - level
+    for _ in range(3):
+        scale = max(1.4826 * float(np.median(np.abs(residual))), 0.02)
+        robust_weights = np.clip(1.0 - (residual / (4.0 * scale)) ** 2, 0.0, None) ** 2
+        coefficients = _fit(values, distance, weights * robust_weights + 1e-9, degree)
+        residual = values - np.polyval(coefficients, distance)
+    return float(coefficients[-1])  # the fit at distance 0
+
+
+def _fit(values: np.ndarray, x: np.ndarray, weights: np.ndarray, degree: int) -> np.ndarray:
+    """Weighted least-squares polynomial coefficients (highest power first)."""
+    if degree <= 0 or np.ptp(x) == 0:
+        return np.array([float((weights * values).sum() / weights.sum())])
+    return np.polyfit(x, values, degree, w=np.sqrt(weights))
+
+
+def _deflicker(y: np.ndarray, frame: _Frame, window: list[_Frame]) -> np.ndarray:
+    positions = np.array([f.index for f in window])
+    means = np.array([f.mean for f in window])
+    stds = np.array([f.std for f in window])
+    mean_trend = trend(np.log(means + 1.0), positions, frame.index)
+    std_trend = trend(np.log(stds + 1.0), positions, frame.index)
+    off = abs(np.log(frame.mean + 1.0) - mean_trend)
+    low, high = FLICKER_KEEP
+    share = float(np.clip((high - off) / (high - low), 0.0, 1.0))  # 1: flicker, 0: the film's
+    if share <= 0.0:
+        return y
+    target_mean = np.exp(mean_trend) - 1.0
+    target_std = np.exp(std_trend) - 1.0
+    gain = float(np.clip(target_std / frame.std, 0.67, 1.5))
+    levels = np.arange(256, dtype=np.float32)
+    mapped = (levels - frame.mean) * gain + target_mean
+    lut = np.clip(levels + share * (mapped - levels) + 0.5, 0, 255).astype(np.uint8)
+    return cv2.LUT(y, lut)
+
+
+def _stabilize(y: np.ndarray, frame: _Frame, window: list[_Frame]) -> np.ndarray:
+    """Move ``frame`` onto its shot's smoothed path (the path summed from the frame steps)."""
+    ordered = sorted(window, key=lambda f: f.index)
+    path = np.zeros((len(ordered), 2))
+    for i in range(1, len(ordered)):
+        path[i] = path[i - 1] + np.array(ordered[i].step)
+    positions = np.array([f.index for f in ordered])
+    here = path[[f.index for f in ordered].index(frame.index)]
+    smooth = np.array(
+        [trend(path[:, k], positions, frame.index, robust=False, degree=2) for k in range(2)]
+    )
+    assert frame.steady is not None
+    scale = y.shape[1] / frame.steady.shape[1]
+    dx, dy = (smooth - here) * scale
+    if not STEADY <= np.hypot(dx, dy) <= WEAVE * y.shape[0]:
+        return y  # too little to be worth a move, or more than a gate weaves (the camera)
+    matrix = np.float32([[1, 0, dx], [0, 1, dy]])
+    return cv2.warpAffine(
+        y, matrix, (y.shape[1], y.shape[0]), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE
+    )
+
+
+def grain_sigma(y: np.ndarray, warped: list[np.ndarray]) -> float:
+    """The grain's standard deviation in levels: grain is new on every frame, so a frame and a
+    neighbour brought onto it differ by it twice over (the median difference is robust to where
+    the flow failed; the picture's own texture, aligned, cancels)."""
+    if not warped:
+        return 0.0
+    difference = cv2.absdiff(y, warped[0])
+    return float(1.4826 * np.median(difference) / np.sqrt(2.0))
+
+
+MOVED_CHECKS = 64
+"""Candidate spots of a frame (the largest first) searched for in the neighbouring frames."""
+
+
+def dust_mask(
+    y: np.ndarray,
+    before: np.ndarray,
+    after: np.ndarray,
+    threshold: float,
+    blur: bool = True,
+    neighbours: tuple[np.ndarray, ...] = (),
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where ``y`` holds one frame's dirt, and what fills it.
+
+    ``before`` and ``after`` are the neighbouring frames brought onto ``y`` along the flow. A
+    pixel is dirt where it is off both by more than ``threshold`` in the same direction while
+    they agree; the spots are grown by a pixel (their soft rims) and kept small (a large region
+    is the flow failing, not dust). A spot found again near its place in one of
+    ``neighbours`` (the frames as they are, not brought along the flow) is a small object that
+    moved faster than the flow follows: picture, kept.
+    """
+    # Differences of 3x3 means: a speck spans pixels, grain does not; the neighbours' overall
+    # brightness is matched first (flicker is not dirt).
+    yb, bb, ab = (
+        (cv2.blur(a, (3, 3)) if blur else a).astype(np.float32) for a in (y, before, after)
+    )
+    d1, d2 = yb - bb, yb - ab
+    d1 -= float(np.median(d1))
+    d2 -= float(np.median(d2))
+    agree = np.abs(d1 - d2) < threshold * 0.6
+    # ... and a speck stands out of its own frame too (where the flow slips along an edge, the
+    # frame is like its surroundings)
+    own = yb - cv2.medianBlur(y, 11).astype(np.float32)
+    bright = (d1 > threshold) & (d2 > threshold) & (own > threshold * 0.7)
+    dark = (d1 < -threshold) & (d2 < -threshold) & (own < -threshold * 0.7)
+    spot = agree & (bright | dark)
+    mask = spot.astype(np.uint8)
+    if not mask.any():
+        return spot, y
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    largest = max(64, int(y.size * 0.0004))
+    keep = np.zeros(count, bool)
+    keep[1:] = stats[1:, cv2.CC_STAT_AREA] <= largest
+    if neighbours:
+        candidates = [i for i in range(1, count) if keep[i]]
+        candidates.sort(key=lambda i: -stats[i, cv2.CC_STAT_AREA])
+        for i in candidates[:MOVED_CHECKS]:
+            x0, y0, w, h = (int(v) for v in stats[i, :4])
+            if _found_nearby(y, neighbours, x0, y0, w, h):
+                keep[i] = False
+    mask = keep[labels].astype(np.uint8)
+    mask = cv2.dilate(mask, np.ones((3, 3), np.uint8))
+    fill = ((before.astype(np.uint16) + after + 1) // 2).astype(np.uint8)
+    return mask.astype(bool), fill
+
+
+def _found_nearby(
+    y: np.ndarray, neighbours: tuple[np.ndarray, ...], x0: int, y0: int, w: int, h: int
+) -> bool:
+    """Whether the patch of ``y`` around a spot is found again close by in a neighbour."""
+    height, width = y.shape
+    margin, reach = 2, max(8, round(0.03 * width))
+    top, left = max(0, y0 - margin), max(0, x0 - margin)
+    bottom, right = min(height, y0 + h + margin), min(width, x0 + w + margin)
+    patch = y[top:bottom, left:right].astype(np.float32)
+    energy = float(((patch - patch.mean()) ** 2).sum()) + 1e-3
+    for other in neighbours:
+        window = other[
+            max(0, top - reach) : min(height, bottom + reach),
+            max(0, left - reach) : min(width, right + reach),
+        ].astype(np.float32)
+        if window.shape[0] < patch.shape[0] or window.shape[1] < patch.shape[1]:
+            continue
+        if float(cv2.matchTemplate(window, patch, cv2.TM_SQDIFF).min()) < 0.3 * energy:
+            return True
+    return False
+
+
+def scratch_columns(y: np.ndarray, contrast: float = 10.0) -> list[tuple[int, int]]:
+    """Columns holding a thin vertical line from top to bottom: (column, +1 bright / -1 dark).
+
+    A column's difference to the mean of the columns 3 px to either side, in each row: where
+    the same sign and more than ``contrast`` levels in 70 % of the rows (and the median far
+    beyond the film's own column-to-column texture), the column is a line.
+    """
+    image = y.astype(np.float32)
+    h, w = image.shape
+    if w < 9 or h < 8:
+        return []
+    side = 0.5 * (np.roll(image, 3, axis=1) + np.roll(image, -3, axis=1))
+    ridge = image - side
+    ridge[:, :3] = 0
+    ridge[:, -3:] = 0
+    median = np.median(ridge, axis=0)
+    texture = 1.4826 * float(np.median(np.abs(median))) + 1e-3
+    found = []
+    for x in np.flatnonzero(np.abs(median) > max(contrast, 6.0 * texture)):
+        sign = 1 if median[x] > 0 else -1
+        share = float(np.mean(sign * ridge[:, x] > contrast * 0.5))
+        if share >= 0.7:
+            found.append((int(x), sign))
+    # A line shows in the columns beside it too (2-3 px wide), and as an echo of the other sign
+    # 3 px away (where it is the side): keep the strongest within 4 px.
+    kept: list[tuple[int, int]] = []
+    for x, sign in sorted(found, key=lambda item: -abs(median[item[0]])):
+        if all(abs(x - other) > 4 for other, _ in kept):
+            kept.append((x, sign))
+    return sorted(kept)
+
+
+def fill_columns(y: np.ndarray, columns: list[int], half_width: int = 1) -> np.ndarray:
+    """``y`` with each column (and ``half_width`` on either side) drawn straight across from
+    the columns beside it, row by row."""
+    out = y.copy()
+    w = y.shape[1]
+    for x in columns:
+        left, right = max(0, x - half_width - 1), min(w - 1, x + half_width + 1)
+        if right - left < 2:
+            continue
+        a = y[:, left].astype(np.float32)
+        b = y[:, right].astype(np.float32)
+        for c in range(left + 1, right):
+            t = (c - left) / (right - left)
+            out[:, c] = np.clip(a + (b - a) * t + 0.5, 0, 255).astype(np.uint8)
+    return out
+
+
+def _degrain(y: np.ndarray, warped: list[np.ndarray], sigma: float | None) -> np.ndarray:
+    """``y`` averaged with its flow-aligned neighbours where they agree with it (within a few
+    grain sigmas); the neighbours count less where they differ (motion the flow missed)."""
+    if not warped or not sigma or sigma < 0.5:
+        return y
+    scale = 2.5 * sigma
+    weight_of = np.exp(-((np.arange(256, dtype=np.float32) / scale) ** 2)).astype(np.float32)
+    image = y.astype(np.float32)
+    total = image.copy()
+    weights = np.ones_like(image)
+    for other in warped:
+        weight = weight_of[cv2.absdiff(y, other)]
+        total += weight * other
+        weights += weight
+    averaged = total / weights
+    # What grain the average left (most where the neighbours did not count): an edge-keeping
+    # spatial filter at that level.
+    left = sigma / float(np.sqrt(np.mean(weights)))
+    if left >= 3.0:
+        averaged = cv2.bilateralFilter(averaged, 5, 2.0 * left, 1.5)
+    return np.clip(averaged + 0.5, 0, 255).astype(np.uint8)

@@ -1,0 +1,164 @@
+"""restore/repair.py: flicker, dust and scratches out, the picture and the film's own light kept."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import decoded_frames, make_clip, md5_of_stream
+
+from filmcolor.cli import main
+from filmcolor.config import DEFAULT_REPAIRS, REPAIRS, RepairConfig, parse_repairs
+from filmcolor.errors import UsageError
+from filmcolor.evaluate.damage import Damage, damage_clip, flicker
+from filmcolor.restore.repair import Repairer, scratch_columns
+
+
+def _scene(count: int, size: tuple[int, int] = (120, 160), seed: int = 0) -> list[np.ndarray]:
+    """A textured picture panning slowly right (a smooth random field), uint8 frames."""
+    rng = np.random.default_rng(seed)
+    h, w = size
+    field = cv2.resize(rng.uniform(40, 210, (h // 8, (w + 4 * count) // 8)), (w + 4 * count, h))
+    field = cv2.GaussianBlur(field, (0, 0), 2.0)
+    return [np.clip(field[:, i : i + w] + 0.5, 0, 255).astype(np.uint8) for i in range(count)]
+
+
+def _repair(frames: list[np.ndarray], *steps: str) -> tuple[list[np.ndarray], Repairer]:
+    repairer = Repairer(RepairConfig(steps=steps))
+    out = []
+    for y in frames:
+        out += repairer.push(y)
+    out += repairer.finish()
+    assert len(out) == len(frames), "one frame out for each in"
+    return out, repairer
+
+
+def test_a_one_frame_speck_is_removed_and_a_moving_object_of_its_size_kept():
+    clean = _scene(9)
+    worn = [f.copy() for f in clean]
+    cv2.circle(worn[4], (60, 50), 3, 250, -1)  # dust: frame 4 only
+    moving = [f.copy() for f in worn]
+    for i, f in enumerate(moving):  # a dark ball of the same size, moving on its own
+        cv2.circle(f, (40 + 3 * i, 90), 3, 10, -1)
+    out, repairer = _repair(moving, "dust")
+    spot = np.s_[46:55, 56:65]
+    assert np.abs(out[4][spot].astype(int) - clean[4][spot]).max() < 25, "the speck is gone"
+    assert np.abs(moving[4][spot].astype(int) - clean[4][spot]).max() > 100
+    for i in range(9):
+        ball = np.s_[86:95, 36 + 3 * i : 45 + 3 * i]
+        assert np.array_equal(out[i][ball], moving[i][ball]), f"the ball of frame {i} is picture"
+    assert repairer.spots > 0
+
+
+def test_flicker_is_steadied_and_a_fade_kept():
+    clean = _scene(30)
+    rng = np.random.default_rng(1)
+    fade = [
+        np.clip(f.astype(np.float32) * (1 - 0.025 * i), 0, 255).astype(np.uint8)
+        for i, f in enumerate(clean)
+    ]  # a real fade to 27 % over 30 frames
+    worn = [
+        np.clip(f.astype(np.float32) * (1 + rng.normal(0, 0.08)), 0, 255).astype(np.uint8)
+        for f in fade
+    ]
+    out, _ = _repair(worn, "deflicker")
+    assert flicker(worn) > 4 * flicker(out)
+    means = [float(f.mean()) for f in out]
+    truth = [float(f.mean()) for f in fade]
+    assert np.abs(np.subtract(means, truth)).max() < 0.06 * truth[0], "the fade is the film's"
+    assert means[-1] < 0.4 * means[0]
+
+
+def test_a_flash_is_the_films_own():
+    clean = _scene(20)
+    flash = [f.copy() for f in clean]
+    for i in (9, 10, 11):  # a blast: three frames far brighter
+        flash[i] = np.clip(flash[i].astype(np.float32) * 1.8, 0, 255).astype(np.uint8)
+    out, _ = _repair(flash, "deflicker")
+    for i in (9, 10, 11):
+        assert np.array_equal(out[i], flash[i])
+
+
+def test_a_scratch_at_a_steady_column_is_filled():
+    clean = _scene(7)
+    worn = [f.copy() for f in clean]
+    for i, f in enumerate(worn):
+        f[:, 90 + (i % 2)] = np.clip(f[:, 90 + (i % 2)].astype(int) + 70, 0, 255)
+    assert scratch_columns(worn[3])[0][0] in (90, 91)
+    out, repairer = _repair(worn, "scratches")
+    for i in range(1, 6):
+        column = 90 + (i % 2)
+        assert np.abs(out[i][:, column].astype(int) - clean[i][:, column]).mean() < 8
+    assert repairer.scratch_columns >= 5
+    assert scratch_columns(clean[3]) == [], "the picture has no scratch"
+
+
+def test_no_brightness_crosses_a_cut():
+    dark = [np.clip(f // 3, 0, 255) for f in _scene(10, seed=2)]
+    bright = [np.clip(f.astype(int) + 40, 0, 255).astype(np.uint8) for f in _scene(10, seed=3)]
+    out, repairer = _repair(dark + bright, *DEFAULT_REPAIRS)
+    assert repairer.cuts == [10]
+    for i, f in enumerate(dark + bright):
+        assert abs(float(out[i].mean()) - float(f.mean())) < 2.0, i
+
+
+def test_clean_footage_is_left_nearly_alone():
+    clean = _scene(12)
+    out, _ = _repair(clean, *DEFAULT_REPAIRS)
+    mse = np.mean([(a.astype(np.float32) - b) ** 2 for a, b in zip(out, clean, strict=True)])
+    assert 10 * np.log10(255**2 / max(mse, 1e-9)) >= 40
+
+
+def test_damage_model_and_repair_on_it():
+    clean = _scene(16, (144, 256))
+    worn = damage_clip(clean, np.random.default_rng(0), Damage(weave=0.0))
+    assert len(worn) == 16 and worn[0].dtype == np.uint8
+
+    def psnr(frames: list[np.ndarray]) -> float:
+        mse = np.mean([(a.astype(np.float32) - b) ** 2 for a, b in zip(frames, clean, strict=True)])
+        return float(10 * np.log10(255**2 / mse))
+
+    out, _ = _repair(worn, *DEFAULT_REPAIRS)
+    assert psnr(out) > psnr(worn) + 2.0
+    assert flicker(out) < 0.5 * flicker(worn)
+
+
+def test_too_short_for_temporal_repairs(caplog: pytest.LogCaptureFixture):
+    with caplog.at_level(logging.INFO):
+        out, _ = _repair(_scene(2), *DEFAULT_REPAIRS)
+    assert len(out) == 2
+    assert sum("too few" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_names():
+    assert parse_repairs(None) == () and parse_repairs("") == DEFAULT_REPAIRS
+    assert parse_repairs("all") == REPAIRS
+    assert RepairConfig(steps=parse_repairs("dust, deflicker")).steps == ("deflicker", "dust")
+    with pytest.raises(UsageError, match="unknown repair 'flux'; choose from deflicker"):
+        RepairConfig(steps=parse_repairs("dust,flux"))
+    assert not RepairConfig().enabled
+
+
+def test_restore_and_repair_commands(tmp_path: Path):
+    clip = make_clip(
+        tmp_path / "worn.mp4", seconds=2.0, size="160x96", filters="noise=c0s=20:c0f=t"
+    )
+    runner = CliRunner()
+    out = tmp_path / "out.mp4"
+    done = runner.invoke(main, ["restore", str(clip), str(out), "--repair", "-q"])
+    assert done.exit_code == 0, done.output
+    assert decoded_frames(out) == 50 and md5_of_stream(out) == md5_of_stream(clip)
+    repaired = tmp_path / "repaired.mp4"
+    done = runner.invoke(main, ["repair", str(clip), str(repaired), "-q"])
+    assert done.exit_code == 0, done.output
+    assert decoded_frames(repaired) == 50 and md5_of_stream(repaired) == md5_of_stream(clip)
+    done = runner.invoke(main, ["restore", str(clip), str(tmp_path / "x.mp4"), "--repair", "flux"])
+    assert done.exit_code == 2 and "unknown --repair 'flux'" in done.output
+    colour = make_clip(tmp_path / "colour.mp4", seconds=1.0, gray=False, audio=False)
+    done = runner.invoke(main, ["repair", str(colour), str(tmp_path / "c.mp4")])
+    assert done.exit_code != 0 and "is a colour film" in done.output
+    assert not (tmp_path / "c.mp4").exists()
