@@ -40,13 +40,20 @@ import cv2
 import numpy as np
 
 from ..config import RepairConfig
-from .temporal import OpticalFlow, flow_maps, remap
+from .temporal import OpticalFlow
 
 log = logging.getLogger(__name__)
 
-LOOKAHEAD = 6
-"""Frames held after the one being repaired: the trend of brightness and position is fitted
+LOOKAHEAD = 12
+"""Frames held after the one being repaired: the trends of brightness and position are fitted
 over the frames up to this far on each side."""
+
+BRIGHTNESS_SPAN = 3.0
+"""Frames (the Gaussian weights' sigma) over which the brightness trend is fitted."""
+
+PATH_SPAN = 10.0
+"""Frames (sigma) over which the trend of the picture's position is fitted: longer than the
+weave, which changes direction every few frames."""
 
 THUMB_WIDTH = 96
 """Width of the thumbnails on which cuts and brightness are measured."""
@@ -228,15 +235,20 @@ class Repairer:
         started = time.perf_counter()
         assert frame.small is not None
         h, w = frame.y.shape
-        scale_x, scale_y = w / frame.small.shape[1], h / frame.small.shape[0]
+        sh, sw = frame.small.shape
+        grid = _pixel_grid(sh, sw)
+        scale = np.array([w / sw, h / sh], np.float32)
         warped = []
         for other in neighbours:
             assert other.small is not None
             flow = self._flow(frame.small, other.small)
-            flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
-            flow[..., 0] *= scale_x
-            flow[..., 1] *= scale_y
-            warped.append(remap(other.y, flow_maps(flow), cv2.INTER_LINEAR))
+            # Where each pixel samples from, at the small size in full-size pixels, enlarged:
+            # one resize of the map (a straight grid stays straight) instead of the flow's.
+            where = (grid + flow + 0.5) * scale - 0.5
+            where = cv2.resize(where, (w, h), interpolation=cv2.INTER_LINEAR)
+            warped.append(
+                cv2.remap(other.y, where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            )
         self.times.add("flow", time.perf_counter() - started)
         y = frame.y
         if frame.index in self.cuts or frame.index == 0:
@@ -305,6 +317,17 @@ class Repairer:
 # -- measurements and filters (pure functions) ----------------------------------------------
 
 
+_GRIDS: dict[tuple[int, int], np.ndarray] = {}
+
+
+def _pixel_grid(h: int, w: int) -> np.ndarray:
+    """(h, w, 2) float32 pixel coordinates (x, y), made once per size."""
+    if (h, w) not in _GRIDS:
+        xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        _GRIDS[(h, w)] = np.dstack([xs, ys])
+    return _GRIDS[(h, w)]
+
+
 def _thumbnail(y: np.ndarray, width: int = THUMB_WIDTH) -> np.ndarray:
     h, w = y.shape
     width = min(width, w)
@@ -341,17 +364,22 @@ def _hanning(shape: tuple[int, ...]) -> np.ndarray:
 
 
 def trend(
-    values: np.ndarray, positions: np.ndarray, at: int, robust: bool = True, degree: int = 1
+    values: np.ndarray,
+    positions: np.ndarray,
+    at: int,
+    robust: bool = True,
+    degree: int = 1,
+    span: float = BRIGHTNESS_SPAN,
 ) -> float:
     """The value at position ``at`` of a weighted polynomial fit (a straight line, or a
     parabola with ``degree`` 2: a pan that speeds up) to ``values``.
 
-    Gaussian weights over the distance from ``at``; with ``robust``, the values far off the fit
-    are weighed down and out (Tukey's biweight, from the weighted median on), so a flash of a
-    few frames within the window does not pull the trend.
+    Gaussian weights over the distance from ``at`` (sigma ``span`` frames); with ``robust``,
+    the values far off the fit are weighed down and out (Tukey's biweight, from the weighted
+    median on), so a flash of a few frames within the window does not pull the trend.
     """
     distance = (positions - at).astype(np.float64)
-    weights = np.exp(-0.5 * (distance / (LOOKAHEAD / 2)) ** 2)
+    weights = np.exp(-0.5 * (distance / span) ** 2)
     degree = min(degree, len(values) - 1)
     if not robust or len(values) < 4:
         return float(_fit(values, distance, weights, degree)[-1])
@@ -403,7 +431,10 @@ def _stabilize(y: np.ndarray, frame: _Frame, window: list[_Frame]) -> np.ndarray
     positions = np.array([f.index for f in ordered])
     here = path[[f.index for f in ordered].index(frame.index)]
     smooth = np.array(
-        [trend(path[:, k], positions, frame.index, robust=False, degree=2) for k in range(2)]
+        [
+            trend(path[:, k], positions, frame.index, robust=False, degree=2, span=PATH_SPAN)
+            for k in range(2)
+        ]
     )
     assert frame.steady is not None
     scale = y.shape[1] / frame.steady.shape[1]
@@ -422,7 +453,7 @@ def grain_sigma(y: np.ndarray, warped: list[np.ndarray]) -> float:
     the flow failed; the picture's own texture, aligned, cancels)."""
     if not warped:
         return 0.0
-    difference = cv2.absdiff(y, warped[0])
+    difference = cv2.absdiff(y[::3, ::3], warped[0][::3, ::3])  # a ninth of the pixels will do
     return float(1.4826 * np.median(difference) / np.sqrt(2.0))
 
 
@@ -458,7 +489,7 @@ def dust_mask(
     agree = np.abs(d1 - d2) < threshold * 0.6
     # ... and a speck stands out of its own frame too (where the flow slips along an edge, the
     # frame is like its surroundings)
-    own = yb - cv2.medianBlur(y, 11).astype(np.float32)
+    own = yb - cv2.blur(y, (11, 11)).astype(np.float32)
     bright = (d1 > threshold) & (d2 > threshold) & (own > threshold * 0.7)
     dark = (d1 < -threshold) & (d2 < -threshold) & (own < -threshold * 0.7)
     spot = agree & (bright | dark)
