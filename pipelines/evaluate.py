@@ -5,6 +5,8 @@
     docs/images
     python pipelines/evaluate.py --model my.onnx --saturation 1.6 --sets reds,bsds,cuts   # stronger
     colour
+    python pipelines/evaluate.py --repair --markdown repair.md --pictures docs/images   # repair:
+    clean clips worn by the damage model and repaired; real old films before and after
 
 Ground-truth sets (colour footage made gray, restored, compared with the original):
   reds      REDS street scene, 21 frames 320x180 (frame sequence)
@@ -302,11 +304,19 @@ def main() -> None:
     parser.add_argument(
         "--pictures", type=Path, help="write before/after sheets of real B&W footage here"
     )
+    parser.add_argument(
+        "--repair",
+        action="store_true",
+        help="measure repair instead of colour (clean clips worn and repaired, real old films)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     shared, sets = args.shared, set(args.sets.split(","))
     if not shared.is_dir():
         sys.exit(f"evaluate: {shared} is absent; pass --shared PATH to the footage")
+    if args.repair:
+        evaluate_repair(shared, args.seconds, args.markdown, args.pictures)
+        return
     work = Path(tempfile.mkdtemp(prefix="filmcolor-eval-"))
     models = [Model("gray", None)]
     if not args.no_untrained and (path := untrained_model(work)) is not None:
@@ -463,6 +473,117 @@ def main() -> None:
             best, load_images(photos, short=360), args.pictures / "oldphotos_before_after.jpg"
         )
         print(f"pictures in {args.pictures}")
+
+
+def read_luma(path: Path, seconds: float | None = None) -> list[np.ndarray]:
+    """A film's luminance planes (uint8)."""
+    with FrameReader(probe(path), duration=seconds) as reader:
+        return [frame[0] for frame in reader]
+
+
+def evaluate_repair(
+    shared: Path, seconds: float, markdown: Path | None, pictures: Path | None
+) -> None:
+    """The repair tables: clean clips worn by the damage model and repaired (the default
+    repairs on damage without weave; all of them with the weave), and real old films."""
+    from filmcolor.config import DEFAULT_REPAIRS, REPAIRS
+    from filmcolor.evaluate.damage import Damage
+    from filmcolor.evaluate.repair import score_clip, score_film
+
+    clips = {
+        "REDS 320x180": [
+            cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)
+            for p in sorted((shared / "colorvideo_gt/reds_demo_000_lr").glob("*.png"))
+        ],
+        "cuts video 720p": read_luma(shared / "colorvideo_gt/pyscenedetect_testvideo.mp4", seconds),
+        "DAVIS blackswan 854x480": [
+            cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)
+            for p in sorted((shared / "colorvideo_gt/davis_blackswan_gray_input").glob("*.png"))
+        ],
+    }
+    head = (
+        "| clip | repairs | damage | PSNR worn | PSNR repaired | gain | SSIM worn | SSIM repaired "
+        "| flicker clean / worn / repaired | flicker removed | clean kept (PSNR) | ms/frame |"
+    )
+    lines = [head, "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    goals = []
+    for name, frames in clips.items():
+        for label, steps, damage in (
+            ("default", DEFAULT_REPAIRS, Damage(weave=0.0)),
+            ("all", REPAIRS, Damage()),
+        ):
+            score = score_clip(name, frames, steps, damage)
+            removed = 1.0 - score.flicker_repaired / max(score.flicker_worn, 1e-6)
+            gain = score.psnr_repaired - score.psnr_worn
+            lines.append(
+                f"| {name} ({score.frames}) | {label} | "
+                f"{'all' if damage.weave else 'no weave'} | {score.psnr_worn:.2f} | "
+                f"{score.psnr_repaired:.2f} | {gain:+.2f} | {score.ssim_worn:.3f} | "
+                f"{score.ssim_repaired:.3f} | {score.flicker_clean:.2f} / "
+                f"{score.flicker_worn:.2f} / {score.flicker_repaired:.2f} | {removed:.0%} | "
+                f"{score.psnr_clean_kept:.1f} | {score.ms_per_frame:.1f} |"
+            )
+            goals.append(
+                f"{name} / {label}: {'PASS' if gain >= 4.0 else 'MISS'} PSNR +{gain:.2f} dB "
+                f"(goal +4), {'PASS' if removed >= 0.8 else 'MISS'} flicker -{removed:.0%} "
+                f"(goal -80%), {'PASS' if score.psnr_clean_kept >= 40 else 'MISS'} clean "
+                f"footage kept {score.psnr_clean_kept:.1f} dB (goal >= 40)"
+            )
+    films = [
+        ("chaplin.mp4", read_luma(shared / "oldfilm_video/chaplin.mp4")),
+        (
+            "a-bomb_blast_effects_part.mp4",
+            read_luma(shared / "oldfilm_video/a-bomb_blast_effects_part.mp4"),
+        ),
+    ]
+    for folder in sorted((shared / "oldfilm_frames").iterdir()):
+        if folder.is_dir():
+            films.append(
+                (
+                    f"oldfilm_frames/{folder.name}",
+                    [
+                        cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)
+                        for p in sorted(folder.glob("*.png"))
+                    ],
+                )
+            )
+    real = [
+        "| real film | frames | flicker before / after | dust specks / frame | scratch columns / "
+        "frame | flashes before / after | ms/frame |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, frames in films:
+        film = score_film(name, frames, DEFAULT_REPAIRS)
+        real.append(
+            f"| {name} | {film.frames} | {film.flicker_before:.2f} / {film.flicker_after:.2f} | "
+            f"{film.specks_per_frame:.1f} | {film.scratches_per_frame:.2f} | "
+            f"{film.flashes_before} / {film.flashes_after} | {film.ms_per_frame:.1f} |"
+        )
+    text = "\n".join(lines) + "\n\n" + "\n".join(real) + "\n\n" + "\n".join(f"- {g}" for g in goals)
+    print(text)
+    if markdown:
+        markdown.write_text(text + "\n")
+    if pictures:
+        pictures.mkdir(parents=True, exist_ok=True)
+        for name, frames in films[:1] + films[2:3]:
+            repair_sheet(frames, pictures / f"repair_{Path(name).stem}.jpg")
+        print(f"pictures in {pictures}")
+
+
+def repair_sheet(frames: list[np.ndarray], target: Path) -> None:
+    """Before (left) and after (right) crops of three frames of a film, repaired by default."""
+    from filmcolor.config import DEFAULT_REPAIRS
+    from filmcolor.evaluate.repair import repair_frames
+
+    repaired, _ = repair_frames(frames, DEFAULT_REPAIRS)
+    rows = []
+    for index in np.linspace(len(frames) * 0.2, len(frames) * 0.8, 3).astype(int):
+        before, after = frames[index], repaired[index]
+        h, w = before.shape
+        crop = np.s_[h // 6 : h // 6 + h // 2, w // 4 : w // 4 + w // 2]  # the middle, enlarged
+        pair = [cv2.resize(x[crop], (w, h), interpolation=cv2.INTER_CUBIC) for x in (before, after)]
+        rows.append(np.hstack([pair[0], np.full((h, 8), 255, np.uint8), pair[1]]))
+    cv2.imwrite(str(target), np.vstack(rows), [cv2.IMWRITE_JPEG_QUALITY, 90])
 
 
 def check_goals(tables: list[Table], names: list[str]) -> list[str]:

@@ -124,6 +124,7 @@ class Repairer:
         self.times = RepairTimes()
         self.noise: float | None = None  # grain sigma of the current shot, in levels
         self.spots = 0  # dust pixels filled
+        self.specks = 0  # dust specks filled
         self.scratch_columns = 0  # scratch columns filled (frames x columns)
         self._frames: list[_Frame] = []
         self._count = 0
@@ -285,6 +286,7 @@ class Repairer:
             if not mask.any():
                 return y
         self.spots += int(mask.sum())
+        self.specks += cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)[0] - 1
         out = y.copy()
         out[mask] = ((warped[0][mask].astype(np.uint16) + warped[1][mask] + 1) // 2).astype(
             np.uint8
@@ -457,8 +459,9 @@ def grain_sigma(y: np.ndarray, warped: list[np.ndarray]) -> float:
     return float(1.4826 * np.median(difference) / np.sqrt(2.0))
 
 
-MOVED_CHECKS = 64
-"""Candidate spots of a frame (the largest first) searched for in the neighbouring frames."""
+MOST_SPECKS = 64
+"""Specks filled in a frame at most (the largest first, each searched for in the neighbouring
+frames): a dirty print has a few dozen; more candidates are the picture's texture."""
 
 
 def dust_mask(
@@ -492,7 +495,12 @@ def dust_mask(
     own = yb - cv2.blur(y, (11, 11)).astype(np.float32)
     bright = (d1 > threshold) & (d2 > threshold) & (own > threshold * 0.7)
     dark = (d1 < -threshold) & (d2 < -threshold) & (own < -threshold * 0.7)
-    spot = agree & (bright | dark)
+    # ... on a background the neighbours show smoother than the speck is strong: on moving
+    # texture (water, leaves) the flow cannot be trusted to the pixel
+    fill = 0.5 * (bb + ab)
+    mean = cv2.blur(fill, (7, 7))
+    texture = np.sqrt(np.maximum(cv2.blur(fill * fill, (7, 7)) - mean * mean, 0.0))
+    spot = agree & (bright | dark) & (texture < np.maximum(threshold * 0.6, 0.25 * np.abs(own)))
     mask = spot.astype(np.uint8)
     if not mask.any():
         return spot, y
@@ -500,17 +508,18 @@ def dust_mask(
     largest = max(64, int(y.size * 0.0004))
     keep = np.zeros(count, bool)
     keep[1:] = stats[1:, cv2.CC_STAT_AREA] <= largest
+    candidates = [i for i in range(1, count) if keep[i]]
+    candidates.sort(key=lambda i: -stats[i, cv2.CC_STAT_AREA])
+    for i in candidates[MOST_SPECKS:]:  # more is texture the tests above let through
+        keep[i] = False
     if neighbours:
-        candidates = [i for i in range(1, count) if keep[i]]
-        candidates.sort(key=lambda i: -stats[i, cv2.CC_STAT_AREA])
-        for i in candidates[:MOVED_CHECKS]:
+        for i in candidates[:MOST_SPECKS]:
             x0, y0, w, h = (int(v) for v in stats[i, :4])
             if _found_nearby(y, neighbours, x0, y0, w, h):
                 keep[i] = False
     mask = keep[labels].astype(np.uint8)
     mask = cv2.dilate(mask, np.ones((3, 3), np.uint8))
-    fill = ((before.astype(np.uint16) + after + 1) // 2).astype(np.uint8)
-    return mask.astype(bool), fill
+    return mask.astype(bool), ((before.astype(np.uint16) + after + 1) // 2).astype(np.uint8)
 
 
 def _found_nearby(
