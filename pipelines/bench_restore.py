@@ -172,8 +172,8 @@ def decode_seconds(clip: Path) -> float:
 
 def restore_child(args: list[str]) -> None:
     """Runs in a child process: one restore, then its numbers as JSON on stdout."""
-    clip, out, device, temporal, keyframes, model, preset, jobs = args
-    from filmcolor.config import RestoreConfig, TemporalConfig
+    clip, out, device, temporal, keyframes, model, preset, jobs, repair = args
+    from filmcolor.config import RepairConfig, RestoreConfig, TemporalConfig, parse_repairs
     from filmcolor.restore.pipeline import restore
 
     interval = 0 if keyframes == "auto" else int(keyframes)
@@ -188,6 +188,7 @@ def restore_child(args: list[str]) -> None:
         preset=preset,
         jobs=int(jobs),
         segment_seconds=None,
+        repair=RepairConfig(steps=parse_repairs(None if repair == "-" else repair)),
     )
     result = restore(Path(clip), Path(out), cfg)
     print(
@@ -199,6 +200,7 @@ def restore_child(args: list[str]) -> None:
                 "model": result.model_seconds,
                 "temporal": result.temporal_seconds,
                 "model_frames": result.model_frames,
+                "repair": result.repair_seconds,
                 "rss_mb": (
                     resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
                     + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -218,6 +220,7 @@ def run_restore(
     model: Path | None = None,
     preset: str = "medium",
     jobs: int = 0,
+    repair: str = "-",
 ) -> dict:
     done = subprocess.run(
         [
@@ -232,6 +235,7 @@ def run_restore(
             str(model) if model else "-",
             preset,
             str(jobs),
+            repair,
         ],
         capture_output=True,
         text=True,
@@ -415,6 +419,7 @@ def main() -> None:
     print("| clip | run | fps | x transcode | x naive | model frames |")
     print("|---|---|---|---|---|---|")
     shares = {}
+    repairs: dict[str, dict] = {}
     goals: list[str] = []
     for name, clip in clips.items():
         frames = frame_count(clip)
@@ -470,6 +475,9 @@ def main() -> None:
                 ]
             for jobs in sorted({args.jobs, 1} - {0, auto}):
                 variants.append((f"restore --jobs {jobs}", "flow", f"jobs{jobs}"))
+            variants.append(
+                ("restore --repair (deflicker, dust, scratches, degrain)", "flow", "repair")
+            )
             naive = naives[device]
             naive_fps = naive[1] / naive[0] if naive else None
             for label, temporal, keyframes in variants:
@@ -481,6 +489,14 @@ def main() -> None:
                         + ", ".join(f"{x['seconds']:.1f}" for x in defaults[device])
                         + " s)"
                     )
+                elif keyframes == "repair":
+                    r = run_restore(clip, work / "restored.mp4", device, repair="")
+                    ratio = r["frames"] / r["seconds"] / transcode_fps
+                    goals.append(
+                        f"{name} [{r['device']}]: restore --repair / transcode {ratio:.2f} (goal "
+                        f">= 0.35): {'PASS' if ratio >= 0.35 else 'MISS'}"
+                    )
+                    repairs[f"{name} [{r['device']}]"] = r
                 elif keyframes.startswith("jobs"):
                     r = run_restore(
                         clip,
@@ -539,6 +555,21 @@ def main() -> None:
             f"{name}: temporal stage {share:.0%} of restore (goal <= 25%): "
             f"{'PASS' if share <= 0.25 else 'MISS'}"
         )
+    if repairs:
+        print(
+            "\nRepair's steps in restore --repair (CPU seconds of each, as a share of the run's "
+            "wall time):\n"
+        )
+        steps = sorted({step for r in repairs.values() for step in r["repair"]})
+        print("| clip | wall | " + " | ".join(steps) + " |")
+        print("|---|---|" + "---|" * len(steps))
+        for name, r in repairs.items():
+            wall = r["seconds"]
+            cells = [
+                f"{r['repair'].get(s, 0.0):.1f} s ({r['repair'].get(s, 0.0) / wall:.0%})"
+                for s in steps
+            ]
+            print(f"| {name} | {wall:.1f} s | " + " | ".join(cells) + " |")
     if not args.no_memory:
         short_clip = synthetic_clip(work / "short.mp4", args.memory_seconds)
         long_clip = synthetic_clip(work / "long.mp4", args.memory_seconds * args.long_factor)

@@ -77,7 +77,7 @@ def test_a_flash_is_the_films_own():
     clean = _scene(20)
     flash = [f.copy() for f in clean]
     for i in (9, 10, 11):  # a blast: three frames far brighter
-        flash[i] = np.clip(flash[i].astype(np.float32) * 1.8, 0, 255).astype(np.uint8)
+        flash[i] = np.clip(flash[i].astype(np.float32) * 2.2 + 20, 0, 255).astype(np.uint8)
     out, _ = _repair(flash, "deflicker")
     for i in (9, 10, 11):
         assert np.array_equal(out[i], flash[i])

@@ -73,6 +73,8 @@ class RestoreResult:
     temporal_seconds: float = 0.0
     """CPU seconds of the temporal work (flow, trust, blending, cut detection)."""
     model_frames: int = 0
+    repair_seconds: dict[str, float] = field(default_factory=dict)
+    """CPU seconds of each repair step (``--repair``), of the segments this process wrote."""
     cuts: list[int] = field(default_factory=list)
     resumed_from: int = 0
 
@@ -418,6 +420,7 @@ def _restore_locked(
         model_seconds=run.times.model,
         temporal_seconds=run.times.temporal,
         model_frames=run.times.model_frames,
+        repair_seconds=dict(run.repair_times.seconds),
         cuts=run.cuts,
         resumed_from=resumed_from,
     )

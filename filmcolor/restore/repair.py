@@ -76,7 +76,11 @@ CUT_DIFFERENCE = 0.55
 """Mean absolute difference of two brightness-normalised thumbnails (in standard deviations)
 above which a cut is declared."""
 
-FLICKER_KEEP = (0.18, 0.35)
+DARK = 20.0
+"""Levels added to brightness before it is compared as a ratio: flicker on a dark frame is an
+added light more than a factor, and a few levels there are not a flash."""
+
+FLICKER_KEEP = (0.3, 0.5)
 """|log(brightness / trend)| up to the first value is flicker and corrected in full; from the
 second on it is the film's own (a flash, a blast) and kept; in between, partly."""
 
@@ -408,15 +412,15 @@ def _deflicker(y: np.ndarray, frame: _Frame, window: list[_Frame]) -> np.ndarray
     positions = np.array([f.index for f in window])
     means = np.array([f.mean for f in window])
     stds = np.array([f.std for f in window])
-    mean_trend = trend(np.log(means + 1.0), positions, frame.index)
-    std_trend = trend(np.log(stds + 1.0), positions, frame.index)
-    off = abs(np.log(frame.mean + 1.0) - mean_trend)
+    mean_trend = trend(np.log(means + DARK), positions, frame.index)
+    std_trend = trend(np.log(stds + DARK), positions, frame.index)
+    off = abs(np.log(frame.mean + DARK) - mean_trend)
     low, high = FLICKER_KEEP
     share = float(np.clip((high - off) / (high - low), 0.0, 1.0))  # 1: flicker, 0: the film's
     if share <= 0.0:
         return y
-    target_mean = np.exp(mean_trend) - 1.0
-    target_std = np.exp(std_trend) - 1.0
+    target_mean = np.exp(mean_trend) - DARK
+    target_std = np.exp(std_trend) - DARK
     gain = float(np.clip(target_std / frame.std, 0.67, 1.5))
     levels = np.arange(256, dtype=np.float32)
     mapped = (levels - frame.mean) * gain + target_mean
