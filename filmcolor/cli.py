@@ -829,6 +829,7 @@ Examples:
   filmcolor extract casablanca.mp4                 # adds one film to data/films
   filmcolor extract reels/*.mkv --domain bw --out data/films --per-shot 2
   filmcolor extract 'archive/**/*.mp4' --out data/films --jobs 2 --size 256
+  filmcolor extract worn_reels/ --domain bw --repair      # B&W frames repaired first
 
 Each film goes to trainA (B&W, also tinted/sepia) or trainB (colour) by its measured colour
 spread, or testA/testB for a held-out share of films. Rerunning skips films already done.
@@ -883,6 +884,17 @@ spread, or testA/testB for a held-out share of films. Rerunning skips films alre
     help="PySceneDetect detector for the cuts.",
 )
 @click.option("--threshold", type=float, help="Detector threshold (default: PySceneDetect's).")
+@click.option(
+    "--repair",
+    is_flag=False,
+    flag_value="default",
+    default=None,
+    metavar="[LIST]",
+    help=(
+        "Repair the B&W films before their frames are taken (as restore --repair: alone, "
+        "deflicker, dust, scratches, degrain; or a list)."
+    ),
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def extract(
@@ -892,18 +904,23 @@ def extract(
     quiet: bool,
     detector: str,
     threshold: float | None,
+    repair: str | None,
     **options: Any,
 ) -> None:
     """Build the two unpaired frame sets from films: INPUTS are files, folders or globs."""
     _setup_logging(ctx.obj.get("verbose", False), quiet)
 
     def body() -> None:
-        from .config import ExtractConfig, SceneConfig
+        from .config import ExtractConfig, RepairConfig, SceneConfig, parse_repairs
         from .extract.films import extract as run_extract
         from .extract.films import find_videos
         from .io.probe import probe
 
-        cfg = ExtractConfig(scenes=SceneConfig(detector=detector, threshold=threshold), **options)
+        cfg = ExtractConfig(
+            scenes=SceneConfig(detector=detector, threshold=threshold),
+            repair=RepairConfig(steps=parse_repairs(repair)),
+            **options,
+        )
         bar = None
         if not quiet and cfg.jobs == 1:
             from tqdm import tqdm

@@ -324,6 +324,9 @@ class ExtractConfig:
     """JPEG quality of the written images."""
     scenes: SceneConfig = field(default_factory=SceneConfig)
     """Shot detection settings."""
+    repair: RepairConfig = field(default_factory=lambda: RepairConfig())
+    """Repairs of the B&W films before their frames are taken (none by default), so a model
+    learns on repaired frames, as ``restore --repair`` will show it them."""
 
     def __post_init__(self) -> None:
         require_finite(self)

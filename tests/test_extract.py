@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from test_scenes import make_film
@@ -251,3 +252,25 @@ def test_decoding_starts_before_the_probe_and_a_wrong_guess_is_redone(
     for image in (tmp_path / "rotated" / "trainB").iterdir():
         h, w = cv2.imread(str(image)).shape[:2]
         assert h > w  # upright, as the probe (and a player) shows it
+
+
+def test_repair_takes_the_bw_frames_from_the_repaired_film(films: Path, tmp_path: Path):
+    from filmcolor.config import DEFAULT_REPAIRS, RepairConfig
+
+    plain, repaired = tmp_path / "plain", tmp_path / "repaired"
+    extract([films], plain, ExtractConfig(test_fraction=0.0, size=120))
+    cfg = ExtractConfig(test_fraction=0.0, size=120, repair=RepairConfig(steps=DEFAULT_REPAIRS))
+    summary = extract([films], repaired, cfg)
+    assert summary.films == 2 and not summary.failed
+    a, b = _manifest(plain), _manifest(repaired)
+    assert [(x["image"], x["source"], x["source_hash"]) for x in a] == [
+        (x["image"], x["source"], x["source_hash"]) for x in b
+    ], "the same frames, named after the film itself"
+    differ = {}
+    for line in a:
+        before = cv2.imread(str(plain / line["image"])).astype(int)
+        after = cv2.imread(str(repaired / line["image"])).astype(int)
+        differ.setdefault(line["domain"], []).append(float(np.abs(before - after).mean()))
+    assert max(differ["B"]) < 0.5, "the colour film is taken as it is"
+    assert max(differ["A"]) > 0.5, "the B&W film's frames are the repaired ones"
+    assert not list((repaired / ".staging").glob("*.repaired.mkv"))

@@ -285,10 +285,53 @@ def extract_film(
     One decoding pass: every frame feeds the cut detectors (small copies), the bar finder
     (its luminance) and the shot sampler; the frames chosen in each shot are staged at a
     working scale, and cropped, resized and written when the film's domain and bars are known.
+    With ``cfg.repair``, a B&W film is first repaired into a lossless copy that is read instead
+    (the manifest still names the film).
 
     Raises:
         FilmcolorError: the film cannot be read (the caller reports it and goes on).
     """
+    if cfg.repair.enabled and cfg.domain != "color":
+        repaired = _repaired_copy(path, out, cfg)
+        if repaired is not None:
+            try:
+                return _extract_from(repaired, path, out, cfg, progress)
+            finally:
+                repaired.unlink(missing_ok=True)
+    return _extract_from(path, path, out, cfg, progress)
+
+
+def _repaired_copy(path: Path, out: Path, cfg: ExtractConfig) -> Path | None:
+    """A B&W film repaired (``cfg.repair``) into a lossless copy in the staging folder; None
+    for a colour film (its frames are taken as they are)."""
+    from ..config import RestoreConfig
+    from ..io.reader import sample_frames
+    from ..restore.pipeline import restore
+
+    info = probe(path)
+    if cfg.domain == "auto" and colour_spread(sample_frames(info)) > cfg.saturation_threshold:
+        return None
+    copy = out / ".staging" / f"{_stem(path, content_key(path))}.repaired.mkv"
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    restore(
+        path,
+        copy,
+        RestoreConfig(
+            repair=cfg.repair, colour=False, crf=0, preset="ultrafast", overwrite=True, jobs=1
+        ),
+    )
+    return copy
+
+
+def _extract_from(
+    path: Path,
+    source: Path,
+    out: Path,
+    cfg: ExtractConfig,
+    progress: Callable[[int], None] | None,
+) -> tuple[FilmReport, list[dict[str, Any]]]:
+    """Extract the frames of ``path``, recorded as those of ``source`` (the film itself, where
+    ``path`` is its repaired copy)."""
     # ffmpeg starts decoding from OpenCV's guess of the film's size and rate while ffprobe runs:
     # the two process starts overlap (much of a short clip's decoding time).
     reader: SplitFrameReader | None = None
@@ -318,7 +361,7 @@ def extract_film(
             reader.close()
         raise
     with contextlib.closing(reader):
-        return _extract_frames(path, out, cfg, info, reader, sampler, stage_scale, progress)
+        return _extract_frames(source, out, cfg, info, reader, sampler, stage_scale, progress)
 
 
 def _stream_sizes(
