@@ -476,6 +476,67 @@ def repair(
     run_guarded(ctx, body)
 
 
+@main.command(
+    epilog="""\b
+Examples:
+  filmcolor shots film.mp4 --out shots/             # then open shots/index.html
+  filmcolor shots film.mp4 --out shots/             # again: refresh the page, edits kept
+  filmcolor restore film.mp4 out.mp4 --reference shots/
+
+Writes, for each shot, its frame gray (shotNNNN_fFFFFFF_HH-MM-SS.mmm_gray.png) and the
+model's colour of it (..._colour.png: paint over it in any image editor), thumbnails,
+shots.json and index.html, a contact sheet that works offline.
+"""
+)
+@click.argument("film", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("shots"),
+    show_default=True,
+    help="Folder for the shots, shots.json and index.html.",
+)
+@click.option(
+    "--model",
+    type=click.Path(path_type=Path),
+    help="An exported generator (.onnx) for the starting colour. Default: the shipped model.",
+)
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace the pictures you changed (and another film's shots) in OUT.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.pass_context
+def shots(ctx: click.Context, film: Path, out: Path, quiet: bool, **options: Any) -> None:
+    """One frame per shot of FILM, gray and coloured, and a contact sheet to colour them from."""
+    _setup_logging(ctx.obj.get("verbose", False), quiet)
+
+    def body() -> None:
+        from .config import ShotsConfig
+        from .io.probe import probe
+        from .restore.shots import references_in, write_shots
+
+        cfg = ShotsConfig(**options)
+        bar = _tqdm_progress(quiet)
+        progress = bar(probe(film).estimated_frames) if bar else None
+        try:
+            found = write_shots(film, out, cfg, progress.update if progress else None)
+        finally:
+            if progress:
+                progress.close()
+        log.info(
+            "wrote %d shots of '%s' to '%s' (%d with a reference); open '%s'",
+            len(found),
+            film,
+            out,
+            len(references_in(out)),
+            out / "index.html",
+        )
+
+    run_guarded(ctx, body)
+
+
 def _auto_or_count(text: str, option: str, what: str) -> int:
     """An option that takes 'auto' (0) or a whole number >= 1 (--jobs, --keyframe-interval)."""
     if text.strip().lower() == "auto":

@@ -404,6 +404,25 @@ class TemporalConfig:
             raise UsageError("max_interval must be >= 1 and flow_width >= 32")
 
 
+@dataclass(frozen=True)
+class ShotsConfig:
+    """How `filmcolor shots` picks and colours each shot's frame (filmcolor.restore.shots)."""
+
+    model: Path | None = None
+    """The colorizer for the starting points; None = the shipped default."""
+    scenes: SceneConfig = field(default_factory=lambda: SceneConfig())
+    """Cut detection (as restore's)."""
+    samples_per_second: float = 4.0
+    """Candidate frames looked at per second of a shot."""
+    overwrite: bool = False
+    """Replace pictures the colourist changed (kept by default), or another film's shots."""
+
+    def __post_init__(self) -> None:
+        require_finite(self)
+        if self.samples_per_second <= 0:
+            raise UsageError("samples_per_second must be > 0", fields=("samples_per_second",))
+
+
 REPAIRS: tuple[str, ...] = ("deflicker", "stabilize", "dust", "scratches", "degrain")
 """The repairs of filmcolor.restore.repair, in the order they run."""
 
