@@ -1,6 +1,6 @@
 # filmcolor: the two set-up commands of a fresh machine (see README.md).
 #   make demo   installs ffmpeg, a virtualenv and filmcolor, then restores a B&W film made of colour photos
-#   make test   installs ffmpeg, a virtualenv, filmcolor with [train,test], then runs the tests
+#   make test   installs ffmpeg, chromium, a virtualenv, filmcolor with [train,test], then runs the tests
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -8,7 +8,7 @@ DEMO_OUT ?= demo_out
 # PyTorch for the [train] extra: 2.13.0 is the CPU build on the project's machines.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: demo test system-deps venv venv-test docs clean
+.PHONY: demo test system-deps test-deps venv venv-test docs clean
 
 system-deps:
 	@if command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1; then \
@@ -17,6 +17,16 @@ system-deps:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  echo "installing ffmpeg (Debian package)"; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ffmpeg; \
+	fi
+
+# The contact sheet of filmcolor shots is tested in a real headless browser.
+test-deps: system-deps
+	@if command -v chromium >/dev/null 2>&1; then \
+	  echo "chromium: $$(command -v chromium)"; \
+	else \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  echo "installing chromium (Debian package, for the contact sheet's browser test)"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; \
 	fi
 
 $(BIN)/python:
@@ -36,7 +46,7 @@ demo: system-deps venv
 	$(BIN)/python pipelines/make_sample.py --out "$(DEMO_OUT)" --sheet
 	@echo "colour film: $(DEMO_OUT)/sample_color.mp4   before/after/truth: $(DEMO_OUT)/before_after_truth.png"
 
-test: system-deps venv-test
+test: test-deps venv-test
 	$(BIN)/python -m pytest -q -ra
 
 docs: venv
