@@ -193,6 +193,7 @@ Examples:
   filmcolor restore cut_copy.mkv part_color.mkv --accept-truncated   # what a cut-off file holds
   filmcolor restore film.mp4 out.mp4 --device cuda --jobs 4   # 4 segments at once (many cores)
   filmcolor restore worn.mp4 out.mp4 --repair             # flicker, dust, scratches, grain out
+  filmcolor shots film.mp4 --out shots/ && filmcolor restore film.mp4 out.mp4 --reference shots/
   filmcolor restore worn.mp4 out.mp4 --repair deflicker,stabilize
 
 Audio, subtitles and other streams are copied bit-exact; a stream the output container
@@ -316,6 +317,17 @@ cannot hold is re-encoded (and said so). The output appears only when it is comp
     help=(
         "Restore what a truncated or damaged film holds (with a warning) instead of refusing a "
         "film that ends before its declared length."
+    ),
+)
+@click.option(
+    "--reference",
+    "references",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help=(
+        "A colour picture of a frame, or a folder of them (filmcolor shots's, where only the "
+        "pictures you changed or added count); its colour is carried through its shot. Repeat "
+        "for more."
     ),
 )
 @click.option(

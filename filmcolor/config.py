@@ -509,6 +509,9 @@ class RestoreConfig:
     """Repairs of the film's luminance before the colour (none by default: it is kept as is)."""
     colour: bool = True
     """False: no colour, the chroma written neutral (``filmcolor repair``: repair alone)."""
+    references: tuple[Path, ...] = ()
+    """Colour pictures of frames (or folders of them, such as ``filmcolor shots``'s): each is
+    placed at its frame and its colour carried through its shot (filmcolor.restore.references)."""
     precision: str = "auto"
     """'auto' (the model's int8 sibling on a CPU when there is one), 'fp32' or 'int8'."""
     saturation: float = 1.0

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..color import COLOUR_SPREAD, colour_spread
-from ..config import RestoreConfig
+from ..config import RestoreConfig, SceneConfig
 from ..errors import UsageError, VideoReadError, VideoWriteError
 from ..io.files import partial_path
 from ..io.probe import VideoInfo, count_video_packets, probe, scan_timing
@@ -41,6 +41,7 @@ from ..io.writer import (
 from .colorizer import Colorizer
 from .pool import parallel_segments, plan_jobs
 from .preview import PreviewSampler
+from .references import carry_references, place_references
 from .segments import (
     Progress,
     ProgressFactory,
@@ -321,12 +322,21 @@ def _restore_locked(
             float(info.frame_rate),
         )
     expected = _expected_frames(info, cfg)
+    placed = (
+        place_references(
+            list(cfg.references), info, SceneConfig(threshold=cfg.temporal.cut_threshold)
+        )
+        if cfg.references
+        else None
+    )
     jobs_auto = cfg.jobs == 0
     cfg = plan_jobs(cfg, info, expected, preview is not None, engine.device)
     sampler = PreviewSampler(expected) if preview is not None else None
     tmp = partial_path(output)
     work = work_folder(output)
     job = open_job(work, fingerprint(source, output, cfg, engine, settings, info), cfg, info)
+    if placed is not None:
+        carry_references(info, placed, work / "references")
     done_before = resumed_from = sum(job.segments)
     bar = progress(expected) if progress else Progress()
     if done_before:

@@ -31,6 +31,7 @@ from ..io.writer import (
 )
 from .colorizer import Colorizer
 from .preview import PreviewSampler
+from .references import CarriedColours
 from .repair import Repairer, RepairTimes
 from .stages import make_color_stage
 from .temporal import StageTimes
@@ -162,10 +163,26 @@ def fingerprint(
             cfg.batch_size,
             repr(cfg.temporal),
             repr(cfg.repair),
+            [[str(p.resolve()), _digest(p)] for p in cfg.references],
         ],
         "video": [info.width, info.height, str(info.frame_rate)],
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _digest(path: Path) -> str:
+    """What a reference picture (or a folder of them) holds: names, sizes and times."""
+    files = sorted(path.rglob("*")) if path.is_dir() else [path]
+    parts = [
+        (
+            str(f.relative_to(path) if path.is_dir() else f.name),
+            f.stat().st_size,
+            f.stat().st_mtime_ns,
+        )
+        for f in files
+        if f.is_file()
+    ]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
 
 
 def open_job(work: Path, fingerprint: str, cfg: RestoreConfig, info: VideoInfo) -> Job:
@@ -238,6 +255,9 @@ class SegmentRun:
         self.frames = 0  # frames this run's sequential reader finished
         self.times = StageTimes()
         self.repair_times = RepairTimes()
+        # Reference colour carried through its shots (restore --reference), by film frame.
+        self.references = CarriedColours.load(work / "references")
+        self.first_frame = round((cfg.start or 0.0) * float(info.frame_rate))
         self.cuts: list[int] = []
 
     def consume(self, reader: FrameReader) -> None:
@@ -302,6 +322,10 @@ class SegmentRun:
                         uv = cv2.resize(
                             small, self.uv_size, interpolation=cv2.INTER_LINEAR
                         ).transpose(2, 0, 1)
+                        if self.references is not None:
+                            uv = self.references.apply(
+                                self.first_frame + offset + written, y, uv, info.full_range
+                            )
                         out.write_planes(y, uv)
                         if self.sampler is not None:
                             self.sampler.offer(offset + written, y, uv, info.full_range)

@@ -144,8 +144,8 @@ class OpticalFlow:
     ``flow(a, b)[y, x]`` is where pixel (x, y) of ``a`` is found in ``b``.
     """
 
-    def __init__(self) -> None:
-        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+    def __init__(self, preset: int = cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST) -> None:
+        self._dis = cv2.DISOpticalFlow_create(preset)
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         b_matched = np.clip(

@@ -1,0 +1,532 @@
+"""Reference colours: a colourist colours one frame of a shot, restore carries it through.
+
+``restore --reference shots/`` (folders or pictures, repeatable):
+
+1. :func:`collect_references` finds the pictures. In a folder made by ``filmcolor shots`` only
+   what the colourist changed or added counts (the gray frames and the untouched starting
+   points, whose checksums ``shots.json`` keeps, are not references); other files are ignored
+   (said once).
+2. :func:`index_film` reads the film once at a small size: a normalised thumbnail of each
+   frame's luminance and the cuts. :func:`match_reference` places each picture at the frame
+   whose luminance it matches (a name or ``shots.json`` may suggest one; a renamed or re-saved
+   picture still finds its frame), or says which frame came closest and how close.
+3. :class:`ReferenceColours` carries each reference's chroma forward and backward through its
+   shot along the optical flow (at up to :data:`CARRY_SIZE` lines, finer than the model's
+   working size), with a confidence that falls where the flow's forward-backward check fails
+   (new objects, occlusions); two references in a shot are blended by distance. Restore then
+   gives each frame the carried colour where it is trusted, and the model's colour, pulled
+   toward the reference's palette (per luminance band), where it is not. Shots without a
+   reference keep the model's colour.
+
+``--reference-palette IMAGE[@SHOT]`` gives a shot (or the film) the palette of a colour picture
+that is not one of its frames: dark, mid and light tones each take that picture's colours, on
+top of the model's.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..color import COLOUR_SPREAD, chroma_to_planes, colour_spread, split_rgb
+from ..config import SceneConfig
+from ..errors import UsageError
+from ..io.files import IMAGE_SUFFIXES, load_rgb
+from ..io.probe import VideoInfo
+from ..io.reader import FrameReader, luma_pixel_format
+from ..scenes import CutDetector, scenes_from_cuts
+from .temporal import OpticalFlow, trust, warp
+
+log = logging.getLogger(__name__)
+
+THUMB = 32
+"""Width of the luminance thumbnails references are matched on."""
+MATCH_LIMIT = 0.2
+"""Largest mean squared difference of two normalised thumbnails for a match (0: the same
+picture; 2: unrelated)."""
+CARRY_SIZE = 360
+"""Short side at which reference colour is carried along the flow (or the film's, if smaller)."""
+BANDS = 8
+"""Luminance bands of a palette."""
+DECAY = 0.995
+"""Confidence kept per frame carried (drift of the flow over a long shot)."""
+
+
+@dataclass
+class Reference:
+    """A colour picture placed at a frame of the film."""
+
+    path: Path
+    rgb: np.ndarray  # at the film's size
+    hint: int | None = None
+    frame: int = -1
+    score: float = 2.0
+    shot: int = -1
+
+
+@dataclass
+class FilmIndex:
+    """The film as the matching sees it: each frame's normalised thumbnail, and the cuts."""
+
+    thumbs: np.ndarray  # (frames, THUMB * h) float16
+    shape: tuple[int, int]  # the thumbnails' (h, w)
+    cuts: list[int]
+    frames: int
+    shots: list[tuple[int, int]] = field(default_factory=list)  # [start, end)
+
+    def shot_of(self, frame: int) -> int:
+        return next(i for i, (a, b) in enumerate(self.shots) if a <= frame < b)
+
+
+def _normalised(gray: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    small = cv2.resize(gray, (shape[1], shape[0]), interpolation=cv2.INTER_AREA).astype(np.float32)
+    std = float(small.std())
+    return ((small - small.mean()) / max(std, 1.0)).ravel()
+
+
+def collect_references(sources: list[Path]) -> list[tuple[Path, int | None]]:
+    """The reference pictures of ``sources`` (folders or files), each with the frame its name
+    or ``shots.json`` suggests (None when neither does).
+
+    Raises:
+        UsageError: a source is missing, or a folder holds no reference.
+    """
+    found: list[tuple[Path, int | None]] = []
+    for source in sources:
+        if source.is_file():
+            found.append((source, _frame_in_name(source)))
+            continue
+        if not source.is_dir():
+            raise UsageError(
+                f"reference '{source}' does not exist; give colour pictures or a folder of them",
+                fields=("reference",),
+            )
+        manifest = source / "shots.json"
+        listed: dict[str, tuple[str, int]] = {}
+        if manifest.is_file():
+            try:
+                for shot in json.loads(manifest.read_text()).get("shots", []):
+                    listed[shot["gray"]] = (shot["gray_sha256"], int(shot["frame"]))
+                    listed[shot["colour"]] = (shot["colour_sha256"], int(shot["frame"]))
+            except (OSError, ValueError, KeyError) as err:
+                raise UsageError(
+                    f"'{manifest}' cannot be read ({err}); run filmcolor shots again",
+                    fields=("reference",),
+                ) from None
+        ignored = []
+        for path in sorted(source.iterdir()):
+            if path.is_dir() or path.name in ("shots.json", "index.html"):
+                continue
+            if path.suffix.lower() not in IMAGE_SUFFIXES:
+                ignored.append(path.name)
+                continue
+            if path.name in listed:
+                checksum, frame = listed[path.name]
+                if _sha256(path) == checksum:
+                    continue  # a gray frame, or a starting point nobody changed
+                found.append((path, frame))
+            else:
+                found.append((path, _frame_in_name(path)))
+        if ignored:
+            log.info(
+                "references: ignored %d file(s) that are not pictures in '%s' (%s)",
+                len(ignored),
+                source,
+                ", ".join(ignored[:3]) + (", ..." if len(ignored) > 3 else ""),
+            )
+    return found
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _frame_in_name(path: Path) -> int | None:
+    found = re.search(r"_f(\d{3,})", path.stem)
+    return int(found.group(1)) if found else None
+
+
+def load_reference(path: Path, info: VideoInfo) -> Reference | None:
+    """A reference picture at the film's size; None (said) for a gray one.
+
+    Raises:
+        UsageError: unreadable, or another aspect than the film's.
+    """
+    try:
+        rgb = load_rgb(path)
+    except OSError:
+        raise UsageError(
+            f"reference '{path}' cannot be read as a picture; save it as PNG or JPEG",
+            fields=("reference",),
+        ) from None
+    h, w = rgb.shape[:2]
+    film_aspect, aspect = info.width / info.height, w / h
+    if abs(aspect / film_aspect - 1.0) > 0.02:
+        raise UsageError(
+            f"reference '{path}' is {w}x{h} (aspect {aspect:.3f}), the film {info.width}x"
+            f"{info.height} ({film_aspect:.3f}); give the whole frame, uncropped",
+            fields=("reference",),
+        )
+    if colour_spread([cv2.resize(rgb, (min(w, 320), max(2, round(h * min(w, 320) / w))))]) < (
+        COLOUR_SPREAD
+    ):
+        log.warning(
+            "reference '%s' has no colour: it would erase the colour of its shot; it is left out",
+            path,
+        )
+        return None
+    if (w, h) != (info.width, info.height):
+        rgb = cv2.resize(rgb, (info.width, info.height), interpolation=cv2.INTER_AREA)
+    return Reference(path, rgb)
+
+
+def index_film(info: VideoInfo, scenes: SceneConfig) -> FilmIndex:
+    """One pass over the film at a small size: thumbnails and cuts."""
+    width = min(scenes.width, info.width)
+    height = max(2, round(info.height * width / info.width) // 2 * 2)
+    shape = (max(2, round(THUMB * info.height / info.width)), THUMB)
+    detector = CutDetector(scenes, info.frame_rate, luma_only=True)
+    thumbs, cuts = [], []
+    with FrameReader(
+        info, pix_fmt=luma_pixel_format(info), size=(width, height), luma_only=True
+    ) as reader:
+        for y in reader:
+            thumbs.append(_normalised(y, shape).astype(np.float16))
+            cuts += detector.push_bgr(cv2.cvtColor(y, cv2.COLOR_GRAY2BGR))
+    cuts += detector.finish()
+    frames = len(thumbs)
+    index = FilmIndex(np.stack(thumbs) if thumbs else np.zeros((0, 1)), shape, cuts, frames)
+    index.shots = [
+        (s.start_frame, s.end_frame) for s in scenes_from_cuts(cuts, frames, info.frame_rate)
+    ]
+    return index
+
+
+def match_reference(reference: Reference, index: FilmIndex, full_range: bool) -> None:
+    """Place ``reference`` at its best-matching frame (its hint wins a near tie).
+
+    Raises:
+        UsageError: it matches no frame well enough (the best is said).
+    """
+    luma, _ = split_rgb(reference.rgb)
+    gray = np.clip((luma + 1.0) * 127.5, 0, 255).astype(np.uint8)
+    target = _normalised(gray, index.shape)
+    scores = np.mean((index.thumbs.astype(np.float32) - target) ** 2, axis=1)
+    best = int(np.argmin(scores))
+    if reference.hint is not None and 0 <= reference.hint < index.frames:
+        if scores[reference.hint] <= scores[best] + 0.02:
+            best = reference.hint
+    reference.frame, reference.score = best, float(scores[best])
+    if reference.score > MATCH_LIMIT:
+        raise UsageError(
+            f"reference '{reference.path}' matches no frame of the film (closest: frame {best}, "
+            f"score {reference.score:.2f}, a match is below {MATCH_LIMIT}); is it a frame of "
+            "this film, uncropped?",
+            fields=("reference",),
+        )
+    reference.shot = index.shot_of(best)
+
+
+def check_conflicts(references: list[Reference]) -> list[Reference]:
+    """One reference per frame: agreeing duplicates merged, disagreeing ones refused."""
+    by_frame: dict[int, Reference] = {}
+    for ref in references:
+        other = by_frame.get(ref.frame)
+        if other is None:
+            by_frame[ref.frame] = ref
+            continue
+        _, a = split_rgb(cv2.resize(ref.rgb, (64, 36)))
+        _, b = split_rgb(cv2.resize(other.rgb, (64, 36)))
+        if float(np.abs(a - b).mean()) > 0.03:
+            raise UsageError(
+                f"references '{other.path}' and '{ref.path}' are both frame {ref.frame} but "
+                "colour it differently; keep one",
+                fields=("reference",),
+            )
+    return sorted(by_frame.values(), key=lambda r: r.frame)
+
+
+def palette(luma: np.ndarray, chroma: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
+    """Mean chroma in each of :data:`BANDS` luminance bands: (BANDS, 2); NaN where a band is
+    empty. ``luma`` in [-1, 1] (H, W), ``chroma`` (2, H, W)."""
+    bands = np.clip(((luma + 1.0) * 0.5 * BANDS).astype(np.int32), 0, BANDS - 1).ravel()
+    w = np.ones(bands.shape, np.float64) if weight is None else weight.ravel().astype(np.float64)
+    out = np.full((BANDS, 2), np.nan)
+    total = np.bincount(bands, w, BANDS)
+    for c in range(2):
+        sums = np.bincount(bands, w * chroma[c].ravel(), BANDS)
+        out[:, c] = np.where(total > 1e-3 * len(bands), sums / np.maximum(total, 1e-9), np.nan)
+    return out
+
+
+def pull_to_palette(
+    luma: np.ndarray, chroma: np.ndarray, target: np.ndarray, strength: np.ndarray | float
+) -> np.ndarray:
+    """``chroma`` with each luminance band's mean moved toward ``target``'s (by ``strength``,
+    a number or a per-pixel map); bands either side lack are left alone."""
+    own = palette(luma, chroma)
+    shift = np.nan_to_num(target - own)  # (BANDS, 2)
+    bands = np.clip(((luma + 1.0) * 0.5 * BANDS).astype(np.int32), 0, BANDS - 1)
+    moved = chroma + np.moveaxis(shift[bands], -1, 0) * strength
+    return np.clip(moved, -1.0, 1.0).astype(np.float32)
+
+
+class ReferenceColours:
+    """Carried reference colour for the frames of the referenced shots, and how it is applied.
+
+    Args:
+        info: the film.
+        references: placed references (:func:`match_reference`).
+        index: the film's shots.
+        work: a folder for the carried colour (one file per shot, memory-mapped).
+    """
+
+    def __init__(
+        self, info: VideoInfo, references: list[Reference], index: FilmIndex, work: Path
+    ) -> None:
+        self.info = info
+        self.index = index
+        short = min(info.width, info.height)
+        scale = min(1.0, CARRY_SIZE / short)
+        self.size = (
+            max(2, round(info.width * scale) // 2 * 2),
+            max(2, round(info.height * scale) // 2 * 2),
+        )
+        self.work = work
+        self.shots: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}
+        self.palettes: dict[int, np.ndarray] = {}
+        by_shot: dict[int, list[Reference]] = {}
+        for ref in references:
+            by_shot.setdefault(ref.shot, []).append(ref)
+        self._flow = OpticalFlow(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        for shot, refs in by_shot.items():
+            self._carry(shot, refs)
+
+    def _read_shot(self, start: int, end: int) -> list[np.ndarray]:
+        fps = float(self.info.frame_rate)
+        with FrameReader(
+            self.info,
+            pix_fmt=luma_pixel_format(self.info),
+            size=self.size,
+            luma_only=True,
+            start=(start / fps) if start else None,
+            duration=(end - start) / fps,
+        ) as reader:
+            frames = [y.copy() for y in reader]
+        return frames[: end - start]
+
+    def _carry(self, shot: int, refs: list[Reference]) -> None:
+        start, end = self.index.shots[shot]
+        lumas = self._read_shot(start, end)
+        n = len(lumas)
+        w, h = self.size
+        path = self.work / f"shot{shot:05d}.npy"
+        carried = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=(n, 2, h, w))
+        confidence = np.lib.format.open_memmap(
+            self.work / f"shot{shot:05d}_trust.npy", mode="w+", dtype=np.float16, shape=(n, h, w)
+        )
+        per_ref = []
+        for ref in refs:
+            k = ref.frame - start
+            if not 0 <= k < n:
+                continue
+            small = cv2.resize(ref.rgb, (w, h), interpolation=cv2.INTER_AREA)
+            luma, chroma = split_rgb(small)
+            self.palettes.setdefault(shot, palette(luma, chroma))
+            colours = {k: (chroma, np.ones((h, w), np.float32))}
+            grid = np.dstack(
+                np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+            )
+            for direction in (1, -1):
+                # Where each pixel of frame i is in the reference frame: the frame-to-frame flows
+                # composed, so the reference's colour is sampled once (no blur piling up).
+                where, t = grid.copy(), np.ones((h, w), np.float32)
+                i = k + direction
+                while 0 <= i < n:
+                    forward = self._flow(lumas[i], lumas[i - direction])
+                    backward = self._flow(lumas[i - direction], lumas[i])
+                    ok = trust(lumas[i], lumas[i - direction], forward, backward)
+                    where = warp(where, forward)
+                    t = warp(t, forward) * ok * DECAY
+                    c = np.stack(
+                        [
+                            cv2.remap(
+                                chroma[j],
+                                where[..., 0],
+                                where[..., 1],
+                                cv2.INTER_CUBIC,
+                                borderMode=cv2.BORDER_REPLICATE,
+                            )
+                            for j in range(2)
+                        ]
+                    )
+                    colours[i] = (c, t)
+                    i += direction
+            per_ref.append((k, colours))
+        for i in range(n):
+            total = np.zeros((2, h, w), np.float32)
+            weights = np.zeros((h, w), np.float32)
+            best = np.zeros((h, w), np.float32)
+            for k, colours in per_ref:
+                c, t = colours[i]
+                weight = t / (1.0 + abs(i - k))
+                total += c * weight
+                weights += weight
+                best = np.maximum(best, t)
+            carried[i] = total / np.maximum(weights, 1e-6)
+            confidence[i] = best
+        carried.flush()
+        confidence.flush()
+        self.shots[shot] = (start, carried, confidence)
+
+    def save(self) -> CarriedColours:
+        """What restore (and its --jobs workers) need: written beside the carried colour."""
+        view = CarriedColours(
+            self.work,
+            {shot: (start, len(carried)) for shot, (start, carried, _) in self.shots.items()},
+            self.index.shots,
+            {shot: p.tolist() for shot, p in self.palettes.items()},
+        )
+        (self.work / "references.json").write_text(
+            json.dumps(
+                {
+                    "shots": {str(k): v for k, v in view.carried.items()},
+                    "bounds": view.bounds,
+                    "palettes": {str(k): v for k, v in view.palettes.items()},
+                }
+            )
+        )
+        return view
+
+
+@dataclass
+class CarriedColours:
+    """The carried reference colour of a restore, read from its folder (memory-mapped)."""
+
+    folder: Path
+    carried: dict[int, tuple[int, int]]  # shot -> (first frame, frames)
+    bounds: list[tuple[int, int]]  # every shot's [start, end)
+    palettes: dict[int, list]
+    _open: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def load(cls, folder: Path) -> CarriedColours | None:
+        """The carried colour in ``folder`` (None when there is none)."""
+        path = folder / "references.json"
+        if not path.is_file():
+            return None
+        state = json.loads(path.read_text())
+        return cls(
+            folder,
+            {int(k): tuple(v) for k, v in state["shots"].items()},
+            [tuple(b) for b in state["bounds"]],
+            {int(k): v for k, v in state["palettes"].items()},
+        )
+
+    def __getstate__(self) -> dict:  # the memory maps are opened again where it is unpickled
+        return {**self.__dict__, "_open": {}}
+
+    def _maps(self, shot: int) -> tuple[np.ndarray, np.ndarray]:
+        if shot not in self._open:
+            self._open[shot] = (
+                np.load(self.folder / f"shot{shot:05d}.npy", mmap_mode="r"),
+                np.load(self.folder / f"shot{shot:05d}_trust.npy", mmap_mode="r"),
+            )
+        return self._open[shot]
+
+    def apply(self, frame: int, y: np.ndarray, uv: np.ndarray, full_range: bool) -> np.ndarray:
+        """The U, V planes of film frame ``frame`` (uint8 (2, h, w), the model's) with the
+        reference colour where it is carried and trusted, the model's pulled to the
+        reference's palette elsewhere; other shots' planes unchanged."""
+        shot = next((i for i, (a, b) in enumerate(self.bounds) if a <= frame < b), -1)
+        if shot not in self.carried:
+            return uv
+        start, count = self.carried[shot]
+        i = frame - start
+        if not 0 <= i < count:
+            return uv
+        carried, confidence = self._maps(shot)
+        h, w = uv.shape[1:]
+        ref = np.stack([cv2.resize(c.astype(np.float32), (w, h)) for c in carried[i]])
+        trusted = cv2.resize(confidence[i].astype(np.float32), (w, h))
+        model = planes_to_chroma(uv, full_range)
+        luma = cv2.resize(y, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
+        luma = luma / 127.5 - 1.0 if full_range else (luma - 16.0) / 109.5 - 1.0
+        target = np.array(self.palettes[shot], np.float64)
+        model = pull_to_palette(luma, model, target, 1.0 - trusted)
+        mixed = trusted[None] * ref + (1.0 - trusted[None]) * model
+        return chroma_to_planes(mixed, full_range)
+
+
+def planes_to_chroma(uv: np.ndarray, full_range: bool) -> np.ndarray:
+    """Inverse of :func:`~filmcolor.color.chroma_to_planes`: U, V planes (uint8) as model chroma."""
+    scale = 127.5 if full_range else 112.0
+    return (uv.astype(np.float32) - 128.0) / scale
+
+
+def place_references(
+    sources: list[Path], info: VideoInfo, scenes: SceneConfig
+) -> tuple[list[Reference], FilmIndex] | None:
+    """The reference pictures of ``sources`` found, checked and placed at their frames (one
+    small pass over the film); None when none is a reference (all gray, say).
+
+    Raises:
+        UsageError: a picture is unreadable, of another aspect, matches no frame, or two
+            disagree about one frame.
+    """
+    paths = collect_references(sources)
+    if not paths:
+        log.warning(
+            "no reference found in %s: the model colours every shot", ", ".join(map(str, sources))
+        )
+        return None
+    loaded = []
+    for path, hint in paths:  # every picture checked before the film is read
+        ref = load_reference(path, info)
+        if ref is not None:
+            ref.hint = hint
+            loaded.append(ref)
+    if not loaded:
+        return None
+    index = index_film(info, scenes)
+    for ref in loaded:
+        match_reference(ref, index, info.full_range)
+    references = check_conflicts(loaded)
+    for ref in references:
+        log.info(
+            "reference '%s': frame %d (shot %d, match %.3f)",
+            ref.path.name,
+            ref.frame,
+            ref.shot + 1,
+            ref.score,
+        )
+    return references, index
+
+
+def carry_references(
+    info: VideoInfo, placed: tuple[list[Reference], FilmIndex], work: Path
+) -> CarriedColours:
+    """Carry placed references through their shots into ``work`` (see :class:`CarriedColours`)."""
+    work.mkdir(parents=True, exist_ok=True)
+    references, index = placed
+    return ReferenceColours(info, references, index, work).save()
+
+
+def prepare_references(
+    sources: list[Path], info: VideoInfo, scenes: SceneConfig, work: Path | None = None
+) -> CarriedColours | None:
+    """:func:`place_references` then :func:`carry_references` (into a temporary folder when
+    ``work`` is None)."""
+    placed = place_references(sources, info, scenes)
+    if placed is None:
+        return None
+    return carry_references(info, placed, work or Path(tempfile.mkdtemp(prefix="filmcolor-ref-")))
