@@ -194,6 +194,7 @@ Examples:
   filmcolor restore film.mp4 out.mp4 --device cuda --jobs 4   # 4 segments at once (many cores)
   filmcolor restore worn.mp4 out.mp4 --repair             # flicker, dust, scratches, grain out
   filmcolor shots film.mp4 --out shots/ && filmcolor restore film.mp4 out.mp4 --reference shots/
+  filmcolor restore film.mp4 out.mp4 --reference-palette costume_photo.jpg@3
   filmcolor restore worn.mp4 out.mp4 --repair deflicker,stabilize
 
 Audio, subtitles and other streams are copied bit-exact; a stream the output container
@@ -328,6 +329,17 @@ cannot hold is re-encoded (and said so). The output appears only when it is comp
         "A colour picture of a frame, or a folder of them (filmcolor shots's, where only the "
         "pictures you changed or added count); its colour is carried through its shot. Repeat "
         "for more."
+    ),
+)
+@click.option(
+    "--reference-palette",
+    "reference_palette",
+    multiple=True,
+    metavar="IMAGE[@SHOT]",
+    help=(
+        "A colour picture that is not a frame of the film (a photo of the set, a costume): shot "
+        "SHOT (counted from 1, as filmcolor shots does; every shot without @SHOT) takes its "
+        "colours, dark, mid and light tones each their own. Repeat for more."
     ),
 )
 @click.option(

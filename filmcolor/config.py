@@ -512,6 +512,9 @@ class RestoreConfig:
     references: tuple[Path, ...] = ()
     """Colour pictures of frames (or folders of them, such as ``filmcolor shots``'s): each is
     placed at its frame and its colour carried through its shot (filmcolor.restore.references)."""
+    reference_palette: tuple[str, ...] = ()
+    """``IMAGE[@SHOT]``: colour pictures that are not frames of the film, whose palette the shot
+    (counted from 1; every shot without ``@SHOT``) takes on top of the model's colour."""
     precision: str = "auto"
     """'auto' (the model's int8 sibling on a CPU when there is one), 'fp32' or 'int8'."""
     saturation: float = 1.0

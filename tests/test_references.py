@@ -177,3 +177,36 @@ def test_a_shots_folder_counts_only_what_was_changed(clips: dict, tmp_path: Path
     assert collect_references([out]) == [(painted, shots[0].frame)]
     with pytest.raises(UsageError, match="does not exist"):
         collect_references([tmp_path / "nothing"])
+
+
+def test_a_palette_picture_tints_its_shot_and_keeps_the_luminance(clips: dict, tmp_path: Path):
+    tinted = tmp_path / "red_postcard.png"
+    rng = np.random.default_rng(1)
+    picture = np.zeros((120, 160, 3), np.uint8)
+    picture[..., 2] = rng.integers(150, 256, (120, 160))  # red (BGR)
+    picture[..., 1] = rng.integers(0, 60, (120, 160))
+    picture[..., 0] = rng.integers(0, 60, (120, 160))
+    cv2.imwrite(str(tinted), picture)
+    plain = _restore(clips, tmp_path / "plain.mkv")
+    given = _restore(clips, tmp_path / "tinted.mkv", reference_palette=(f"{tinted}@1",))
+    for i in (5, 20):  # shot 1: redder (V, the Cr plane, up)
+        assert given[i][1].mean() > plain[i][1].mean() + 10, i
+    for i in (SHOT + 5, 45):  # shot 2: untouched
+        assert np.array_equal(given[i], plain[i]), i
+    with (
+        FrameReader(probe(tmp_path / "tinted.mkv"), pix_fmt="yuv444p") as a,
+        FrameReader(probe(tmp_path / "plain.mkv"), pix_fmt="yuv444p") as b,
+    ):
+        assert all(np.array_equal(x[0], y[0]) for x, y in zip(a, b, strict=True)), "luminance kept"
+    runner = CliRunner()
+    done = runner.invoke(
+        main,
+        [
+            "restore",
+            str(clips["gray"]),
+            str(tmp_path / "x.mp4"),
+            "--reference-palette",
+            f"{tinted}@9",
+        ],
+    )
+    assert done.exit_code != 0 and "has 2 shots, not 9" in done.output

@@ -324,9 +324,12 @@ def _restore_locked(
     expected = _expected_frames(info, cfg)
     placed = (
         place_references(
-            list(cfg.references), info, SceneConfig(threshold=cfg.temporal.cut_threshold)
+            list(cfg.references),
+            info,
+            SceneConfig(threshold=cfg.temporal.cut_threshold),
+            cfg.reference_palette,
         )
-        if cfg.references
+        if cfg.references or cfg.reference_palette
         else None
     )
     jobs_auto = cfg.jobs == 0

@@ -290,11 +290,11 @@ class ReferenceColours:
         work: a folder for the carried colour (one file per shot, memory-mapped).
     """
 
-    def __init__(
-        self, info: VideoInfo, references: list[Reference], index: FilmIndex, work: Path
-    ) -> None:
+    def __init__(self, info: VideoInfo, placed: Placement, work: Path) -> None:
         self.info = info
-        self.index = index
+        self.index = placed.index
+        references = placed.references
+        self.given_palettes = placed.palettes
         short = min(info.width, info.height)
         scale = min(1.0, CARRY_SIZE / short)
         self.size = (
@@ -395,6 +395,7 @@ class ReferenceColours:
             {shot: (start, len(carried)) for shot, (start, carried, _) in self.shots.items()},
             self.index.shots,
             {shot: p.tolist() for shot, p in self.palettes.items()},
+            {shot: p.tolist() for shot, p in self.given_palettes.items()},
         )
         (self.work / "references.json").write_text(
             json.dumps(
@@ -402,6 +403,7 @@ class ReferenceColours:
                     "shots": {str(k): v for k, v in view.carried.items()},
                     "bounds": view.bounds,
                     "palettes": {str(k): v for k, v in view.palettes.items()},
+                    "given": {str(k): v for k, v in view.given.items()},
                 }
             )
         )
@@ -415,7 +417,8 @@ class CarriedColours:
     folder: Path
     carried: dict[int, tuple[int, int]]  # shot -> (first frame, frames)
     bounds: list[tuple[int, int]]  # every shot's [start, end)
-    palettes: dict[int, list]
+    palettes: dict[int, list]  # a referenced shot's palette (its reference's)
+    given: dict[int, list] = field(default_factory=dict)  # --reference-palette: shot (-1: all)
     _open: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -430,6 +433,7 @@ class CarriedColours:
             {int(k): tuple(v) for k, v in state["shots"].items()},
             [tuple(b) for b in state["bounds"]],
             {int(k): v for k, v in state["palettes"].items()},
+            {int(k): v for k, v in state.get("given", {}).items()},
         )
 
     def __getstate__(self) -> dict:  # the memory maps are opened again where it is unpickled
@@ -449,7 +453,13 @@ class CarriedColours:
         reference's palette elsewhere; other shots' planes unchanged."""
         shot = next((i for i, (a, b) in enumerate(self.bounds) if a <= frame < b), -1)
         if shot not in self.carried:
-            return uv
+            given = self.given.get(shot, self.given.get(-1))
+            if given is None:
+                return uv
+            luma = _luma_at(y, uv.shape[1:], full_range)
+            model = planes_to_chroma(uv, full_range)
+            moved = pull_to_palette(luma, model, np.array(given, np.float64), 1.0)
+            return chroma_to_planes(moved, full_range)
         start, count = self.carried[shot]
         i = frame - start
         if not 0 <= i < count:
@@ -459,12 +469,18 @@ class CarriedColours:
         ref = np.stack([cv2.resize(c.astype(np.float32), (w, h)) for c in carried[i]])
         trusted = cv2.resize(confidence[i].astype(np.float32), (w, h))
         model = planes_to_chroma(uv, full_range)
-        luma = cv2.resize(y, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
-        luma = luma / 127.5 - 1.0 if full_range else (luma - 16.0) / 109.5 - 1.0
+        luma = _luma_at(y, (h, w), full_range)
         target = np.array(self.palettes[shot], np.float64)
         model = pull_to_palette(luma, model, target, 1.0 - trusted)
         mixed = trusted[None] * ref + (1.0 - trusted[None]) * model
         return chroma_to_planes(mixed, full_range)
+
+
+def _luma_at(y: np.ndarray, shape: tuple[int, int], full_range: bool) -> np.ndarray:
+    """A Y plane (uint8) at ``shape`` (h, w) as model luminance in [-1, 1]."""
+    small = cv2.resize(y, (shape[1], shape[0]), interpolation=cv2.INTER_AREA).astype(np.float32)
+    luma = small / 127.5 - 1.0 if full_range else (small - 16.0) / 109.5 - 1.0
+    return np.clip(luma, -1.0, 1.0)
 
 
 def planes_to_chroma(uv: np.ndarray, full_range: bool) -> np.ndarray:
@@ -473,35 +489,76 @@ def planes_to_chroma(uv: np.ndarray, full_range: bool) -> np.ndarray:
     return (uv.astype(np.float32) - 128.0) / scale
 
 
-def place_references(
-    sources: list[Path], info: VideoInfo, scenes: SceneConfig
-) -> tuple[list[Reference], FilmIndex] | None:
-    """The reference pictures of ``sources`` found, checked and placed at their frames (one
-    small pass over the film); None when none is a reference (all gray, say).
+@dataclass
+class Placement:
+    """References placed at their frames, and palettes given to shots (or to the film: -1)."""
+
+    references: list[Reference]
+    index: FilmIndex
+    palettes: dict[int, np.ndarray] = field(default_factory=dict)
+
+
+def parse_palette(spec: str) -> tuple[Path, int | None]:
+    """``IMAGE[@SHOT]`` as (picture, shot number counted from 1, or None for every shot)."""
+    path, at, shot = spec.rpartition("@")
+    if at and shot.isdigit() and int(shot) >= 1:
+        return Path(path), int(shot)
+    return Path(spec), None
+
+
+def palette_of(path: Path) -> np.ndarray:
+    """The palette (:func:`palette`) of a colour picture.
 
     Raises:
-        UsageError: a picture is unreadable, of another aspect, matches no frame, or two
-            disagree about one frame.
+        UsageError: it cannot be read, or has no colour.
+    """
+    try:
+        rgb = load_rgb(path, 256)
+    except OSError:
+        raise UsageError(
+            f"palette picture '{path}' cannot be read; save it as PNG or JPEG",
+            fields=("reference_palette",),
+        ) from None
+    if colour_spread([rgb]) < COLOUR_SPREAD:
+        raise UsageError(
+            f"palette picture '{path}' has no colour to give; give a colour picture",
+            fields=("reference_palette",),
+        )
+    luma, chroma = split_rgb(rgb)
+    return palette(luma, chroma)
+
+
+def place_references(
+    sources: list[Path], info: VideoInfo, scenes: SceneConfig, palettes: tuple[str, ...] = ()
+) -> Placement | None:
+    """The reference pictures of ``sources`` found, checked and placed at their frames, and the
+    palette pictures read (one small pass over the film); None when there is nothing to do
+    (every picture gray, say).
+
+    Raises:
+        UsageError: a picture is unreadable, of another aspect, matches no frame, two
+            disagree about one frame, or a palette's shot is not in the film.
     """
     paths = collect_references(sources)
-    if not paths:
+    if sources and not paths:
         log.warning(
             "no reference found in %s: the model colours every shot", ", ".join(map(str, sources))
         )
-        return None
     loaded = []
     for path, hint in paths:  # every picture checked before the film is read
         ref = load_reference(path, info)
         if ref is not None:
             ref.hint = hint
             loaded.append(ref)
-    if not loaded:
+    given = [(parse_palette(spec), spec) for spec in palettes]
+    colours = {spec: palette_of(path) for (path, _), spec in given}
+    if not loaded and not given:
         return None
     index = index_film(info, scenes)
     for ref in loaded:
         match_reference(ref, index, info.full_range)
-    references = check_conflicts(loaded)
-    for ref in references:
+    placement = Placement(check_conflicts(loaded), index)
+    for ref in placement.references:
         log.info(
             "reference '%s': frame %d (shot %d, match %.3f)",
             ref.path.name,
@@ -509,24 +566,33 @@ def place_references(
             ref.shot + 1,
             ref.score,
         )
-    return references, index
+    for (_, shot), spec in given:
+        if shot is not None and shot > len(index.shots):
+            raise UsageError(
+                f"palette '{spec}': the film has {len(index.shots)} shots, not {shot}; number "
+                "them as filmcolor shots does (from 1)",
+                fields=("reference_palette",),
+            )
+        placement.palettes[-1 if shot is None else shot - 1] = colours[spec]
+    return placement
 
 
-def carry_references(
-    info: VideoInfo, placed: tuple[list[Reference], FilmIndex], work: Path
-) -> CarriedColours:
+def carry_references(info: VideoInfo, placed: Placement, work: Path) -> CarriedColours:
     """Carry placed references through their shots into ``work`` (see :class:`CarriedColours`)."""
     work.mkdir(parents=True, exist_ok=True)
-    references, index = placed
-    return ReferenceColours(info, references, index, work).save()
+    return ReferenceColours(info, placed, work).save()
 
 
 def prepare_references(
-    sources: list[Path], info: VideoInfo, scenes: SceneConfig, work: Path | None = None
+    sources: list[Path],
+    info: VideoInfo,
+    scenes: SceneConfig,
+    work: Path | None = None,
+    palettes: tuple[str, ...] = (),
 ) -> CarriedColours | None:
     """:func:`place_references` then :func:`carry_references` (into a temporary folder when
     ``work`` is None)."""
-    placed = place_references(sources, info, scenes)
+    placed = place_references(sources, info, scenes, palettes)
     if placed is None:
         return None
     return carry_references(info, placed, work or Path(tempfile.mkdtemp(prefix="filmcolor-ref-")))

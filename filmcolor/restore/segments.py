@@ -164,6 +164,10 @@ def fingerprint(
             repr(cfg.temporal),
             repr(cfg.repair),
             [[str(p.resolve()), _digest(p)] for p in cfg.references],
+            [
+                [spec, _digest(Path(spec.rpartition("@")[0] or spec))]
+                for spec in cfg.reference_palette
+            ],
         ],
         "video": [info.width, info.height, str(info.frame_rate)],
     }
