@@ -27,7 +27,11 @@ For each 720p clip (synthetic lavfi content with audio; the PySceneDetect test v
   the encoder cost little, as on a GPU machine with many cores (the GPU goal is 0.9x);
 - with --jobs N, restore --jobs N (the film's segments in N worker processes) as one more row
   of each table; where --jobs auto is more than 1, a restore --jobs 1 row beside it;
-  --rows default keeps only these rows (a short run on a lent GPU machine).
+  --rows default keeps only these rows (a short run on a lent GPU machine);
+- `restore --repair` (the default repairs) and, on the real clip, `restore --reference` with
+  the colour frame at each shot's start given, as rows of the table, with repair's steps' time;
+- `filmcolor shots` on a --shots-seconds long 720p film (the real clip looped) against decoding
+  it with ffmpeg.
 The clips are 20 s long (a film's throughput, not restore's fixed cost of about half a second
 for probing, the model's first run and the final mux, which weighs 10-15% on a clip of 8 s);
 the transcode and the default restore are run --repeat times, alternating, and their medians
@@ -113,6 +117,55 @@ def real_clip(path: Path, seconds: float) -> Path | None:
     return path
 
 
+def shot_references(seconds: float, folder: Path) -> Path | None:
+    """The colour frame at the start of each shot of the real clip's source, as pictures (what
+    a colourist gives restore --reference)."""
+    from filmcolor.config import SceneConfig
+    from filmcolor.io.probe import probe
+    from filmcolor.io.reader import FrameReader
+    from filmcolor.scenes import detect_scenes
+
+    source = SHARED / "colorvideo_gt" / "pyscenedetect_testvideo.mp4"
+    if not source.is_file():
+        return None
+    folder.mkdir(exist_ok=True)
+    info = probe(source)
+    for scene in detect_scenes(source, SceneConfig()):
+        if scene.start_time >= seconds:
+            break
+        with FrameReader(info, pix_fmt="rgb24", start=scene.start_time + 0.001, duration=0.2) as r:
+            frame = r.read()
+        cv2.imwrite(str(folder / f"shot_{scene.index}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    return folder
+
+
+def shots_speed(seconds: float, work: Path) -> str | None:
+    """`filmcolor shots` on a long 720p film (the real clip looped, gray) against decoding it."""
+    source = SHARED / "colorvideo_gt" / "pyscenedetect_testvideo.mp4"
+    if not source.is_file():
+        return None
+    film = work / "long_gray.mp4"
+    ffmpeg(
+        "-stream_loop", "-1", "-t", str(seconds), "-i", str(source), "-vf", "hue=s=0",
+        "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-an", str(film),
+    )  # fmt: skip
+    start = time.perf_counter()
+    ffmpeg("-i", str(film), "-f", "null", "-")
+    decode = time.perf_counter() - start
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "filmcolor.cli", "shots", str(film), "--out", str(work / "shots"),
+         "-q", "--overwrite"],
+        check=True,
+    )  # fmt: skip
+    shots = time.perf_counter() - start
+    ratio = shots / decode
+    return (
+        f"filmcolor shots on a {seconds / 60:g}-minute 720p film: {shots:.1f} s, decoding it "
+        f"{decode:.1f} s: {ratio:.2f}x (goal <= 2): {'PASS' if ratio <= 2 else 'MISS'}"
+    )
+
+
 def frame_count(path: Path) -> int:
     out = subprocess.run(
         [
@@ -172,7 +225,7 @@ def decode_seconds(clip: Path) -> float:
 
 def restore_child(args: list[str]) -> None:
     """Runs in a child process: one restore, then its numbers as JSON on stdout."""
-    clip, out, device, temporal, keyframes, model, preset, jobs, repair = args
+    clip, out, device, temporal, keyframes, model, preset, jobs, repair, references = args
     from filmcolor.config import RepairConfig, RestoreConfig, TemporalConfig, parse_repairs
     from filmcolor.restore.pipeline import restore
 
@@ -189,6 +242,7 @@ def restore_child(args: list[str]) -> None:
         jobs=int(jobs),
         segment_seconds=None,
         repair=RepairConfig(steps=parse_repairs(None if repair == "-" else repair)),
+        references=() if references == "-" else (Path(references),),
     )
     result = restore(Path(clip), Path(out), cfg)
     print(
@@ -221,6 +275,7 @@ def run_restore(
     preset: str = "medium",
     jobs: int = 0,
     repair: str = "-",
+    references: Path | None = None,
 ) -> dict:
     done = subprocess.run(
         [
@@ -236,6 +291,7 @@ def run_restore(
             preset,
             str(jobs),
             repair,
+            str(references) if references else "-",
         ],
         capture_output=True,
         text=True,
@@ -369,6 +425,12 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the clips")
     parser.add_argument(
+        "--shots-seconds",
+        type=float,
+        default=180.0,
+        help="length of the film filmcolor shots is timed on (0: skip)",
+    )
+    parser.add_argument(
         "--repeat",
         type=int,
         default=3,
@@ -406,6 +468,7 @@ def main() -> None:
     devices = ["cpu", "cuda"] if args.device == "both" else [args.device]
     work = Path(tempfile.mkdtemp(prefix="filmcolor-bench-"))
     clips = {"synthetic 720p": synthetic_clip(work / "synthetic.mp4", args.seconds)}
+    references = shot_references(args.seconds, work / "references")
     if (real := real_clip(work / "real.mp4", args.seconds)) is not None:
         clips["real 720p (cuts video, gray)"] = real
     print(
@@ -478,6 +541,14 @@ def main() -> None:
             variants.append(
                 ("restore --repair (deflicker, dust, scratches, degrain)", "flow", "repair")
             )
+            if name.startswith("real") and references is not None:
+                variants.append(
+                    (
+                        "restore --reference (the colour frame at each shot's start)",
+                        "flow",
+                        "reference",
+                    )
+                )
             naive = naives[device]
             naive_fps = naive[1] / naive[0] if naive else None
             for label, temporal, keyframes in variants:
@@ -488,6 +559,13 @@ def main() -> None:
                         f" (median of {len(runs)}: "
                         + ", ".join(f"{x['seconds']:.1f}" for x in defaults[device])
                         + " s)"
+                    )
+                elif keyframes == "reference":
+                    r = run_restore(clip, work / "restored.mp4", device, references=references)
+                    ratio = r["frames"] / r["seconds"] / transcode_fps
+                    goals.append(
+                        f"{name} [{r['device']}]: restore --reference / transcode {ratio:.2f} "
+                        f"(goal >= 0.5): {'PASS' if ratio >= 0.5 else 'MISS'}"
                     )
                 elif keyframes == "repair":
                     r = run_restore(clip, work / "restored.mp4", device, repair="")
@@ -588,6 +666,8 @@ def main() -> None:
             )
     if args.ceiling == "yes":
         ceiling(clips, work, args.repeat, args.jobs)
+    if args.shots_seconds and (line := shots_speed(args.shots_seconds, work)) is not None:
+        goals.append(line)
     print("\nGoals:\n" + "\n".join(f"- {g}" for g in goals))
 
 
