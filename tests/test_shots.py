@@ -16,6 +16,8 @@ from test_scenes import make_film
 from filmcolor.cli import main
 from filmcolor.config import ShotsConfig
 from filmcolor.errors import UsageError
+from filmcolor.io.probe import probe
+from filmcolor.io.reader import FrameReader
 from filmcolor.restore.shots import references_in, timecode, write_shots
 
 
@@ -44,6 +46,13 @@ def test_one_frame_per_shot_away_from_cuts_and_fades(film: Path, tmp_path: Path)
         luma = [cv2.cvtColor(x, cv2.COLOR_BGR2GRAY).astype(int) for x in (gray, colour)]
         assert np.abs(luma[0] - luma[1]).mean() < 2.5
     assert shots[0].frame >= 12, "not a frame of the fade-in"
+    with FrameReader(probe(film), pix_fmt="rgb24") as reader:
+        frames = [f.copy() for f in reader]
+    for shot in shots[:2]:  # the picture is that very frame of the film (the third is still)
+        gray = cv2.imread(str(out / shot.gray), cv2.IMREAD_GRAYSCALE).astype(int)
+        own = cv2.cvtColor(frames[shot.frame], cv2.COLOR_RGB2GRAY).astype(int)
+        neighbour = cv2.cvtColor(frames[shot.frame + 1], cv2.COLOR_RGB2GRAY).astype(int)
+        assert np.abs(gray - own).mean() < 1.0 < np.abs(gray - neighbour).mean(), shot.frame
     manifest = json.loads((out / "shots.json").read_text())
     assert manifest["film"] == "three.mp4" and len(manifest["shots"]) == 3
     assert references_in(out) == {}

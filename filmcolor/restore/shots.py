@@ -16,11 +16,13 @@ it). Run it again on the same folder to refresh the page: edited pictures are ke
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import html
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -28,12 +30,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..color import luma_from_plane, merge_rgb
+from ..color import merge_rgb, split_rgb
 from ..config import ShotsConfig
 from ..errors import UsageError
 from ..io.files import atomic_write, write_image
 from ..io.probe import VideoInfo, probe, scan_timing
-from ..io.reader import FrameReader, luma_pixel_format
+from ..io.reader import SplitFrameReader
 from ..scenes import CutDetector
 from .colorizer import Colorizer
 
@@ -74,7 +76,7 @@ class Shot:
 class _Candidate:
     index: int
     score: float
-    y: np.ndarray | None  # the full-size Y plane (dropped when it can no longer win)
+    y: np.ndarray | None  # the full-size frame, RGB (dropped when it can no longer win)
 
 
 def timecode(seconds: float) -> str:
@@ -87,8 +89,8 @@ def timecode(seconds: float) -> str:
 
 
 def frame_score(small: np.ndarray) -> float:
-    """How good a representative a frame is: sharp (variance of the Laplacian) and well exposed
-    (contrast, mid-tones; a fade or a dark frame scores low)."""
+    """How good a representative a frame is (its small gray copy): sharp (variance of the
+    Laplacian) and well exposed (contrast, mid-tones; a fade or a dark frame scores low)."""
     sharp = float(cv2.Laplacian(small, cv2.CV_32F).var())
     mean, std = (float(v[0, 0]) for v in cv2.meanStdDev(small))
     exposure = min(1.0, std / 40.0) * max(0.0, 1.0 - abs(mean - 120.0) / 140.0)
@@ -101,66 +103,66 @@ def sha256_of(path: Path) -> str:
 
 def pick_frames(
     info: VideoInfo, cfg: ShotsConfig, progress: Callable[[int], None] | None = None
-) -> list[tuple[Shot, np.ndarray]]:
-    """The shots of a film and each one's representative Y plane, in one decoding pass."""
+) -> Iterator[tuple[Shot, np.ndarray]]:
+    """The shots of a film, each with its representative frame (RGB), given as soon as the shot
+    is over, from one decoding pass: ffmpeg sends every frame small (the cuts, the scores) and
+    only the candidate frames at full size, through a second pipe."""
     fps = float(info.frame_rate)
     stride = max(1, round(fps / cfg.samples_per_second))
     margin = round(MARGIN * fps)
     detector = CutDetector(cfg.scenes, info.frame_rate, luma_only=True)
-    shots: list[tuple[int, list[_Candidate]]] = [(0, [])]  # (start, candidates)
-    finished: list[tuple[int, int, list[_Candidate]]] = []
+    width = min(cfg.scenes.width, info.width)
+    small_size = (width, max(2, round(info.height * width / info.width) // 2 * 2))
+    start, candidates = 0, []
+    number = 0
+
+    def finish(end: int, kept: list[_Candidate]) -> tuple[Shot, np.ndarray] | None:
+        nonlocal number
+        inside = [c for c in kept if start + margin <= c.index < end - margin]
+        pool = [c for c in (inside or kept) if c.y is not None]
+        if not pool:
+            return None
+        best = max(pool, key=lambda c: c.score)
+        shot = Shot(
+            index=number,
+            start=start,
+            end=end,
+            frame=best.index,
+            start_time=round(start / fps, 3),
+            end_time=round(end / fps, 3),
+            time=round(best.index / fps, 3),
+        )
+        number += 1
+        return shot, best.y
+
     count = 0
-
-    def cut_at(cut: int) -> None:
-        start, candidates = shots[-1]
-        if cut <= start:
-            return
-        finished.append((start, cut, [c for c in candidates if c.index < cut]))
-        shots[-1] = (cut, [c for c in candidates if c.index >= cut])
-
-    with FrameReader(info, pix_fmt=luma_pixel_format(info), luma_only=True) as reader:
-        for y in reader:
-            for cut in detector.push_bgr(detector.small_gray(y)):
-                cut_at(cut)
-            if count % stride == 0:
-                small = cv2.resize(
-                    y,
-                    (THUMB_WIDTH, max(2, round(y.shape[0] * THUMB_WIDTH / y.shape[1]))),
-                    interpolation=cv2.INTER_AREA,
-                )
-                shots[-1][1].append(_Candidate(count, frame_score(small), y.copy()))
-                _thin(shots[-1][1], count)
-            count += 1
+    reader = SplitFrameReader(info, small_size, (info.width, info.height), stride).start()
+    with contextlib.closing(reader):
+        for index, small, large in reader:
+            for cut in detector.push_bgr(small):
+                if cut > start:
+                    done = finish(cut, [c for c in candidates if c.index < cut])
+                    start, candidates = cut, [c for c in candidates if c.index >= cut]
+                    if done:
+                        yield done
+            if large is not None:
+                gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+                candidates.append(_Candidate(index, frame_score(gray), large))
+                _thin(candidates, index)
+            count = index + 1
             if progress and count % 50 == 0:
                 progress(50)
     for cut in detector.finish():
-        cut_at(cut)
-    start, candidates = shots[-1]
-    finished.append((start, count, candidates))
+        if start < cut < count:
+            done = finish(cut, [c for c in candidates if c.index < cut])
+            start, candidates = cut, [c for c in candidates if c.index >= cut]
+            if done:
+                yield done
     if progress:
         progress(count % 50)
-    out = []
-    for index, (start, end, candidates) in enumerate(finished):
-        inside = [c for c in candidates if start + margin <= c.index < end - margin]
-        pool = [c for c in (inside or candidates) if c.y is not None]
-        if not pool:
-            continue
-        best = max(pool, key=lambda c: c.score)
-        out.append(
-            (
-                Shot(
-                    index=index,
-                    start=start,
-                    end=end,
-                    frame=best.index,
-                    start_time=round(start / fps, 3),
-                    end_time=round(end / fps, 3),
-                    time=round(best.index / fps, 3),
-                ),
-                best.y,
-            )
-        )
-    return out
+    done = finish(count, candidates)
+    if done:
+        yield done
 
 
 def _thin(candidates: list[_Candidate], now: int) -> None:
@@ -203,12 +205,12 @@ def write_shots(
     (out / "thumbs").mkdir(exist_ok=True)
     engine = Colorizer(cfg.model, device="cpu")
     kept = {s["index"]: s for s in (previous or {}).get("shots", [])}
-    shots = []
-    for shot, y in pick_frames(info, cfg, progress):
+
+    def write(shot: Shot, rgb: np.ndarray) -> Shot:
         stem = f"shot{shot.index + 1:04d}_f{shot.frame:06d}_{timecode(shot.time)}"
         shot.gray, shot.colour = f"{stem}_gray.png", f"{stem}_colour.png"
         shot.thumb = f"thumbs/{stem}.jpg"
-        luma = luma_from_plane(y, info.full_range)
+        luma, _ = split_rgb(rgb)
         gray = merge_rgb(luma, np.zeros((2, *luma.shape), np.float32))
         colour = merge_rgb(luma, engine.chroma_for_luma(luma[None])[0])
         before = kept.get(shot.index)
@@ -230,7 +232,18 @@ def write_shots(
         size = (THUMB_WIDTH, max(2, round(h * THUMB_WIDTH / w)))
         pair = [cv2.resize(x, size, interpolation=cv2.INTER_AREA) for x in (gray, colour)]
         write_image(out / shot.thumb, np.hstack(pair), 85)
-        shots.append(shot)
+        return shot
+
+    # Each finished shot is coloured and written in a thread of its own while the film is read
+    # on (onnxruntime, OpenCV and the decoder run side by side).
+    shots: list[Shot] = []
+    with ThreadPoolExecutor(1, thread_name_prefix="filmcolor-shots") as pool:
+        pending: list[Future[Shot]] = []
+        for shot, rgb in pick_frames(info, cfg, progress):
+            pending.append(pool.submit(write, shot, rgb))
+            while len(pending) > 4:  # a few frames waiting at most: memory stays flat
+                shots.append(pending.pop(0).result())
+        shots += [job.result() for job in pending]
     manifest = {
         "film": film.name,
         "frames": info.estimated_frames,
