@@ -215,3 +215,26 @@ def test_the_pretrained_encoder_recognises_gray_pictures():
         )
         hits += index in top
     assert hits >= 2
+
+
+def test_the_finetune_recipe_starts_from_the_shipped_model(
+    data: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    import logging
+
+    from filmcolor.model.contract import default_model_path
+
+    recipe = Path(__file__).resolve().parents[1] / "pipelines" / "default_finetune.toml"
+    overrides = {
+        "init_from": str(default_model_path()),
+        "batch_size": 2,
+        "load_size": 72,
+        "crop_size": 64,
+        "threads": 1,
+        "checkpoint_every": 1000,
+        "image_every": 1000,
+    }
+    with caplog.at_level(logging.INFO):
+        result = train(load_train_config(recipe, overrides), data, tmp_path / "ft", max_steps=1)
+    assert result.step == 1
+    assert any("from the exported model" in r.getMessage() for r in caplog.records)
