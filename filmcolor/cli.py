@@ -179,6 +179,68 @@ def main(ctx: click.Context, debug: bool, verbose: bool) -> None:
     ctx.obj["verbose"] = verbose
 
 
+def _film_output_options(verb: str, done: str) -> Callable[[Callable], Callable]:
+    """The options restore and repair share: how the film is encoded, which piece of it, how it
+    is written in segments and resumed, and the output's fate ("Restore"/"restored")."""
+    options = [
+        click.option("--codec", help="Video encoder (default: libx264; libvpx-vp9 for .webm)."),
+        click.option(
+            "--crf",
+            type=int,
+            default=18,
+            show_default=True,
+            help="Encoder quality; lower is better.",
+        ),
+        click.option(
+            "--preset", default="medium", show_default=True, help="Encoder preset (x264/x265)."
+        ),
+        click.option("--start", type=float, help="Start at this second (try a piece of the film)."),
+        click.option("--duration", type=float, help=f"{verb} only this many seconds."),
+        click.option(
+            "--jobs",
+            default="auto",
+            show_default=True,
+            help=(
+                f"Segments {done} at once, each in its own process; auto: one per 4 cores on a "
+                "CPU of 8 cores or more (at most 8), else 1 (and 1 with the model on a GPU)."
+            ),
+        ),
+        click.option(
+            "--segment-seconds",
+            type=float,
+            help=(
+                "Length of the pieces the film is written in, the unit --resume continues from "
+                "(default 60; shorter with several --jobs on a short film)."
+            ),
+        ),
+        click.option(
+            "--resume",
+            is_flag=True,
+            help=(
+                f"Continue an interrupted {verb.lower()} of OUTPUT from its last finished segment "
+                "(and keep the finished segments if this run stops too)."
+            ),
+        ),
+        click.option(
+            "--accept-truncated",
+            is_flag=True,
+            help=(
+                f"{verb} what a truncated or damaged film holds (with a warning) instead of "
+                "refusing a film that ends before its declared length."
+            ),
+        ),
+        click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists."),
+        click.option("-q", "--quiet", is_flag=True, help="No progress bar, errors only."),
+    ]
+
+    def add(command: Callable) -> Callable:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return add
+
+
 @main.command(
     epilog="""\b
 Examples:
@@ -226,13 +288,7 @@ cannot hold is re-encoded (and said so). The output appears only when it is comp
     ),
 )
 @click.option("--batch-size", type=int, default=4, show_default=True, help="Frames per model call.")
-@click.option("--codec", help="Video encoder (default: libx264; libvpx-vp9 for .webm).")
-@click.option(
-    "--crf", type=int, default=18, show_default=True, help="Encoder quality; lower is better."
-)
-@click.option("--preset", default="medium", show_default=True, help="Encoder preset (x264/x265).")
-@click.option("--start", type=float, help="Start at this second (try a piece of the film).")
-@click.option("--duration", type=float, help="Restore only this many seconds.")
+@_film_output_options("Restore", "restored")
 @click.option(
     "--preview",
     type=click.Path(path_type=Path),
@@ -288,39 +344,6 @@ cannot hold is re-encoded (and said so). The output appears only when it is comp
     ),
 )
 @click.option(
-    "--jobs",
-    default="auto",
-    show_default=True,
-    help=(
-        "Segments restored at once, each in its own process; auto: one per 4 cores on a CPU of 8 "
-        "cores or more (at most 8), else 1 (and 1 with the model on a GPU)."
-    ),
-)
-@click.option(
-    "--segment-seconds",
-    type=float,
-    help=(
-        "Length of the pieces the film is written in, the unit --resume continues from (default "
-        "60; shorter with several --jobs on a short film)."
-    ),
-)
-@click.option(
-    "--resume",
-    is_flag=True,
-    help=(
-        "Continue an interrupted restore of OUTPUT from its last finished segment (and keep the "
-        "finished segments if this run stops too)."
-    ),
-)
-@click.option(
-    "--accept-truncated",
-    is_flag=True,
-    help=(
-        "Restore what a truncated or damaged film holds (with a warning) instead of refusing a "
-        "film that ends before its declared length."
-    ),
-)
-@click.option(
     "--reference",
     "references",
     multiple=True,
@@ -361,8 +384,6 @@ cannot hold is re-encoded (and said so). The output appears only when it is comp
     show_default=True,
     help="Share of the repair in the result (0 = none, 1 = all of it).",
 )
-@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar, errors only.")
 @click.pass_context
 def restore(
     ctx: click.Context,
@@ -443,28 +464,7 @@ film is refused (its colour would be lost).
     show_default=True,
     help="Share of the repair in the result (0 = none, 1 = all of it).",
 )
-@click.option("--codec", help="Video encoder (default: libx264; libvpx-vp9 for .webm).")
-@click.option(
-    "--crf", type=int, default=18, show_default=True, help="Encoder quality; lower is better."
-)
-@click.option("--preset", default="medium", show_default=True, help="Encoder preset (x264/x265).")
-@click.option("--start", type=float, help="Start at this second.")
-@click.option("--duration", type=float, help="Repair only this many seconds.")
-@click.option(
-    "--jobs",
-    default="auto",
-    show_default=True,
-    help="Segments repaired at once, each in its own process (auto: as restore).",
-)
-@click.option("--segment-seconds", type=float, help="Length of the pieces --resume continues from.")
-@click.option("--resume", is_flag=True, help="Continue an interrupted repair of OUTPUT.")
-@click.option(
-    "--accept-truncated",
-    is_flag=True,
-    help="Repair what a truncated film holds (with a warning) instead of refusing it.",
-)
-@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar, errors only.")
+@_film_output_options("Repair", "repaired")
 @click.pass_context
 def repair(
     ctx: click.Context,
