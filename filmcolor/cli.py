@@ -432,6 +432,114 @@ def restore(
 
 
 @main.command(
+    "restore-batch",
+    epilog="""\b
+Examples:
+  filmcolor restore-batch reels/ --out restored/
+  filmcolor restore-batch 'archive/**/*.mkv' --out restored/ --repair
+  filmcolor restore-batch films.csv --out restored/     # film[,start,duration,saturation,repair]
+  filmcolor restore-batch reels/ --out restored/ --resume   # after a stop: goes on where it was
+
+Each film is restored into OUT under its own name; OUT/batch.jsonl gets a line per film (done,
+failed and why, or skipped because its output is there). A film that fails does not stop the
+others.
+""",
+)
+@click.argument("inputs", nargs=-1, required=True)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Folder for the restored films and batch.jsonl.",
+)
+@click.option(
+    "--model",
+    type=click.Path(path_type=Path),
+    help="An exported generator (.onnx). Default: the shipped model.",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="auto uses CUDA only when onnxruntime really gets a GPU.",
+)
+@click.option(
+    "--repair",
+    is_flag=False,
+    flag_value="default",
+    default=None,
+    metavar="[LIST]",
+    help="Repair each film before colouring it (as restore --repair).",
+)
+@_film_output_options("Restore", "restored")
+@click.pass_context
+def restore_batch(
+    ctx: click.Context,
+    inputs: tuple[str, ...],
+    out: Path,
+    quiet: bool,
+    repair: str | None,
+    **options: Any,
+) -> None:
+    """Restore many films (INPUTS: films, folders, globs, or .txt/.csv lists) into OUT."""
+    _setup_logging(ctx.obj.get("verbose", False), quiet)
+
+    def body() -> None:
+        from .config import RepairConfig, RestoreConfig, parse_repairs
+        from .restore.batch import films_of, restore_batch
+
+        options["jobs"] = _auto_or_count(
+            options["jobs"], "--jobs", "a number of processes from 1 to 64"
+        )
+        cfg = RestoreConfig(repair=RepairConfig(steps=parse_repairs(repair)), **options)
+        total = len(films_of(list(inputs)))
+        bar = None
+        if not quiet:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, unit="film", dynamic_ncols=True, file=sys.stderr)
+
+        def on_film(line: dict[str, Any]) -> None:
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix_str(Path(line["source"]).name + ": " + line["status"])
+
+        try:
+            report = restore_batch(list(inputs), out, cfg, on_film)
+        finally:
+            if bar is not None:
+                bar.close()
+        for line in report.lines:
+            log.info(
+                "  %-8s %s%s",
+                line["status"],
+                Path(line["source"]).name,
+                f" ({line['frames']} frames, {line['seconds']:.1f} s)"
+                if line["status"] == "done"
+                else f": {line.get('reason', '')}",
+            )
+        log.info(
+            "%d films restored (%d frames in %.1f s), %d failed, %d skipped; see '%s'",
+            report.done,
+            report.frames,
+            report.seconds,
+            report.failed,
+            report.skipped,
+            out / "batch.jsonl",
+        )
+        if report.failed and not report.done and not report.skipped:
+            from .errors import VideoReadError
+
+            raise VideoReadError(
+                f"none of the {report.failed} films could be restored; their reasons are in "
+                f"'{out / 'batch.jsonl'}'"
+            )
+
+    run_guarded(ctx, body)
+
+
+@main.command(
     epilog="""\b
 Examples:
   filmcolor repair worn.mp4 repaired.mp4                   # flicker, dust, scratches, grain
@@ -998,7 +1106,7 @@ def extract(
     def body() -> None:
         from .config import ExtractConfig, RepairConfig, SceneConfig, parse_repairs
         from .extract.films import extract as run_extract
-        from .extract.films import find_videos
+        from .io.files import find_videos
         from .io.probe import probe
 
         cfg = ExtractConfig(

@@ -13,7 +13,8 @@ from test_scenes import make_film
 from filmcolor.cli import main
 from filmcolor.config import ExtractConfig
 from filmcolor.errors import VideoReadError
-from filmcolor.extract.films import extract, find_videos
+from filmcolor.extract.films import extract
+from filmcolor.io.files import find_videos
 
 
 @pytest.fixture(scope="module")

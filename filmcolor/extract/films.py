@@ -18,13 +18,12 @@ whose content key is in films.jsonl is skipped on a rerun; an interrupted film i
 from __future__ import annotations
 
 import contextlib
-import glob
 import hashlib
 import json
 import os
 import shutil
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,55 +35,10 @@ import numpy as np
 from ..color import colour_spread
 from ..config import ExtractConfig
 from ..errors import FilmcolorError, UsageError, VideoReadError
-from ..io.files import write_image
+from ..io.files import find_videos, write_image
 from ..io.probe import VideoInfo, guess_size, probe
 from ..io.reader import SplitFrameReader
 from ..scenes import CutDetector
-
-VIDEO_SUFFIXES = {
-    ".mp4",
-    ".mkv",
-    ".mov",
-    ".avi",
-    ".webm",
-    ".m4v",
-    ".mpg",
-    ".mpeg",
-    ".ts",
-    ".m2ts",
-    ".wmv",
-    ".flv",
-    ".ogv",
-    ".3gp",
-    ".mxf",
-    ".vob",
-    ".dv",
-}
-
-
-def find_videos(inputs: Iterable[str | Path]) -> list[Path]:
-    """Video files among files, folders (searched recursively) and glob patterns."""
-    found: list[Path] = []
-    for item in inputs:
-        text = str(item)
-        matches = (
-            [Path(p) for p in sorted(glob.glob(text, recursive=True))]
-            if glob.has_magic(text)
-            else [Path(text)]
-        )
-        if not matches:
-            raise UsageError(f"'{text}' matches no file; check the pattern")
-        for path in matches:
-            if path.is_dir():
-                found += sorted(
-                    p for p in path.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file()
-                )
-            elif path.exists():
-                found.append(path)
-            else:
-                raise UsageError(f"input '{path}' does not exist; check the path")
-    unique = list(dict.fromkeys(p.resolve() for p in found))
-    return unique
 
 
 def content_key(path: Path, chunk: int = 1 << 20) -> str:

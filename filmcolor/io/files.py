@@ -4,17 +4,63 @@ image loader and one image writer for every tool."""
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from ..errors import VideoWriteError
+from ..errors import UsageError, VideoWriteError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 """Picture files every tool reads (training data, calibration photos, quantisation frames)."""
+
+VIDEO_SUFFIXES = {
+    ".mp4",
+    ".mkv",
+    ".mov",
+    ".avi",
+    ".webm",
+    ".m4v",
+    ".mpg",
+    ".mpeg",
+    ".ts",
+    ".m2ts",
+    ".wmv",
+    ".flv",
+    ".ogv",
+    ".3gp",
+    ".mxf",
+    ".vob",
+    ".dv",
+}
+
+
+def find_videos(inputs: Iterable[str | Path]) -> list[Path]:
+    """Video files among files, folders (searched recursively) and glob patterns."""
+    found: list[Path] = []
+    for item in inputs:
+        text = str(item)
+        matches = (
+            [Path(p) for p in sorted(glob.glob(text, recursive=True))]
+            if glob.has_magic(text)
+            else [Path(text)]
+        )
+        if not matches:
+            raise UsageError(f"'{text}' matches no file; check the pattern")
+        for path in matches:
+            if path.is_dir():
+                found += sorted(
+                    p for p in path.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file()
+                )
+            elif path.exists():
+                found.append(path)
+            else:
+                raise UsageError(f"input '{path}' does not exist; check the path")
+    unique = list(dict.fromkeys(p.resolve() for p in found))
+    return unique
 
 
 def partial_path(path: Path) -> Path:
