@@ -179,6 +179,22 @@ def main(ctx: click.Context, debug: bool, verbose: bool) -> None:
     ctx.obj["verbose"] = verbose
 
 
+def _model_options(command: Callable) -> Callable:
+    """--model and --device, as restore and restore-batch take them."""
+    command = click.option(
+        "--device",
+        type=click.Choice(["auto", "cpu", "cuda"]),
+        default="auto",
+        show_default=True,
+        help="auto uses CUDA only when onnxruntime really gets a GPU.",
+    )(command)
+    return click.option(
+        "--model",
+        type=click.Path(path_type=Path),
+        help="An exported generator (.onnx). Default: the shipped model.",
+    )(command)
+
+
 def _film_output_options(verb: str, done: str) -> Callable[[Callable], Callable]:
     """The options restore and repair share: how the film is encoded, which piece of it, how it
     is written in segments and resumed, and the output's fate ("Restore"/"restored")."""
@@ -265,18 +281,7 @@ cannot hold is re-encoded (and said so). The output appears only when it is comp
 )
 @click.argument("source", type=click.Path(path_type=Path))
 @click.argument("output", type=click.Path(path_type=Path))
-@click.option(
-    "--model",
-    type=click.Path(path_type=Path),
-    help="An exported generator (.onnx). Default: the shipped model.",
-)
-@click.option(
-    "--device",
-    type=click.Choice(["auto", "cpu", "cuda"]),
-    default="auto",
-    show_default=True,
-    help="auto uses CUDA only when onnxruntime really gets a GPU.",
-)
+@_model_options
 @click.option(
     "--working-size",
     "--size",
@@ -452,18 +457,7 @@ others.
     required=True,
     help="Folder for the restored films and batch.jsonl.",
 )
-@click.option(
-    "--model",
-    type=click.Path(path_type=Path),
-    help="An exported generator (.onnx). Default: the shipped model.",
-)
-@click.option(
-    "--device",
-    type=click.Choice(["auto", "cpu", "cuda"]),
-    default="auto",
-    show_default=True,
-    help="auto uses CUDA only when onnxruntime really gets a GPU.",
-)
+@_model_options
 @click.option(
     "--repair",
     is_flag=False,
