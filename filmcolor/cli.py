@@ -179,6 +179,18 @@ def main(ctx: click.Context, debug: bool, verbose: bool) -> None:
     ctx.obj["verbose"] = verbose
 
 
+def _repair_option(help_text: str) -> Callable[[Callable], Callable]:
+    """``--repair`` with an optional value (alone: the default repairs; config.parse_repairs)."""
+    return click.option(
+        "--repair",
+        is_flag=False,
+        flag_value="default",
+        default=None,
+        metavar="[LIST]",
+        help=help_text,
+    )
+
+
 def _model_options(command: Callable) -> Callable:
     """--model and --device, as restore and restore-batch take them."""
     command = click.option(
@@ -370,17 +382,10 @@ cannot hold is re-encoded (and said so). The output appears only when it is comp
         "colours, dark, mid and light tones each their own. Repeat for more."
     ),
 )
-@click.option(
-    "--repair",
-    is_flag=False,
-    flag_value="default",
-    default=None,
-    metavar="[LIST]",
-    help=(
-        "Repair the old film before colouring it: --repair alone removes flicker, dust, "
-        "scratches and grain; or name some of " + ", ".join(REPAIRS) + " (or all), e.g. "
-        "--repair deflicker,dust. Off by default: the film's own luminance is kept exactly."
-    ),
+@_repair_option(
+    "Repair the old film before colouring it: --repair alone removes flicker, dust, scratches "
+    "and grain; or name some of " + ", ".join(REPAIRS) + " (or all), e.g. --repair "
+    "deflicker,dust. Off by default: the film's own luminance is kept exactly."
 )
 @click.option(
     "--repair-strength",
@@ -458,14 +463,7 @@ others.
     help="Folder for the restored films and batch.jsonl.",
 )
 @_model_options
-@click.option(
-    "--repair",
-    is_flag=False,
-    flag_value="default",
-    default=None,
-    metavar="[LIST]",
-    help="Repair each film before colouring it (as restore --repair).",
-)
+@_repair_option("Repair each film before colouring it (as restore --repair).")
 @_film_output_options("Restore", "restored")
 @click.pass_context
 def restore_batch(
@@ -1071,16 +1069,9 @@ spread, or testA/testB for a held-out share of films. Rerunning skips films alre
     help="PySceneDetect detector for the cuts.",
 )
 @click.option("--threshold", type=float, help="Detector threshold (default: PySceneDetect's).")
-@click.option(
-    "--repair",
-    is_flag=False,
-    flag_value="default",
-    default=None,
-    metavar="[LIST]",
-    help=(
-        "Repair the B&W films before their frames are taken (as restore --repair: alone, "
-        "deflicker, dust, scratches, degrain; or a list)."
-    ),
+@_repair_option(
+    "Repair the B&W films before their frames are taken (as restore --repair: alone, "
+    "deflicker, dust, scratches, degrain; or a list)."
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context

@@ -173,31 +173,16 @@ def shot_starts(source: Path, frames: int, luma_only: bool = False) -> list[int]
     ]
 
 
+def ffmpeg(*args: str) -> None:
+    """ffmpeg quietly, overwriting, failing loudly."""
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", *args], check=True)
+
+
 def make_gray_clip(source: Path, target: Path, seconds: float) -> Path:
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-nostdin",
-            "-v",
-            "error",
-            "-y",
-            "-t",
-            str(seconds),
-            "-i",
-            str(source),
-            "-vf",
-            "hue=s=0",
-            "-c:v",
-            "libx264",
-            "-crf",
-            "12",
-            "-preset",
-            "veryfast",
-            "-an",
-            str(target),
-        ],
-        check=True,
-    )
+    ffmpeg(
+        "-t", str(seconds), "-i", str(source), "-vf", "hue=s=0", "-c:v", "libx264",
+        "-crf", "12", "-preset", "veryfast", "-an", str(target),
+    )  # fmt: skip
     return target
 
 
@@ -499,19 +484,15 @@ def evaluate_references(
     model = models[-1] if models else None
     sets = {}
     reds = sorted((shared / "colorvideo_gt/reds_demo_000_lr").glob("*.png"))
-    subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "error", "-y", "-framerate", "25", "-i",
-         str(reds[0].parent / "%08d.png"), "-c:v", "libx264", "-crf", "0", "-pix_fmt",
-         "yuv444p", str(work / "reds.mkv")],
-        check=True,
+    ffmpeg(
+        "-framerate", "25", "-i", str(reds[0].parent / "%08d.png"), "-c:v", "libx264",
+        "-crf", "0", "-pix_fmt", "yuv444p", str(work / "reds.mkv"),
     )  # fmt: skip
     sets[f"REDS ({len(reds)} frames)"] = work / "reds.mkv"
     cuts = work / "cuts.mkv"
-    subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "error", "-y", "-t", str(seconds), "-i",
-         str(shared / "colorvideo_gt/pyscenedetect_testvideo.mp4"), "-an", "-c:v", "libx264",
-         "-crf", "0", "-pix_fmt", "yuv444p", str(cuts)],
-        check=True,
+    ffmpeg(
+        "-t", str(seconds), "-i", str(shared / "colorvideo_gt/pyscenedetect_testvideo.mp4"),
+        "-an", "-c:v", "libx264", "-crf", "0", "-pix_fmt", "yuv444p", str(cuts),
     )  # fmt: skip
     sets["cuts video 720p"] = cuts
     tables, goals = [], []
@@ -571,11 +552,7 @@ def evaluate_references(
 def restore_through_420(colour: Path, work: Path) -> Path:
     """The colour clip itself as restore writes it (x264, 4:2:0, lossless otherwise)."""
     out = work / f"{colour.stem}_420.mkv"
-    subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(colour), "-c:v", "libx264",
-         "-crf", "0", "-pix_fmt", "yuv420p", str(out)],
-        check=True,
-    )  # fmt: skip
+    ffmpeg("-i", str(colour), "-c:v", "libx264", "-crf", "0", "-pix_fmt", "yuv420p", str(out))
     return out
 
 

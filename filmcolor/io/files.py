@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import hashlib
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -61,6 +62,11 @@ def find_videos(inputs: Iterable[str | Path]) -> list[Path]:
                 raise UsageError(f"input '{path}' does not exist; check the path")
     unique = list(dict.fromkeys(p.resolve() for p in found))
     return unique
+
+
+def sha256_of(path: Path) -> str:
+    """The SHA-256 of a file's bytes (hex)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def partial_path(path: Path) -> Path:

@@ -25,6 +25,7 @@ top of the model's.
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import re
@@ -35,14 +36,21 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..color import COLOUR_SPREAD, chroma_to_planes, colour_spread, split_rgb
+from ..color import (
+    COLOUR_SPREAD,
+    chroma_to_planes,
+    colour_spread,
+    luma_from_plane,
+    planes_to_chroma,
+    split_rgb,
+)
 from ..config import SceneConfig
 from ..errors import UsageError
-from ..io.files import IMAGE_SUFFIXES, load_rgb
+from ..io.files import IMAGE_SUFFIXES, load_rgb, sha256_of
 from ..io.probe import VideoInfo
 from ..io.reader import FrameReader, luma_pixel_format
 from ..scenes import CutDetector, scenes_from_cuts
-from .temporal import OpticalFlow, trust, warp
+from .temporal import OpticalFlow, pixel_grid, trust, warp
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +137,7 @@ def collect_references(sources: list[Path]) -> list[tuple[Path, int | None]]:
                 continue
             if path.name in listed:
                 checksum, frame = listed[path.name]
-                if _sha256(path) == checksum:
+                if sha256_of(path) == checksum:
                     continue  # a gray frame, or a starting point nobody changed
                 found.append((path, frame))
             else:
@@ -142,12 +150,6 @@ def collect_references(sources: list[Path]) -> list[tuple[Path, int | None]]:
                 ", ".join(ignored[:3]) + (", ..." if len(ignored) > 3 else ""),
             )
     return found
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _frame_in_name(path: Path) -> int | None:
@@ -343,9 +345,7 @@ class ReferenceColours:
             luma, chroma = split_rgb(small)
             self.palettes.setdefault(shot, palette(luma, chroma))
             colours = {k: (chroma, np.ones((h, w), np.float32))}
-            grid = np.dstack(
-                np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-            )
+            grid = np.dstack(pixel_grid(h, w))
             for direction in (1, -1):
                 # Where each pixel of frame i is in the reference frame: the frame-to-frame flows
                 # composed, so the reference's colour is sampled once (no blur piling up).
@@ -421,6 +421,9 @@ class CarriedColours:
     given: dict[int, list] = field(default_factory=dict)  # --reference-palette: shot (-1: all)
     _open: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
 
+    def __post_init__(self) -> None:
+        self._starts = [start for start, _ in self.bounds]  # for the shot of a frame, by bisection
+
     @classmethod
     def load(cls, folder: Path) -> CarriedColours | None:
         """The carried colour in ``folder`` (None when there is none)."""
@@ -451,7 +454,9 @@ class CarriedColours:
         """The U, V planes of film frame ``frame`` (uint8 (2, h, w), the model's) with the
         reference colour where it is carried and trusted, the model's pulled to the
         reference's palette elsewhere; other shots' planes unchanged."""
-        shot = next((i for i, (a, b) in enumerate(self.bounds) if a <= frame < b), -1)
+        shot = bisect.bisect_right(self._starts, frame) - 1
+        if not (0 <= shot < len(self.bounds) and frame < self.bounds[shot][1]):
+            shot = -1
         if shot not in self.carried:
             given = self.given.get(shot, self.given.get(-1))
             if given is None:
@@ -478,15 +483,8 @@ class CarriedColours:
 
 def _luma_at(y: np.ndarray, shape: tuple[int, int], full_range: bool) -> np.ndarray:
     """A Y plane (uint8) at ``shape`` (h, w) as model luminance in [-1, 1]."""
-    small = cv2.resize(y, (shape[1], shape[0]), interpolation=cv2.INTER_AREA).astype(np.float32)
-    luma = small / 127.5 - 1.0 if full_range else (small - 16.0) / 109.5 - 1.0
-    return np.clip(luma, -1.0, 1.0)
-
-
-def planes_to_chroma(uv: np.ndarray, full_range: bool) -> np.ndarray:
-    """Inverse of :func:`~filmcolor.color.chroma_to_planes`: U, V planes (uint8) as model chroma."""
-    scale = 127.5 if full_range else 112.0
-    return (uv.astype(np.float32) - 128.0) / scale
+    small = cv2.resize(y, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+    return luma_from_plane(small, full_range)
 
 
 @dataclass

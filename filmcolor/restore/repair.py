@@ -40,7 +40,7 @@ import cv2
 import numpy as np
 
 from ..config import RepairConfig
-from .temporal import OpticalFlow
+from .temporal import OpticalFlow, flow_maps, remap
 
 log = logging.getLogger(__name__)
 
@@ -244,19 +244,16 @@ class Repairer:
         assert frame.small is not None
         h, w = frame.y.shape
         sh, sw = frame.small.shape
-        grid = _pixel_grid(sh, sw)
-        scale = np.array([w / sw, h / sh], np.float32)
+        sx, sy = w / sw, h / sh
         warped = []
         for other in neighbours:
             assert other.small is not None
-            flow = self._flow(frame.small, other.small)
             # Where each pixel samples from, at the small size in full-size pixels, enlarged:
-            # one resize of the map (a straight grid stays straight) instead of the flow's.
-            where = (grid + flow + 0.5) * scale - 0.5
-            where = cv2.resize(where, (w, h), interpolation=cv2.INTER_LINEAR)
-            warped.append(
-                cv2.remap(other.y, where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            )
+            # a straight grid stays straight, so the maps are resized instead of the flow.
+            maps = flow_maps(self._flow(frame.small, other.small))
+            map_x = cv2.resize((maps[0] + 0.5) * sx - 0.5, (w, h), interpolation=cv2.INTER_LINEAR)
+            map_y = cv2.resize((maps[1] + 0.5) * sy - 0.5, (w, h), interpolation=cv2.INTER_LINEAR)
+            warped.append(remap(other.y, (map_x, map_y), cv2.INTER_LINEAR))
         self.times.add("flow", time.perf_counter() - started)
         y = frame.y
         if frame.index in self.cuts or frame.index == 0:
@@ -325,17 +322,6 @@ class Repairer:
 
 
 # -- measurements and filters (pure functions) ----------------------------------------------
-
-
-_GRIDS: dict[tuple[int, int], np.ndarray] = {}
-
-
-def _pixel_grid(h: int, w: int) -> np.ndarray:
-    """(h, w, 2) float32 pixel coordinates (x, y), made once per size."""
-    if (h, w) not in _GRIDS:
-        xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-        _GRIDS[(h, w)] = np.dstack([xs, ys])
-    return _GRIDS[(h, w)]
 
 
 def _thumbnail(y: np.ndarray, width: int = THUMB_WIDTH) -> np.ndarray:

@@ -17,7 +17,6 @@ it). Run it again on the same folder to refresh the page: edited pictures are ke
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import html
 import json
 import logging
@@ -33,7 +32,7 @@ import numpy as np
 from ..color import merge_rgb, split_rgb
 from ..config import ShotsConfig
 from ..errors import UsageError
-from ..io.files import atomic_write, write_image
+from ..io.files import atomic_write, sha256_of, write_image
 from ..io.probe import VideoInfo, probe, scan_timing
 from ..io.reader import SplitFrameReader
 from ..scenes import CutDetector
@@ -95,10 +94,6 @@ def frame_score(small: np.ndarray) -> float:
     mean, std = (float(v[0, 0]) for v in cv2.meanStdDev(small))
     exposure = min(1.0, std / 40.0) * max(0.0, 1.0 - abs(mean - 120.0) / 140.0)
     return np.log1p(sharp) * exposure
-
-
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def pick_frames(

@@ -101,7 +101,7 @@ def match_levels(image: np.ndarray, reference: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=4)
-def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+def pixel_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     """Pixel coordinates of an h x w image (made once per frame size, read-only)."""
     grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     grid_x.flags.writeable = grid_y.flags.writeable = False
@@ -119,7 +119,7 @@ def warp(image: np.ndarray, flow: np.ndarray, interpolation: int = cv2.INTER_LIN
 
 def flow_maps(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Where each pixel samples from (x + flow(x)): made once, used by several :func:`remap`."""
-    grid_x, grid_y = _grid(*flow.shape[:2])
+    grid_x, grid_y = pixel_grid(*flow.shape[:2])
     return grid_x + flow[..., 0], grid_y + flow[..., 1]
 
 
@@ -174,7 +174,7 @@ def trust(
     n = match_levels(warp(neighbour.astype(np.float32), forward), t)
     diff = cv2.blur(np.abs(t - n), (3, 3))
     weight *= np.exp(-((diff / LUMA_SIGMA) ** 2))
-    grid_x, grid_y = _grid(h, w)
+    grid_x, grid_y = pixel_grid(h, w)
     x, y = grid_x + forward[..., 0], grid_y + forward[..., 1]
     weight[(x < -0.5) | (x > w - 0.5) | (y < -0.5) | (y > h - 0.5)] = 0.0
     # A flash (or a frame washed out or blacked out) changes the contrast at once, a fade only a
