@@ -443,36 +443,40 @@ def test_torchrun_two_processes_on_cpu(data: Path, tmp_path: Path):
     if not torchrun.exists():
         pytest.skip("torchrun is not installed beside this Python")
     sets = [f"--set={k}={v}" for k, v in TINY.items()]
-    run = tmp_path / "ddp"
-    cmd = [
-        str(torchrun),
-        "--nproc-per-node",
-        "2",
-        "-m",
-        "filmcolor.cli",
-        "train",
-        "--data",
-        str(data),
-        "--out",
-        str(run),
-        "--max-steps",
-        "3",
-        "-q",
-        *sets,
-    ]
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    # One retry: under heavy load a gloo rank was seen to abort (SIGABRT) once in CI; the
-    # diagnostics of a failure keep the lines that say why.
-    for _attempt in range(2):
+    # One retry, in a folder of its own (a first attempt that saved before failing would make
+    # the second refuse its folder): under heavy load a gloo rank was seen to abort (SIGABRT)
+    # in CI. --standalone picks a free rendezvous port, so no process left on torchrun's fixed
+    # one can fail it. The diagnostics keep every attempt's lines that say why.
+    why: list[str] = []
+    for attempt in range(2):
+        run = tmp_path / f"ddp{attempt}"
+        cmd = [
+            str(torchrun),
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            "-m",
+            "filmcolor.cli",
+            "train",
+            "--data",
+            str(data),
+            "--out",
+            str(run),
+            "--max-steps",
+            "3",
+            "-q",
+            *sets,
+        ]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
         if done.returncode == 0:
             break
-    why = [
-        line
-        for line in done.stderr.splitlines()
-        if any(w in line for w in ("terminate", "what()", "Error", "error"))
-    ]
-    assert done.returncode == 0, "\n".join(why[:30])
+        why += [f"attempt {attempt + 1}: exit {done.returncode}"] + [
+            line
+            for line in done.stderr.splitlines()
+            if any(w in line for w in ("terminate", "what()", "Error", "error", "Signal"))
+        ][:20]
+    assert done.returncode == 0, "\n".join(why)
     assert load_checkpoint(run)["step"] == 3
 
 
