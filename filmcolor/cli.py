@@ -441,6 +441,38 @@ def restore(
     run_guarded(ctx, body)
 
 
+def _batch_table(lines: list[dict[str, Any]]) -> None:
+    """The summary of a batch, a film a row."""
+    if not lines:
+        return
+    log.info("  %-8s %8s %8s %6s  %s", "status", "frames", "seconds", "fps", "film")
+    for line in lines:
+        name = Path(line["source"]).name
+        if line["status"] == "done" and "ready_after" in line:  # on a cluster: when it was ready
+            log.info(
+                "  %-8s %8d %8.1f %6s  %s (ready after)",
+                "done",
+                line["frames"],
+                line["ready_after"],
+                "",
+                name,
+            )
+        elif line["status"] == "done":
+            seconds = line.get("seconds") or 0.0
+            fps = line["frames"] / seconds if seconds else 0.0
+            log.info("  %-8s %8d %8.1f %6.1f  %s", "done", line["frames"], seconds, fps, name)
+        else:
+            log.info(
+                "  %-8s %8s %8s %6s  %s: %s",
+                line["status"],
+                "",
+                "",
+                "",
+                name,
+                line.get("reason", ""),
+            )
+
+
 @main.command(
     "restore-batch",
     epilog="""\b
@@ -449,10 +481,14 @@ Examples:
   filmcolor restore-batch 'archive/**/*.mkv' --out restored/ --repair
   filmcolor restore-batch films.csv --out restored/     # film[,start,duration,saturation,repair]
   filmcolor restore-batch reels/ --out restored/ --resume   # after a stop: goes on where it was
+  filmcolor restore-batch /nfs/reels/ --out /nfs/restored/ --cluster auto --resume
+  filmcolor restore-batch list.csv --out /nfs/out/ --cluster 10.0.0.5:6379 --gpus-per-segment 1
 
 Each film is restored into OUT under its own name; OUT/batch.jsonl gets a line per film (done,
 failed and why, or skipped because its output is there). A film that fails does not stop the
-others.
+others. With --cluster the films' segments are restored on a Ray cluster (pip install
+'filmcolor[cluster]'; 'ray start' on each machine): the films, OUT and the model must be on
+storage every node reaches under the same paths (docs/cluster.md).
 """,
 )
 @click.argument("inputs", nargs=-1, required=True)
@@ -462,6 +498,28 @@ others.
     required=True,
     help="Folder for the restored films and batch.jsonl.",
 )
+@click.option(
+    "--cluster",
+    metavar="ADDRESS",
+    help=(
+        "Restore on a Ray cluster: auto (the cluster this machine belongs to), the head's "
+        "host:port, or ray://host:port (Ray Client)."
+    ),
+)
+@click.option(
+    "--cpus-per-segment",
+    type=click.FloatRange(min=0.1),
+    default=1.0,
+    show_default=True,
+    help="With --cluster: CPUs each segment task takes (and its model threads).",
+)
+@click.option(
+    "--gpus-per-segment",
+    type=click.FloatRange(min=0.0),
+    default=0.0,
+    show_default=True,
+    help="With --cluster: GPUs each segment task takes (the model then runs on it).",
+)
 @_model_options
 @_repair_option("Repair each film before colouring it (as restore --repair).")
 @_film_output_options("Restore", "restored")
@@ -470,6 +528,9 @@ def restore_batch(
     ctx: click.Context,
     inputs: tuple[str, ...],
     out: Path,
+    cluster: str | None,
+    cpus_per_segment: float,
+    gpus_per_segment: float,
     quiet: bool,
     repair: str | None,
     **options: Any,
@@ -487,7 +548,7 @@ def restore_batch(
         cfg = RestoreConfig(repair=RepairConfig(steps=parse_repairs(repair)), **options)
         total = len(films_of(list(inputs)))
         bar = None
-        if not quiet:
+        if not quiet and not cluster:
             from tqdm import tqdm
 
             bar = tqdm(total=total, unit="film", dynamic_ncols=True, file=sys.stderr)
@@ -497,25 +558,50 @@ def restore_batch(
                 bar.update(1)
                 bar.set_postfix_str(Path(line["source"]).name + ": " + line["status"])
 
+        frames_bar: list[Any] = []
+        make_bar = _tqdm_progress(quiet)
+
+        def progress(expected: int | None) -> Any:
+            from .restore.segments import Progress
+
+            made = make_bar(expected) if make_bar else Progress()
+            frames_bar.append(made)
+            return made
+
+        def on_status(text: str) -> None:
+            if frames_bar and hasattr(frames_bar[0], "set_postfix_str"):
+                frames_bar[0].set_postfix_str(text, refresh=False)
+
         try:
-            report = restore_batch(list(inputs), out, cfg, on_film)
+            report = restore_batch(
+                list(inputs),
+                out,
+                cfg,
+                on_film,
+                cluster=cluster,
+                cpus=cpus_per_segment,
+                gpus=gpus_per_segment,
+                progress=progress,
+                on_status=on_status,
+            )
         finally:
             if bar is not None:
                 bar.close()
-        for line in report.lines:
-            log.info(
-                "  %-8s %s%s",
-                line["status"],
-                Path(line["source"]).name,
-                f" ({line['frames']} frames, {line['seconds']:.1f} s)"
-                if line["status"] == "done"
-                else f": {line.get('reason', '')}",
+        _batch_table(report.lines)
+        where = ""
+        if report.cluster:
+            c = report.cluster
+            where = (
+                f" on {c['nodes']} nodes ({c['cpus']:g} CPUs, {c['gpus']:g} GPUs; "
+                f"{c['segments']} segments)"
             )
         log.info(
-            "%d films restored (%d frames in %.1f s), %d failed, %d skipped; see '%s'",
+            "%d films restored (%d frames in %.1f s, %.1f fps)%s, %d failed, %d skipped; see '%s'",
             report.done,
             report.frames,
             report.seconds,
+            report.frames / report.seconds if report.seconds else 0.0,
+            where,
             report.failed,
             report.skipped,
             out / "batch.jsonl",

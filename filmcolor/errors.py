@@ -105,6 +105,12 @@ class EngineError(FilmcolorError):
     exit_code: ClassVar[int] = 9
 
 
+class ClusterError(FilmcolorError):
+    """A Ray cluster cannot be reached, or lost the work it was given."""
+
+    exit_code: ClassVar[int] = 14
+
+
 class UsageError(FilmcolorError):
     """Options that contradict each other or the files given (output exists, output == input)."""
 

@@ -30,6 +30,7 @@ from ..config import RepairConfig, RestoreConfig, parse_repairs
 from ..errors import FilmcolorError, UsageError
 from ..io.files import find_videos
 from .pipeline import restore
+from .segments import ProgressFactory
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,8 @@ class BatchReport:
     frames: int = 0
     seconds: float = 0.0
     lines: list[dict[str, Any]] = field(default_factory=list)
+    cluster: dict[str, Any] = field(default_factory=dict)
+    """On a cluster: its nodes, CPUs and GPUs, and the segments restored."""
 
 
 def films_of(inputs: list[str | Path]) -> list[Film]:
@@ -143,16 +146,27 @@ def restore_batch(
     out: Path,
     cfg: RestoreConfig,
     on_film: Callable[[dict[str, Any]], None] | None = None,
+    cluster: str | None = None,
+    cpus: float = 1.0,
+    gpus: float = 0.0,
+    progress: ProgressFactory | None = None,
+    on_status: Callable[[str], None] | None = None,
 ) -> BatchReport:
-    """Restore every film of ``inputs`` into ``out`` (see the module docstring).
+    """Restore every film of ``inputs`` into ``out`` (see the module docstring): film after
+    film on this machine, or with ``cluster`` (a Ray address: ``auto``, ``host:port``,
+    ``ray://host:port``) segment by segment on a Ray cluster, each segment task taking ``cpus``
+    CPUs and ``gpus`` GPUs (:mod:`filmcolor.restore.distributed`). ``on_film`` gets each film's
+    manifest line as it ends; on a cluster, ``progress`` is called with the frames of all films
+    and ``on_status`` with a line of counts.
 
     Raises:
         UsageError: the inputs hold no film, or ``out`` is a file.
+        MissingDependencyError: ``cluster`` without ray installed.
+        ClusterError: the cluster cannot be reached.
     """
     films = films_of(inputs)
     if out.exists() and not out.is_dir():
         raise UsageError(f"'{out}' is a file; give a folder for the restored films")
-    out.mkdir(parents=True, exist_ok=True)
     names: dict[str, Path] = {}
     for film in films:
         other = names.setdefault(film.source.name, film.source)
@@ -161,30 +175,51 @@ def restore_batch(
                 f"'{other}' and '{film.source}' would both be '{out / film.source.name}'; "
                 "restore them into different folders"
             )
+    out.mkdir(parents=True, exist_ok=True)
     report = BatchReport()
     started = time.perf_counter()
-    for film in films:
-        target = out / film.source.name
-        line: dict[str, Any] = {"source": str(film.source), "output": str(target)}
-        if target.exists() and not cfg.overwrite:
-            line["status"] = "skipped"
-            line["reason"] = "the output exists (restored by an earlier run)"
-            report.skipped += 1
-        else:
-            try:
-                result = restore(film.source, target, film_config(cfg, film))
-            except FilmcolorError as err:
-                line.update(status="failed", reason=str(err), exit_code=err.exit_code)
-                report.failed += 1
-                log.warning("'%s' failed: %s", film.source, err)
-            else:
-                line.update(status="done", frames=result.frames, seconds=round(result.seconds, 2))
-                report.done += 1
-                report.frames += result.frames
+
+    def record(line: dict[str, Any]) -> None:
         report.lines.append(line)
+        if line["status"] == "done":
+            report.done += 1
+            report.frames += line.get("frames", 0)
+        elif line["status"] == "failed":
+            report.failed += 1
+        else:
+            report.skipped += 1
         with (out / MANIFEST).open("a") as manifest:
             manifest.write(json.dumps(line) + "\n")
         if on_film:
             on_film(line)
+
+    if cluster:
+        from .distributed import restore_on_cluster
+
+        report.cluster = restore_on_cluster(
+            films, out, cfg, cluster, cpus, gpus, record, progress, on_status
+        )
+        order = {str(film.source): i for i, film in enumerate(films)}
+        report.lines.sort(key=lambda line: order.get(line["source"], len(order)))
+    else:
+        for film in films:
+            record(_restore_here(film, out, cfg))
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _restore_here(film: Film, out: Path, cfg: RestoreConfig) -> dict[str, Any]:
+    """One film restored on this machine: its manifest line."""
+    target = out / film.source.name
+    line: dict[str, Any] = {"source": str(film.source), "output": str(target)}
+    if target.exists() and not cfg.overwrite:
+        line.update(status="skipped", reason="the output exists (restored by an earlier run)")
+        return line
+    try:
+        result = restore(film.source, target, film_config(cfg, film))
+    except FilmcolorError as err:
+        line.update(status="failed", reason=str(err), exit_code=err.exit_code)
+        log.warning("'%s' failed: %s", film.source, err)
+    else:
+        line.update(status="done", frames=result.frames, seconds=round(result.seconds, 2))
+    return line

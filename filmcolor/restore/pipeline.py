@@ -27,13 +27,12 @@ from ..color import COLOUR_SPREAD, colour_spread
 from ..config import RestoreConfig, SceneConfig
 from ..errors import UsageError, VideoReadError, VideoWriteError
 from ..io.files import partial_path
-from ..io.probe import VideoInfo, count_video_packets, probe, scan_timing
+from ..io.probe import VideoInfo, probe, scan_timing
 from ..io.process import require_ffmpeg
 from ..io.reader import FrameReader, sample_frames
 from ..io.streams import StreamPlan, plan_streams
 from ..io.writer import (
     EncoderSettings,
-    FrameWriter,
     check_output,
     default_codec,
     output_pixel_format,
@@ -46,11 +45,10 @@ from .segments import (
     Progress,
     ProgressFactory,
     SegmentRun,
-    disk_error,
     fingerprint,
+    join_segments,
     open_job,
     output_lock,
-    segment_name,
     work_folder,
 )
 
@@ -198,7 +196,7 @@ def _warn_if_colour(info: VideoInfo) -> None:
         log.debug("could not judge whether '%s' is in colour: %s", info.path, err)
 
 
-def _check_length(
+def check_length(
     source: Path, info: VideoInfo, cfg: RestoreConfig, frames: int, expected: int | None
 ) -> None:
     """Refuse a film that decoded to measurably fewer frames than its packets promise (frames
@@ -233,7 +231,7 @@ def _check_length(
     )
 
 
-def _expected_frames(info: VideoInfo, cfg: RestoreConfig) -> int | None:
+def expected_frames(info: VideoInfo, cfg: RestoreConfig) -> int | None:
     total = info.estimated_frames
     if cfg.start is None and cfg.duration is None:
         return total
@@ -321,7 +319,7 @@ def _restore_locked(
             info.frame_rate,
             float(info.frame_rate),
         )
-    expected = _expected_frames(info, cfg)
+    expected = expected_frames(info, cfg)
     placed = (
         place_references(
             list(cfg.references),
@@ -376,32 +374,9 @@ def _restore_locked(
                     + f"; the file is damaged or empty [ffmpeg: {reader.stderr_text()[-200:]}]",
                     fields=("start", "duration"),
                 )
-            _check_length(source, info, cfg, frames, expected)
+            check_length(source, info, cfg, frames, expected)
             decode_errors = reader.decode_errors
-        # Join the finished segments (stream copy) and mux the input's other streams beside them.
-        listing = work / "segments.txt"
-        missing = [i for i in range(len(job.segments)) if not (work / segment_name(i)).is_file()]
-        if missing:
-            raise VideoWriteError(
-                f"segment {missing[0] + 1} of '{output}' is missing from '{work}' (removed while "
-                f"the "
-                "restore ran); run the restore again"
-            )
-        try:
-            listing.write_text(
-                "".join(f"file '{segment_name(i)}'\n" for i in range(len(job.segments)))
-            )
-        except OSError as err:
-            raise disk_error(err, work) from err
-        FrameWriter(tmp, info, plan, settings, cfg.start, cfg.duration, segments=listing).mux()
-        joined = count_video_packets(tmp)
-        if joined != frames:
-            raise VideoWriteError(
-                f"the joined film '{output}' holds {joined} of its {frames} restored frames (a "
-                f"segment in "
-                f"'{work}' is damaged or was changed while the restore ran); run the restore again"
-            )
-        os.replace(tmp, output)
+        join_segments(work, job, frames, output, info, plan, settings, cfg)
         shutil.rmtree(work, ignore_errors=True)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -222,7 +222,7 @@ def _segment_job(
     global _IN_SEGMENT
     _IN_SEGMENT = True
     try:
-        return _restore_segment(source, cfg, info, settings, work, number, size)
+        return restore_segment(source, cfg, info, settings, work, number, size)
     except KeyboardInterrupt:
         stop_children()  # one started just as the signal came would outlive this worker
         os._exit(130)  # stopped by restore (or its death): cleaned up, nobody waits for a result
@@ -230,7 +230,7 @@ def _segment_job(
         _IN_SEGMENT = False
 
 
-def _restore_segment(
+def restore_segment(
     source: Path,
     cfg: RestoreConfig,
     info: VideoInfo,
@@ -239,6 +239,10 @@ def _restore_segment(
     number: int,
     size: int,
 ) -> tuple[int, bool, StageTimes, list[int]]:
+    """Segment ``number`` (``size`` frames from frame ``number * size``) of ``source`` written
+    into ``work`` by this process, which keeps its model session for its next segments (a
+    --jobs worker process, a Ray worker on a cluster). Returns the frames written, whether the
+    segment is full (more may follow), the stage times and the cuts found."""
     key = (cfg.model, cfg.device, cfg.working_size, cfg.threads, cfg.precision, cfg.saturation)
     if key not in _WORKER_ENGINES:  # one model session per worker, kept for its next segments
         _WORKER_ENGINES.clear()
@@ -259,7 +263,7 @@ def _restore_segment(
 _IN_SEGMENT = False
 """In a --jobs worker: True while it restores a segment (SIGTERM then unwinds it)."""
 _WORKER_ENGINES: dict[tuple, Colorizer] = {}
-"""In a --jobs worker: its model session."""
+"""In a --jobs or cluster worker: its model session."""
 
 
 def _interrupted(signum: int, frame: object) -> None:  # noqa: ARG001 - signal handler signature

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,9 +22,10 @@ import numpy as np
 from ..color import chroma_to_planes
 from ..config import RestoreConfig, TemporalConfig
 from ..errors import UsageError, VideoWriteError
-from ..io.files import atomic_write
-from ..io.probe import VideoInfo
+from ..io.files import atomic_write, partial_path
+from ..io.probe import VideoInfo, count_video_packets
 from ..io.reader import FrameReader, Prefetch, chroma_size, luma_pixel_format
+from ..io.streams import StreamPlan
 from ..io.writer import (
     BackgroundWriter,
     EncoderSettings,
@@ -109,12 +111,22 @@ class Job:
     fingerprint: str
     segment_frames: int
     segments: list[int] = field(default_factory=list)  # frames in each finished segment
+    ahead: dict[int, int] = field(default_factory=dict)
+    """Segments finished out of order (on a cluster): number -> frames, until the segments
+    before them are finished too."""
+
+    def finish(self, number: int, frames: int) -> None:
+        """Record segment ``number``: it joins ``segments`` once all before it are finished."""
+        self.ahead[number] = frames
+        while len(self.segments) in self.ahead:
+            self.segments.append(self.ahead.pop(len(self.segments)))
 
     def save(self, work: Path) -> None:
         state = {
             "fingerprint": self.fingerprint,
             "segment_frames": self.segment_frames,
             "segments": self.segments,
+            "ahead": {str(k): v for k, v in self.ahead.items()},
         }
         try:
             with atomic_write(work / "job.json") as partial:
@@ -201,8 +213,16 @@ def open_job(work: Path, fingerprint: str, cfg: RestoreConfig, info: VideoInfo) 
             (work / segment_name(i)).is_file() for i in range(len(saved.get("segments", [])))
         )
         if saved.get("fingerprint") == fingerprint and present and not info.variable_frame_rate:
+            ahead = {
+                int(k): int(v)
+                for k, v in saved.get("ahead", {}).items()
+                if (work / segment_name(int(k))).is_file()
+            }
             return Job(
-                fingerprint, int(saved["segment_frames"]), [int(n) for n in saved["segments"]]
+                fingerprint,
+                int(saved["segment_frames"]),
+                [int(n) for n in saved["segments"]],
+                ahead,
             )
         log.warning(
             "resume: the unfinished restore in '%s' used another input, model or settings (or "
@@ -224,6 +244,46 @@ def open_job(work: Path, fingerprint: str, cfg: RestoreConfig, info: VideoInfo) 
     job = Job(fingerprint, segment_frames)
     job.save(work)
     return job
+
+
+def join_segments(
+    work: Path,
+    job: Job,
+    frames: int,
+    output: Path,
+    info: VideoInfo,
+    plan: list[StreamPlan],
+    settings: EncoderSettings,
+    cfg: RestoreConfig,
+) -> None:
+    """Join the finished segments of ``job`` (stream copy), mux the input's other streams beside
+    them and give the film its name: written under a temporary name, checked to hold all its
+    ``frames``, renamed only then (the temporary file is removed on any failure)."""
+    tmp = partial_path(output)
+    listing = work / "segments.txt"
+    missing = [i for i in range(len(job.segments)) if not (work / segment_name(i)).is_file()]
+    if missing:
+        raise VideoWriteError(
+            f"segment {missing[0] + 1} of '{output}' is missing from '{work}' (removed while the "
+            "restore ran); run the restore again"
+        )
+    try:
+        listing.write_text("".join(f"file '{segment_name(i)}'\n" for i in range(len(job.segments))))
+    except OSError as err:
+        raise disk_error(err, work) from err
+    try:
+        FrameWriter(tmp, info, plan, settings, cfg.start, cfg.duration, segments=listing).mux()
+        joined = count_video_packets(tmp)
+        if joined != frames:
+            raise VideoWriteError(
+                f"the joined film '{output}' holds {joined} of its {frames} restored frames (a "
+                f"segment in '{work}' is damaged or was changed while the restore ran); run the "
+                "restore again"
+            )
+        os.replace(tmp, output)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _no_colour(luma: np.ndarray) -> np.ndarray:
@@ -297,7 +357,10 @@ class SegmentRun:
             return 0, False
         info = self.info
         final = self.work / segment_name(number)
-        partial = self.work / f".part_{segment_name(number)}"
+        # A name of this process's own: on a cluster, a segment retried on another machine
+        # while a lost one still writes never shares its partial file.
+        owner = f"{socket.gethostname()}-{os.getpid()}"
+        partial = self.work / f".part_{Path(segment_name(number)).stem}.{owner}.nut"
         if self.cfg.colour:
             stage = make_color_stage(
                 self.cfg.temporal,
