@@ -1,5 +1,6 @@
 """video.py: probing, frame pipes and stream plans on real ffmpeg output."""
 
+import math
 from fractions import Fraction
 from pathlib import Path
 
@@ -124,3 +125,23 @@ def test_plan_copies_what_the_container_holds(gray_clip: Path, tmp_path: Path):
     assert [p.action for p in plan_streams(info, tmp_path / "o.mkv")] == ["copy"]
     webm = plan_streams(info, tmp_path / "o.webm")  # AAC cannot go into WebM
     assert webm[0].action == "encode" and webm[0].encoder == "libopus"
+
+
+def test_seek_time_lands_on_the_frame_wanted_when_the_video_starts_after_the_sound(
+    clips: Path,
+):
+    """Matroska with AAC: the video's first frame is at 23 ms. Segments (--jobs, a cluster)
+    and --resume seek to frame n; a seek that ignored the video's start decoded frame n - 1."""
+    info = probe(make_clip(clips / "late_video.mkv", seconds=2))
+    assert info.start_time == pytest.approx(0.023)
+    assert info.seek_time(0) is None and info.seek_time(0, 1.01) == 1.01
+    for frames, start in ((10, None), (1, 1.01), (7, 0.5)):
+        at = info.seek_time(frames, start)
+        first = 0 if start is None else math.ceil((start - info.start_time) * 25)
+        wanted = info.start_time + (first + frames) / 25  # the frame's own time stamp
+        assert wanted - 0.04 < at < wanted, (frames, start)
+        with FrameReader(info, start=at, luma_only=True, pix_fmt="yuv420p") as reader:
+            got = next(iter(reader))
+        with FrameReader(info, luma_only=True, pix_fmt="yuv420p") as reader:
+            every = [y for _, y in zip(range(first + frames + 1), reader, strict=False)]
+        assert np.array_equal(got, every[first + frames]), (frames, start)

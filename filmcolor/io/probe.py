@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import subprocess
 from dataclasses import dataclass, field
@@ -110,6 +111,23 @@ class VideoInfo:
     def full_range(self) -> bool:
         """True for full-range (JPEG, 'pc') luminance, False for the usual 16-235."""
         return self.color_range == "pc" or self.pix_fmt.startswith("yuvj")
+
+    def seek_time(self, frames: int, start: float | None = None) -> float | None:
+        """The input seek (seconds, as ``-ss`` takes it) whose first decoded frame is frame
+        ``frames`` counted from the first frame at or after ``start`` (None: the film's first).
+
+        ffmpeg seeks in the file's timeline, whose zero is the earliest stream's start: the
+        video stream may begin later (a few tens of milliseconds in many Matroska files), and
+        its frames lie at ``start_time + n / fps``. Half a frame before the frame wanted, so
+        that rounded time stamps land on it. None when nothing is to be skipped.
+        """
+        if not frames and start is None:
+            return None
+        fps = float(self.frame_rate)
+        first = 0
+        if start is not None and start > self.start_time:
+            first = math.ceil((start - self.start_time) * fps - 1e-6)
+        return max(0.0, self.start_time + (first + frames - 0.5) / fps) if frames else start
 
     @property
     def estimated_frames(self) -> int | None:

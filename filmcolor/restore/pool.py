@@ -250,7 +250,7 @@ def restore_segment(
     engine = _WORKER_ENGINES[key]
     run = SegmentRun(cfg, info, engine, settings, work, Job("", size), None, Progress())
     offset = number * size
-    start = (offset - 0.5) / float(info.frame_rate) if offset else None
+    start = info.seek_time(offset)
     with FrameReader(info, pix_fmt=run.pix_fmt, start=start, luma_only=True) as reader:
         frames = Prefetch(reader)
         try:
