@@ -1,6 +1,6 @@
 # filmcolor: the two set-up commands of a fresh machine (see README.md).
 #   make demo   installs ffmpeg, a virtualenv and filmcolor, then restores a B&W film made of colour photos
-#   make test   installs ffmpeg, chromium, a virtualenv, filmcolor with [train,test], then runs the tests
+#   make test   installs ffmpeg, chromium, a virtualenv, filmcolor with [train,cluster,test], then runs the tests
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -38,7 +38,7 @@ venv: $(BIN)/python
 
 venv-test: $(BIN)/python
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
-	$(BIN)/pip install -q -e ".[train,test]"
+	$(BIN)/pip install -q -e ".[train,cluster,test]"
 
 demo: system-deps venv
 	$(BIN)/python pipelines/make_sample.py --out "$(DEMO_OUT)"

@@ -593,7 +593,7 @@ def restore_batch(
             c = report.cluster
             where = (
                 f" on {c['nodes']} nodes ({c['cpus']:g} CPUs, {c['gpus']:g} GPUs; "
-                f"{c['segments']} segments)"
+                f"{c['segments']} segments restored)"
             )
         log.info(
             "%d films restored (%d frames in %.1f s, %.1f fps)%s, %d failed, %d skipped; see '%s'",
@@ -1101,6 +1101,7 @@ Examples:
   filmcolor extract reels/*.mkv --domain bw --out data/films --per-shot 2
   filmcolor extract 'archive/**/*.mp4' --out data/films --jobs 2 --size 256
   filmcolor extract worn_reels/ --domain bw --repair      # B&W frames repaired first
+  filmcolor extract /nfs/reels/ --out /nfs/data/films --cluster auto   # films over a Ray cluster
 
 Each film goes to trainA (B&W, also tinted/sepia) or trainB (colour) by its measured colour
 spread, or testA/testB for a held-out share of films. Rerunning skips films already done.
@@ -1148,6 +1149,14 @@ spread, or testA/testB for a held-out share of films. Rerunning skips films alre
 )
 @click.option("--jobs", type=int, default=1, show_default=True, help="Films processed at once.")
 @click.option(
+    "--cluster",
+    metavar="ADDRESS",
+    help=(
+        "Extract the films on a Ray cluster: auto, the head's host:port, or ray://host:port "
+        "(films and OUT on storage every node reaches under the same paths)."
+    ),
+)
+@click.option(
     "--detector",
     type=click.Choice(["content", "adaptive"]),
     default="content",
@@ -1169,6 +1178,7 @@ def extract(
     detector: str,
     threshold: float | None,
     repair: str | None,
+    cluster: str | None,
     **options: Any,
 ) -> None:
     """Build the two unpaired frame sets from films: INPUTS are files, folders or globs."""
@@ -1186,7 +1196,7 @@ def extract(
             **options,
         )
         bar = None
-        if not quiet and cfg.jobs == 1:
+        if not quiet and cfg.jobs == 1 and not cluster:
             from tqdm import tqdm
 
             total = 0
@@ -1213,7 +1223,12 @@ def extract(
 
         try:
             summary = run_extract(
-                list(inputs), out, cfg, on_film, bar.update if bar is not None else None
+                list(inputs),
+                out,
+                cfg,
+                on_film,
+                bar.update if bar is not None else None,
+                cluster=cluster,
             )
         finally:
             if bar is not None:

@@ -19,9 +19,16 @@ shared file system such as NFS); see docs/cluster.md.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import shutil
+import signal
+import subprocess
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .errors import ClusterError, FilmcolorError, MissingDependencyError
@@ -46,8 +53,8 @@ class TaskLost(ClusterError):
 
 def _unreachable(address: str, reason: str) -> ClusterError:
     return ClusterError(
-        f"cannot reach a Ray cluster at '{address}' ({reason}); start one with 'ray start "
-        "--head' (and 'ray start --address HEAD:6379' on the other machines), or give its "
+        f"cluster '{address}': no Ray cluster answers there ({reason}); start one with 'ray "
+        "start --head' (and 'ray start --address HEAD:6379' on the other machines), or give its "
         "address: auto, host:port or ray://host:port",
         fields=("cluster",),
     )
@@ -63,7 +70,7 @@ def _check_reachable(address: str, timeout: float = 10.0) -> None:
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
         raise ClusterError(
-            f"cluster address '{address}' is not auto, host:port or ray://host:port; give the "
+            f"cluster '{address}' is not an address (auto, host:port or ray://host:port); give the "
             "address 'ray start --head' printed (for example 10.0.0.5:6379)",
             fields=("cluster",),
         )
@@ -180,3 +187,143 @@ class Cluster:
             self._ray.cancel(ref, force=True)
         except Exception as err:  # already finished or gone: nothing to stop
             log.debug("cancel: %s", err)
+
+
+class LocalCluster:
+    """Ray nodes on this machine, each started with ``ray start --block`` in a session of its
+    own and stopped by process id: a cluster to try ``--cluster`` on one machine, and what the
+    tests and ``pipelines/bench_cluster.py`` run. Example::
+
+        nodes = LocalCluster(port=6379)
+        nodes.start("head", head=True)
+        nodes.start("node1")
+        ...  # restore-batch --cluster 127.0.0.1:6379
+        nodes.stop()
+    """
+
+    def __init__(self, port: int = 6379, cpus: int = 1, ray: Path | None = None) -> None:
+        import sys
+        import tempfile
+
+        self.port, self.cpus = port, cpus
+        self.address = f"127.0.0.1:{port}"
+        self.ray = ray or Path(sys.executable).parent / "ray"
+        self.temp = Path(tempfile.mkdtemp(prefix="fcray", dir="/tmp"))  # short: socket paths
+        self.nodes: dict[str, subprocess.Popen] = {}
+
+    def start(self, name: str, head: bool = False, timeout: float = 90.0) -> None:
+        """Start node ``name`` (the head first) and wait until it has joined."""
+        where = ["--head", "--port", str(self.port), "--include-dashboard", "false"]
+        cmd = [
+            str(self.ray),
+            "start",
+            *(where if head else ["--address", self.address]),
+            "--num-cpus",
+            str(self.cpus),
+            "--object-store-memory",
+            str(80 * 1024 * 1024),
+            "--temp-dir",
+            str(self.temp),
+            "--disable-usage-stats",
+            "--block",
+        ]
+        log_path = self.temp / f"{name}.log"
+        with log_path.open("w") as log_file:
+            self.nodes[name] = subprocess.Popen(
+                cmd, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        deadline = time.monotonic() + timeout
+        while "Ray runtime started" not in log_path.read_text():
+            if self.nodes[name].poll() is not None or time.monotonic() > deadline:
+                self.kill(name)
+                raise ClusterError(f"Ray node {name} did not start: {log_path.read_text()[-400:]}")
+            time.sleep(0.2)
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Stop node ``name`` with ``sig`` (SIGKILL: the machine is lost): every process of it
+        (raylet, its workers and their ffmpeg), by id."""
+        process = self.nodes.pop(name)
+        for pid in node_processes(process.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        deadline = time.monotonic() + 30
+        while node_processes(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        for pid in node_processes(process.pid):  # one that did not stop on its own
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    def stop(self) -> None:
+        """Stop every node (the head last) and remove their temporary folder."""
+        for name in [n for n in self.nodes if n != "head"] + ["head"]:
+            if name in self.nodes:
+                self.kill(name, signal.SIGTERM)
+        shutil.rmtree(self.temp, ignore_errors=True)
+
+
+def node_processes(leader: int) -> list[int]:
+    """The live processes of the node started as ``leader``: its session (Ray's workers have
+    process groups of their own) and everything below them (ffmpeg, in sessions of its own)."""
+    parent, session = {}, {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if fields[0] != "Z":
+                pid = int(stat.parent.name)
+                parent[pid], session[pid] = int(fields[1]), int(fields[3])
+    found = {pid for pid, sid in session.items() if sid == leader}
+    grew = True
+    while grew:
+        below = {pid for pid, ppid in parent.items() if ppid in found} - found
+        found |= below
+        grew = bool(below)
+    return sorted(found)
+
+
+def enter_own_network() -> int:
+    """Put this thread (and every process it starts from now on) in a new network namespace
+    with only loopback up (root, Linux): Ray advertises the machine's interface address, so a
+    cluster that must stay on loopback (tests, benchmarks) runs there. Returns a descriptor
+    of the namespace left, for :func:`leave_own_network`.
+
+    Raises:
+        ClusterError: not root, or the kernel refuses.
+    """
+    import ctypes
+    import fcntl
+    import socket
+    import struct
+
+    if os.geteuid() != 0:
+        raise ClusterError("a network namespace of its own needs root")
+    libc = ctypes.CDLL(None, use_errno=True)
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    if libc.unshare(CLONE_NEWNET) != 0:
+        os.close(home)
+        raise ClusterError(f"unshare(CLONE_NEWNET) failed: {os.strerror(ctypes.get_errno())}")
+    # ip link set lo up, by the ioctls it makes (no iproute2 needed)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        request = struct.pack("16sh", b"lo", 0)
+        flags = struct.unpack("16sh", fcntl.ioctl(sock, 0x8913, request))[1]  # SIOCGIFFLAGS
+        fcntl.ioctl(sock, 0x8914, struct.pack("16sh", b"lo", flags | 0x1))  # SIOCSIFFLAGS, UP
+    return home
+
+
+def leave_own_network(home: int) -> None:
+    """Back to the namespace :func:`enter_own_network` left."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    try:
+        if libc.setns(home, CLONE_NEWNET) != 0:
+            raise ClusterError(f"setns failed: {os.strerror(ctypes.get_errno())}")
+    finally:
+        os.close(home)
+
+
+CLONE_NEWNET = 0x40000000

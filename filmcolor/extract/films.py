@@ -504,12 +504,43 @@ def _run_one(path: Path, out: Path, cfg: ExtractConfig) -> tuple[FilmReport, lis
         return FilmReport(source=str(path), key="", error=str(err)), []
 
 
+def _extract_on_cluster(
+    todo: list[Path],
+    out: Path,
+    cfg: ExtractConfig,
+    address: str,
+    cpus: float,
+    record: Callable[[FilmReport, list[dict[str, Any]]], None],
+) -> None:
+    """Each film a task on the Ray cluster at ``address``; a task whose node is lost runs
+    again elsewhere (Ray), a film that fails is reported and the others go on."""
+    from ..cluster import Cluster, TaskLost
+
+    out = out.absolute()
+    with Cluster.connect(address) as cluster:
+        refs = {cluster.submit(_run_one, (path.absolute(), out, cfg), cpus): path for path in todo}
+        while refs:
+            finished, _ = cluster.wait(list(refs))
+            for ref in finished:
+                path = refs.pop(ref)
+                try:
+                    report, lines = cluster.result(ref)
+                except TaskLost as err:
+                    report, lines = (
+                        FilmReport(source=str(path), key="", error=f"'{path}': {err}"),
+                        [],
+                    )
+                record(report, lines)
+
+
 def extract(
     inputs: list[str | Path],
     out: Path,
     cfg: ExtractConfig,
     on_film: Callable[[FilmReport], None] | None = None,
     progress: Callable[[int], None] | None = None,
+    cluster: str | None = None,
+    cpus: float = 1.0,
 ) -> ExtractSummary:
     """Extract every film among ``inputs`` into ``out`` (see the module docstring).
 
@@ -519,10 +550,16 @@ def extract(
         cfg: sampling, cleaning, domains, jobs.
         on_film: called with each film's report as it finishes (or fails).
         progress: called with the number of frames decoded since the last call (jobs = 1).
+        cluster: a Ray address (``auto``, ``host:port``, ``ray://host:port``): each film is
+            extracted by a task on the cluster's nodes (``cpus`` CPUs each), which stage its
+            frames in ``out``; this process moves them into place and records the film. The
+            films and ``out`` must be reachable under the same paths from every node.
 
     Raises:
         UsageError: an input does not exist.
         VideoReadError: no film could be extracted at all.
+        MissingDependencyError: ``cluster`` without ray installed.
+        ClusterError: the cluster cannot be reached.
     """
     if out.exists() and not out.is_dir():
         raise UsageError(
@@ -560,7 +597,9 @@ def extract(
         if on_film:
             on_film(report)
 
-    if cfg.jobs == 1:
+    if cluster:
+        _extract_on_cluster(todo, out, cfg, cluster, cpus, record)
+    elif cfg.jobs == 1:
         for path in todo:
             try:
                 report, lines = extract_film(path, out, cfg, progress)

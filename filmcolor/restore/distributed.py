@@ -130,32 +130,18 @@ def restore_on_cluster(
             size.gpus,
             slots,
         )
-        runs: list[FilmRun] = []
-        engines: dict[tuple, Colorizer] = {}
-        for film in films:
-            target = out / film.source.name
-            run = FilmRun(
+        runs = [
+            FilmRun(
                 film.source.absolute(),
-                target,
+                out / film.source.name,
                 film_config(cfg, film),
-                {"source": str(film.source), "output": str(target)},
+                {"source": str(film.source), "output": str(out / film.source.name)},
             )
-            if target.exists() and not cfg.overwrite:
-                _end(run, "skipped", record, reason=SKIPPED)
-                continue
-            try:
-                _prepare(run, engines, cpus, gpus)
-            except FilmcolorError as err:
-                _fail(run, err, record)
-                continue
-            runs.append(run)
-        total = sum(run.expected for run in runs)
-        bar = progress(total or None) if progress else Progress()
-        for run in runs:
-            if run.job is not None and run.frames:
-                bar.update(run.frames)  # finished before (resume)
+            for film in films
+        ]
+        bar = progress(None) if progress else Progress()
         try:
-            stats = _schedule(cluster, runs, cpus, gpus, slots, bar, record, on_status)
+            stats = _Schedule(cluster, runs, cpus, gpus, slots, bar, record, on_status).run()
         finally:
             bar.close()
         stats.update(nodes=size.nodes, cpus=size.cpus, gpus=size.gpus)
@@ -192,109 +178,185 @@ def _prepare(run: FilmRun, engines: dict[tuple, Colorizer], cpus: float, gpus: f
     stamp = fingerprint(run.source, run.target, cfg, engines[key], run.settings, info)
     run.job = open_job(run.work, stamp, cfg, info)
     run.frames = sum(run.job.segments) + sum(run.job.ahead.values())
-    if run.job.segments or run.job.ahead:
+    run.line["resumed"] = len(run.job.segments) + len(run.job.ahead)
+    if run.line["resumed"]:
         log.info(
             "'%s': %d segments finished before (resume)",
             run.source.name,
-            len(run.job.segments) + len(run.job.ahead),
+            run.line["resumed"],
+            extra={"fields": ("resume",)},
         )
 
 
-def _schedule(
-    cluster: Cluster,
-    runs: list[FilmRun],
-    cpus: float,
-    gpus: float,
-    slots: int,
-    bar: Progress,
-    record: Callable[[dict[str, Any]], None] | None,
-    on_status: Callable[[str], None] | None,
-) -> dict[str, Any]:
-    """Segments to the cluster in film order, at most a few per slot queued at once; each film
-    joined as soon as its last segment is in."""
-    queue: deque[tuple[FilmRun, int | None]] = deque()
-    for run in runs:
+class _Schedule:
+    """The driver's loop: films prepared as the queue needs them (an archive of thousands of
+    films is not probed before its first segment runs), their segments to the cluster in film
+    order, at most a few per slot queued at once; each film joined by a task of its own as soon
+    as its last segment is in."""
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        runs: list[FilmRun],
+        cpus: float,
+        gpus: float,
+        slots: int,
+        bar: Progress,
+        record: Callable[[dict[str, Any]], None] | None,
+        on_status: Callable[[str], None] | None,
+    ) -> None:
+        self.cluster, self.runs, self.cpus, self.gpus = cluster, runs, cpus, gpus
+        self.bar, self.record, self.on_status = bar, record, on_status
+        self.limit = max(4, 2 * slots)
+        self.todo: deque[FilmRun] = deque(runs)
+        self.queue: deque[tuple[FilmRun, int | None]] = deque()
+        self.refs: dict[Any, tuple[FilmRun, int | None | str]] = {}
+        self.engines: dict[tuple, Colorizer] = {}
+        self.segments_total = self.segments_done = 0
+        self.frames_total = 0
+
+    def run(self) -> dict[str, Any]:
+        try:
+            while self.todo or self.queue or self.refs:
+                while self.todo and len(self.queue) < self.limit:
+                    self.prepare(self.todo.popleft())
+                while self.queue and len(self.refs) < self.limit:
+                    run, number = self.queue.popleft()
+                    if not run.over:
+                        self.refs[_submit(self.cluster, run, number, self.cpus, self.gpus)] = (
+                            run,
+                            number,
+                        )
+                        run.in_flight += 1
+                finished, _ = self.cluster.wait(list(self.refs), timeout=2.0)
+                for ref in finished:
+                    self.landed(ref)
+                self.status()
+        except BaseException:
+            for ref in self.refs:
+                self.cluster.cancel(ref)
+            for run in self.runs:
+                if not run.over:
+                    _abandon(run)
+            raise
+        return {"segments": self.segments_done}
+
+    def prepare(self, run: FilmRun) -> None:
+        """Check and plan a film; queue its segments (those not finished before)."""
+        if run.target.exists() and not run.cfg.overwrite:
+            _end(run, "skipped", self.record, reason=SKIPPED)
+            return
+        try:
+            _prepare(run, self.engines, self.cpus, self.gpus)
+        except FilmcolorError as err:
+            _fail(run, err, self.record)
+            return
+        self.frames_total += run.expected
+        if hasattr(self.bar, "total"):  # a tqdm bar: the frames of the films planned so far
+            self.bar.total = self.frames_total
+        if run.frames:
+            self.bar.update(run.frames)  # finished before (resume)
         if run.whole:
-            queue.append((run, None))
-            continue
+            self.queue.append((run, None))
+            return
         assert run.job is not None
         run.planned = -(-run.expected // run.job.segment_frames)
         done = set(range(len(run.job.segments))) | set(run.job.ahead)
-        queue.extend((run, n) for n in range(run.planned) if n not in done)
-        if not any(True for item in queue if item[0] is run):
-            run.end = run.planned - 1  # everything was finished before: only the join is left
-            _maybe_join(run, record)
-    refs: dict[Any, tuple[FilmRun, int | None]] = {}
-    segments_total = sum(1 for item in queue if item[1] is not None)
-    segments_done = 0
-    limit = max(4, 2 * slots)
+        missing = [n for n in range(run.planned) if n not in done]
+        self.queue.extend((run, n) for n in missing)
+        self.segments_total += len(missing)
+        if not missing:  # everything was finished before: only the join is left
+            run.end = run.planned - 1
+            self.join(run)
 
-    def status() -> None:
-        if on_status is None:
+    def landed(self, ref: Any) -> None:
+        """A task is over: record its segment, its join or its whole film."""
+        run, number = self.refs.pop(ref)
+        run.in_flight -= 1
+        if run.over:
             return
-        films_done = sum(1 for r in runs if r.over and r.line.get("status") == "done")
-        failed = sum(1 for r in runs if r.over and r.line.get("status") == "failed")
-        on_status(
-            f"films {films_done}/{len(runs)} done, {failed} failed; "
-            f"segments {segments_done}/{segments_total}"
+        try:
+            value = self.cluster.result(ref)
+        except FilmcolorError as err:
+            for other, (other_run, _) in list(self.refs.items()):
+                if other_run is run:
+                    self.cluster.cancel(other)
+            _fail(run, err, self.record, number if isinstance(number, int) else None)
+            return
+        if number == "join":
+            _end(run, "done", self.record, frames=run.frames, segments=len(run.job.segments))
+        elif number is None:  # a whole film
+            self.bar.update(value.frames)
+            run.frames = value.frames
+            _end(run, "done", self.record, frames=value.frames)
+        else:
+            self.segment(run, number, *value[:2])
+
+    def segment(self, run: FilmRun, number: int, written: int, full: bool) -> None:
+        self.segments_done += 1
+        assert run.job is not None
+        if written:
+            run.job.finish(number, written)
+            run.job.save(run.work)
+            run.frames += written
+            self.bar.update(written)
+        if not written:
+            run.end = number - 1 if run.end is None else min(run.end, number - 1)
+        elif not full:
+            run.end = number if run.end is None else min(run.end, number)
+        elif number == run.planned - 1 and run.end is None:
+            if run.exact:
+                run.end = number  # its packets were counted: nothing follows
+            else:  # the film may be longer than its header says: one more segment
+                self.queue.appendleft((run, run.planned))
+                run.planned += 1
+                self.segments_total += 1
+        self.join(run)
+
+    def join(self, run: FilmRun) -> None:
+        """Hand the film's join to the cluster once no segment of it is out and its last one is
+        known and in (the length checked here first)."""
+        job = run.job
+        if run.over or job is None or run.in_flight or run.end is None:
+            return
+        if len(job.segments) <= run.end:
+            return  # a segment before the end is still queued
+        del job.segments[run.end + 1 :]
+        run.frames = sum(job.segments)
+        try:
+            check_length(run.source, run.info, run.cfg, run.frames, run.expected)
+        except FilmcolorError as err:
+            _fail(run, err, self.record)
+            return
+        args = (run.work, job, run.frames, run.target, run.info, run.plan, run.settings, run.cfg)
+        self.refs[self.cluster.submit(join_film, args, cpus=min(1.0, self.cpus))] = (run, "join")
+        run.in_flight += 1
+
+    def status(self) -> None:
+        if self.on_status is None:
+            return
+        done = sum(1 for r in self.runs if r.over and r.line.get("status") == "done")
+        failed = sum(1 for r in self.runs if r.over and r.line.get("status") == "failed")
+        self.on_status(
+            f"films {done}/{len(self.runs)} done, {failed} failed; "
+            f"segments {self.segments_done}/{self.segments_total}"
         )
 
-    try:
-        while queue or refs:
-            while queue and len(refs) < limit:
-                run, number = queue.popleft()
-                if run.over:
-                    continue
-                refs[_submit(cluster, run, number, cpus, gpus)] = (run, number)
-                run.in_flight += 1
-            finished, _ = cluster.wait(list(refs), timeout=2.0)
-            for ref in finished:
-                run, number = refs.pop(ref)
-                run.in_flight -= 1
-                if run.over:
-                    continue
-                try:
-                    value = cluster.result(ref)
-                except FilmcolorError as err:
-                    for other, (other_run, _) in list(refs.items()):
-                        if other_run is run:
-                            cluster.cancel(other)
-                    _fail(run, err, record, number)
-                    continue
-                if number is None:  # a whole film
-                    bar.update(value.frames)
-                    run.frames = value.frames
-                    _end(run, "done", record, frames=value.frames)
-                    continue
-                segments_done += 1
-                written, full = value[0], value[1]
-                assert run.job is not None
-                if written:
-                    run.job.finish(number, written)
-                    run.job.save(run.work)
-                    run.frames += written
-                    bar.update(written)
-                if not written:
-                    run.end = number - 1 if run.end is None else min(run.end, number - 1)
-                elif not full:
-                    run.end = number if run.end is None else min(run.end, number)
-                elif number == run.planned - 1 and run.end is None:
-                    if run.exact:
-                        run.end = number  # its packets were counted: nothing follows
-                    else:  # the film may be longer than its header says: one more segment
-                        queue.appendleft((run, run.planned))
-                        run.planned += 1
-                        segments_total += 1
-                _maybe_join(run, record)
-            status()
-    except BaseException:
-        for ref in refs:
-            cluster.cancel(ref)
-        for run in runs:
-            if not run.over:
-                _abandon(run)
-        raise
-    return {"segments": segments_done}
+
+def join_film(
+    work: Path,
+    job: Job,
+    frames: int,
+    output: Path,
+    info: VideoInfo,
+    plan: list[StreamPlan],
+    settings: EncoderSettings,
+    cfg: RestoreConfig,
+) -> None:
+    """On a node: join a film's segments with its sound into ``output``, then remove its work
+    folder (a cluster task: the driver's machine does not carry every film's bytes)."""
+    join_segments(work, job, frames, output, info, plan, settings, cfg)
+    shutil.rmtree(work, ignore_errors=True)
 
 
 def _submit(cluster: Cluster, run: FilmRun, number: int | None, cpus: float, gpus: float) -> Any:
@@ -304,26 +366,6 @@ def _submit(cluster: Cluster, run: FilmRun, number: int | None, cpus: float, gpu
     size = run.job.segment_frames
     args = (run.source, run.cfg, run.info, run.settings, run.work, number, size)
     return cluster.submit(restore_segment, args, cpus, gpus)
-
-
-def _maybe_join(run: FilmRun, record: Callable[[dict[str, Any]], None] | None) -> None:
-    """Join the film once no segment of it is out and its last one is known and in."""
-    job = run.job
-    if run.over or job is None or run.in_flight or run.end is None:
-        return
-    if len(job.segments) <= run.end:
-        return  # a segment before the end is still queued
-    assert run.info is not None and run.settings is not None
-    try:
-        del job.segments[run.end + 1 :]
-        frames = sum(job.segments)
-        check_length(run.source, run.info, run.cfg, frames, run.expected)
-        join_segments(run.work, job, frames, run.target, run.info, run.plan, run.settings, run.cfg)
-    except FilmcolorError as err:
-        _fail(run, err, record)
-        return
-    shutil.rmtree(run.work, ignore_errors=True)
-    _end(run, "done", record, frames=frames, segments=len(job.segments))
 
 
 def _fail(

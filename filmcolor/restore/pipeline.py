@@ -354,7 +354,7 @@ def _restore_locked(
             parallel_segments(run, source, expected, fallback=jobs_auto)
         done_before = sum(job.segments)  # the sequential reader goes on from here (to the end)
         fps = float(info.frame_rate)
-        read_start = (cfg.start or 0.0) + ((done_before - 0.5) / fps if done_before else 0.0)
+        read_start = info.seek_time(done_before, cfg.start)
         read_duration = None
         if cfg.duration is not None:
             read_duration = cfg.duration - (done_before / fps if done_before else 0.0)
