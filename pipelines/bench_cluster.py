@@ -108,8 +108,9 @@ def main() -> None:
     rows.append(("restore-batch, this machine", wall, ""))
 
     ready: dict[str, list[float]] = {}
-    driver_per_segment: list[float] = []
+    driver_total: list[tuple[float, int]] = []
     driver_start: list[float] = []
+    marginal: list[float] = []
     for workers in [int(n) for n in args.workers.split(",") if n]:
         nodes = LocalCluster(port=6379)
         try:
@@ -130,14 +131,24 @@ def main() -> None:
                 *common,
             ]
             wall, driver_cpu, _ = timed(cmd)
+            lines = [json.loads(line) for line in (out / "batch.jsonl").read_text().splitlines()]
+            segments = sum(line["segments"] for line in lines)
+            if not marginal:
+                # The driver's cost of one more segment: the same batch in segments a quarter
+                # as long (its fixed costs, the model's session and the films' probes, cancel).
+                fine = work / f"cluster{workers}_fine"
+                cmd[cmd.index(str(out))] = str(fine)
+                cmd[cmd.index("--segment-seconds") + 1] = str(args.segment_seconds / 4)
+                _, fine_cpu, _ = timed(cmd)
+                fine_lines = (fine / "batch.jsonl").read_text().splitlines()
+                more = sum(json.loads(line)["segments"] for line in fine_lines) - segments
+                marginal.append((fine_cpu - driver_cpu) / more)
             # The driver's fixed cost: start, import, join the cluster, leave it.
             _, start_cpu, _ = timed([sys.executable, "-c", CONNECT, nodes.address])
         finally:
             nodes.stop()
-        lines = [json.loads(line) for line in (out / "batch.jsonl").read_text().splitlines()]
         assert all(line["status"] == "done" for line in lines), lines
-        segments = sum(line["segments"] for line in lines)
-        driver_per_segment.append(max(0.0, driver_cpu - start_cpu) / segments)
+        driver_total.append((driver_cpu, segments))
         driver_start.append(start_cpu)
         ready[f"head + {workers}"] = sorted(line["ready_after"] for line in lines)
         rows.append((f"cluster, head + {workers} (1 CPU each)", wall, f"{segments} segments"))
@@ -161,18 +172,31 @@ def main() -> None:
     print()
     for name, times in ready.items():
         print(f"films ready on the cluster ({name}): " + ", ".join(f"{t:.1f} s" for t in times))
-    print(f"driver CPU: {statistics.median(driver_start):.1f} s to start and join the cluster, "
-          f"then {1000 * statistics.median(driver_per_segment):.0f} ms per segment; "
-          f"join (stream copy) per film of {args.seconds:g} s: "
-          f"{1000 * statistics.median(joins):.0f} ms")  # fmt: skip
+    cpu, segments = driver_total[0]
+    print(
+        f"driver CPU (head + 1): {cpu:.1f} s for {len(paths)} films in {segments} segments "
+        f"({statistics.median(driver_start):.1f} s of it to start and join the cluster); "
+        f"{1000 * marginal[0]:.0f} ms for each segment more; "
+        f"join (stream copy) of a film of {args.seconds:g} s: "
+        f"{1000 * statistics.median(joins):.0f} ms"
+    )
     shutil.rmtree(work, ignore_errors=True)
     if args.json:
-        args.json.write_text(json.dumps({
-            "rows": [{"run": n, "seconds": w, "fps": frames / w} for n, w, _ in rows],
-            "ready": ready, "driver_cpu_per_segment": statistics.median(driver_per_segment),
-            "join_seconds": statistics.median(joins), "frames": frames,
-            "driver_start_cpu": statistics.median(driver_start),
-        }, indent=1))  # fmt: skip
+        args.json.write_text(
+            json.dumps(
+                {
+                    "rows": [{"run": n, "seconds": w, "fps": frames / w} for n, w, _ in rows],
+                    "ready": ready,
+                    "driver_cpu": cpu,
+                    "segments": segments,
+                    "driver_start_cpu": statistics.median(driver_start),
+                    "driver_cpu_per_segment": marginal[0],
+                    "join_seconds": statistics.median(joins),
+                    "frames": frames,
+                },
+                indent=1,
+            )
+        )
 
 
 if __name__ == "__main__":

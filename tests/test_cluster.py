@@ -153,6 +153,23 @@ def test_without_ray_the_command_says_how_to_install_it(films: Path, tmp_path: P
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
+def test_nothing_imports_ray_without_cluster(films: Path, tmp_path: Path):
+    code = (
+        "import sys, atexit; atexit.register(lambda: print('ray' in sys.modules, file=sys.stderr))"
+        "; import filmcolor.cluster, filmcolor.restore.distributed, filmcolor.extract.films"
+        "; from filmcolor.cli import main; main()"
+    )
+    cmd = [sys.executable, "-c", code, "restore-batch", str(films / "c.mp4")]
+    done = subprocess.run(
+        [*cmd, "--out", str(tmp_path), "--preset", "ultrafast", "-q"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "False"
+    assert decoded_frames(tmp_path / "c.mp4") == 50
+
+
 def test_an_address_nobody_answers_is_one_clear_line(films: Path, tmp_path: Path):
     cmd = _batch(tmp_path / "out", films / "a.mp4")
     cmd[cmd.index(ADDRESS)] = "127.0.0.1:9"  # discard: nothing listens there
@@ -179,6 +196,19 @@ def test_three_films_on_the_cluster_are_the_films_of_one_machine(
     assert [lines[name]["segments"] for name in GOOD] == [8, 6, 5]
     assert "3 nodes" in done.stderr and "1 failed" in done.stderr
     assert not (out / "broken.mp4").exists()
+
+
+def test_through_ray_client_from_outside_the_cluster(
+    cluster: LocalCluster, films: Path, single_machine: Path, tmp_path: Path
+):
+    """ray://host:port: the driver is no node of the cluster (Ray Client, port 10001)."""
+    out = tmp_path / "out"
+    cmd = _batch(out, films / "c.mp4")
+    cmd[cmd.index(ADDRESS)] = "ray://127.0.0.1:10001"
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert _frames_md5(out / "c.mp4") == _frames_md5(single_machine / "c.mp4")
+    assert md5_of_stream(out / "c.mp4") == md5_of_stream(films / "c.mp4")
 
 
 def _wait_for_segments(out: Path, count: int, proc: subprocess.Popen) -> None:

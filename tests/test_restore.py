@@ -294,9 +294,9 @@ def test_a_joined_film_short_of_its_frames_is_never_published(
 ):
     """The final mux is counted: a segment that lost frames (changed or removed while the
     restore ran) gives an error, never a shorter film."""
-    import filmcolor.restore.pipeline as pipeline_module
+    import filmcolor.restore.segments as segments_module
 
-    monkeypatch.setattr(pipeline_module, "count_video_packets", lambda path: 49)
+    monkeypatch.setattr(segments_module, "count_video_packets", lambda path: 49)
     out = tmp_path / "out.mp4"
     with pytest.raises(VideoWriteError, match="holds 49 of its 50 restored frames"):
         restore(gray_clip, out, _cfg(affine_model))

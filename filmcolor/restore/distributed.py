@@ -213,7 +213,7 @@ class _Schedule:
         self.refs: dict[Any, tuple[FilmRun, int | None | str]] = {}
         self.engines: dict[tuple, Colorizer] = {}
         self.segments_total = self.segments_done = 0
-        self.frames_total = 0
+        self.frames_total = self.planned_films = 0
 
     def run(self) -> dict[str, Any]:
         try:
@@ -252,8 +252,12 @@ class _Schedule:
             _fail(run, err, self.record)
             return
         self.frames_total += run.expected
-        if hasattr(self.bar, "total"):  # a tqdm bar: the frames of the films planned so far
-            self.bar.total = self.frames_total
+        self.planned_films += 1
+        if hasattr(self.bar, "total"):
+            # A tqdm bar: the frames of the films planned so far, and of those still to plan
+            # at their average (films are planned as the queue needs them), for its ETA.
+            left = sum(1 for other in self.todo if not other.over)
+            self.bar.total = round(self.frames_total * (1 + left / self.planned_films))
         if run.frames:
             self.bar.update(run.frames)  # finished before (resume)
         if run.whole:
