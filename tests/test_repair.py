@@ -162,3 +162,27 @@ def test_restore_and_repair_commands(tmp_path: Path):
     done = runner.invoke(main, ["repair", str(colour), str(tmp_path / "c.mp4")])
     assert done.exit_code != 0 and "is a colour film" in done.output
     assert not (tmp_path / "c.mp4").exists()
+
+
+def _offset(frame: np.ndarray, reference: np.ndarray) -> float:
+    """How far ``frame`` sits from ``reference`` (pixels, by phase correlation)."""
+    (dx, dy), _ = cv2.phaseCorrelate(reference.astype(np.float32), frame.astype(np.float32))
+    return float(np.hypot(dx, dy))
+
+
+def test_gate_weave_is_taken_out_of_a_steady_shot_and_a_pan_is_kept():
+    still = _scene(1, size=(720, 960))[0]
+    shot = [still.copy() for _ in range(40)]
+    worn = damage_clip(
+        shot, np.random.default_rng(3), Damage(flicker=0, grain=0, dust=0, scratches=0, weave=1.2)
+    )
+    steady, _ = _repair(worn, "stabilize")
+    before = np.mean([_offset(f, still) for f in worn[8:-8]])
+    after = np.mean([_offset(f, still) for f in steady[8:-8]])
+    assert before > 0.5 and after < 0.5 * before, (before, after)
+    # A camera's steady pan (3 pixels a frame) is the film's: the picture follows it still, to
+    # the shot's first and last frames.
+    wide = _scene(1, size=(240, 440))[0]
+    pan = [np.ascontiguousarray(wide[:, 3 * i : 3 * i + 320]) for i in range(40)]
+    moved, _ = _repair(pan, "stabilize")
+    assert all(np.array_equal(a, b) for a, b in zip(moved, pan, strict=True))

@@ -3,7 +3,8 @@
 Old prints flicker (exposure jumps from frame to frame), weave in the gate, carry dust and
 dirt (a spot on one frame only), vertical scratches (a thin line at a steady column) and
 grain. :class:`Repairer` takes a shot's luminance planes in order and gives them back repaired,
-a few frames later (it looks ahead :data:`LOOKAHEAD` frames), one for one:
+a few frames later (it looks ahead :data:`LOOKAHEAD` frames, :data:`PATH_LOOKAHEAD` with
+stabilize), one for one:
 
 * **deflicker**: each frame's mean brightness and contrast are drawn to their trend within the
   shot, a weighted straight-line fit over the frames around it (a fade is a straight line
@@ -51,9 +52,15 @@ over the frames up to this far on each side."""
 BRIGHTNESS_SPAN = 3.0
 """Frames (the Gaussian weights' sigma) over which the brightness trend is fitted."""
 
-PATH_SPAN = 10.0
-"""Frames (sigma) over which the trend of the picture's position is fitted: longer than the
-weave, which changes direction every few frames."""
+PATH_LOOKAHEAD = 24
+"""With stabilize, frames held on each side for the trend of the picture's position: weave
+drifts for a few frames at a time, so a short window's mean still weaves (measured on the
+damage model: 24 frames take out twice what 12 do on a steady shot)."""
+
+PATH_DEGREE = 1
+PATH_SPAN = 20.0
+"""Frames (sigma) over which the trend of the picture's position is fitted, a straight line
+(a pan at a steady speed is kept whole, also where the window is cut short by a cut)."""
 
 THUMB_WIDTH = 96
 """Width of the thumbnails on which cuts and brightness are measured."""
@@ -65,9 +72,10 @@ STEADY = 0.5
 """Corrections of the position below this many pixels are not made: a sub-pixel move blurs
 a sharp frame more than it steadies it."""
 
-WEAVE = 0.02
-"""The largest correction of the position, as a share of the frame's height: more than a gate
-weaves (the fit missed the camera's own motion)."""
+WEAVE = 0.006
+"""The largest correction of the position, as a share of the frame's height: three times the
+weave of a worn 16 mm print (0.2 % of the height); a larger departure from the smoothed path
+is the camera's own shake, which a stabilizer must not take out of a hand-held shot."""
 
 FLOW_WIDTH = 320
 """Width at which the optical flow between neighbours is computed (then scaled up)."""
@@ -125,6 +133,7 @@ class Repairer:
     def __init__(self, cfg: RepairConfig) -> None:
         self.cfg = cfg
         self.steps = frozenset(cfg.steps)
+        self.lookahead = PATH_LOOKAHEAD if "stabilize" in self.steps else LOOKAHEAD
         self.cuts: list[int] = []
         self.times = RepairTimes()
         self.noise: float | None = None  # grain sigma of the current shot, in levels
@@ -175,12 +184,12 @@ class Repairer:
             target = self._get(self._done)
             ahead = [f for f in self._frames if f.index > target.index and f.shot == target.shot]
             shot_closed = self._frames[-1].shot != target.shot
-            if not (final or shot_closed or len(ahead) >= LOOKAHEAD + 1):
+            if not (final or shot_closed or len(ahead) >= self.lookahead + 1):
                 break
             out.append(self._repair(target))
             self._done += 1
-            # Keep what later frames still need: LOOKAHEAD + 1 frames behind the next one.
-            self._frames = [f for f in self._frames if f.index >= self._done - LOOKAHEAD - 1]
+            # Keep what later frames still need: lookahead + 1 frames behind the next one.
+            self._frames = [f for f in self._frames if f.index >= self._done - self.lookahead - 1]
         return out
 
     def _get(self, index: int) -> _Frame:
@@ -226,7 +235,7 @@ class Repairer:
         self.times.add("deflicker", time.perf_counter() - started)
         started = time.perf_counter()
         if "stabilize" in self.steps and len(window) >= 3:
-            y = _stabilize(y, frame, window)
+            y = _stabilize(y, frame, self._shot_window(frame, PATH_LOOKAHEAD))
         frame.y = y
         h, w = y.shape
         width = min(FLOW_WIDTH, w)
@@ -428,7 +437,9 @@ def _stabilize(y: np.ndarray, frame: _Frame, window: list[_Frame]) -> np.ndarray
     here = path[[f.index for f in ordered].index(frame.index)]
     smooth = np.array(
         [
-            trend(path[:, k], positions, frame.index, robust=False, degree=2, span=PATH_SPAN)
+            trend(
+                path[:, k], positions, frame.index, robust=False, degree=PATH_DEGREE, span=PATH_SPAN
+            )
             for k in range(2)
         ]
     )
