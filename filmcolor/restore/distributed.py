@@ -319,7 +319,8 @@ class _Schedule:
 
     def join(self, run: FilmRun) -> None:
         """Hand the film's join to the cluster once no segment of it is out and its last one is
-        known and in (the length checked here first)."""
+        known and in (the length checked here first): a task on a node, so that the driver's
+        machine does not carry every film's bytes."""
         job = run.job
         if run.over or job is None or run.in_flight or run.end is None:
             return
@@ -333,7 +334,10 @@ class _Schedule:
             _fail(run, err, self.record)
             return
         args = (run.work, job, run.frames, run.target, run.info, run.plan, run.settings, run.cfg)
-        self.refs[self.cluster.submit(join_film, args, cpus=min(1.0, self.cpus))] = (run, "join")
+        self.refs[self.cluster.submit(join_segments, args, cpus=min(1.0, self.cpus))] = (
+            run,
+            "join",
+        )
         run.in_flight += 1
 
     def status(self) -> None:
@@ -345,22 +349,6 @@ class _Schedule:
             f"films {done}/{len(self.runs)} done, {failed} failed; "
             f"segments {self.segments_done}/{self.segments_total}"
         )
-
-
-def join_film(
-    work: Path,
-    job: Job,
-    frames: int,
-    output: Path,
-    info: VideoInfo,
-    plan: list[StreamPlan],
-    settings: EncoderSettings,
-    cfg: RestoreConfig,
-) -> None:
-    """On a node: join a film's segments with its sound into ``output``, then remove its work
-    folder (a cluster task: the driver's machine does not carry every film's bytes)."""
-    join_segments(work, job, frames, output, info, plan, settings, cfg)
-    shutil.rmtree(work, ignore_errors=True)
 
 
 def _submit(cluster: Cluster, run: FilmRun, number: int | None, cpus: float, gpus: float) -> Any:

@@ -377,7 +377,6 @@ def _restore_locked(
             check_length(source, info, cfg, frames, expected)
             decode_errors = reader.decode_errors
         join_segments(work, job, frames, output, info, plan, settings, cfg)
-        shutil.rmtree(work, ignore_errors=True)
     except BaseException:
         tmp.unlink(missing_ok=True)
         if cfg.resume and job.segments:

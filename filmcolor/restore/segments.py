@@ -258,7 +258,8 @@ def join_segments(
 ) -> None:
     """Join the finished segments of ``job`` (stream copy), mux the input's other streams beside
     them and give the film its name: written under a temporary name, checked to hold all its
-    ``frames``, renamed only then (the temporary file is removed on any failure)."""
+    ``frames``, renamed only then (the temporary file is removed on any failure); the work
+    folder is removed after."""
     tmp = partial_path(output)
     listing = work / "segments.txt"
     missing = [i for i in range(len(job.segments)) if not (work / segment_name(i)).is_file()]
@@ -284,6 +285,7 @@ def join_segments(
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    shutil.rmtree(work, ignore_errors=True)
 
 
 def _no_colour(luma: np.ndarray) -> np.ndarray:
