@@ -30,6 +30,7 @@ import json
 import logging
 import re
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -309,9 +310,13 @@ class ReferenceColours:
         by_shot: dict[int, list[Reference]] = {}
         for ref in references:
             by_shot.setdefault(ref.shot, []).append(ref)
+        # The two flows of each step (forward and backward, for the trust) at once, one in a
+        # thread of its own: DIS runs on one core, and the second is idle before the restore.
         self._flow = OpticalFlow(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-        for shot, refs in by_shot.items():
-            self._carry(shot, refs)
+        self._flow_back = OpticalFlow(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        with ThreadPoolExecutor(1, thread_name_prefix="filmcolor-flow") as self._pool:
+            for shot, refs in by_shot.items():
+                self._carry(shot, refs)
 
     def _read_shot(self, start: int, end: int) -> list[np.ndarray]:
         fps = float(self.info.frame_rate)
@@ -352,8 +357,9 @@ class ReferenceColours:
                 where, t = grid.copy(), np.ones((h, w), np.float32)
                 i = k + direction
                 while 0 <= i < n:
+                    later = self._pool.submit(self._flow_back, lumas[i - direction], lumas[i])
                     forward = self._flow(lumas[i], lumas[i - direction])
-                    backward = self._flow(lumas[i - direction], lumas[i])
+                    backward = later.result()
                     ok = trust(lumas[i], lumas[i - direction], forward, backward)
                     where = warp(where, forward)
                     t = warp(t, forward) * ok * DECAY
