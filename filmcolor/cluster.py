@@ -105,15 +105,25 @@ class Cluster:
                 fields=("cluster",),
             ) from None
         _check_reachable(address)
-        try:
-            ray.init(
-                address=address,
-                log_to_driver=False,
-                logging_level=logging.WARNING,
-                configure_logging=True,
-            )
-        except (ConnectionError, RuntimeError, ValueError, TimeoutError) as err:
-            raise _unreachable(address, " ".join(str(err).split())[:200]) from None
+        # Ray Client's server starts a process for each client; on a loaded head that start
+        # was seen to fail once and succeed when asked again: a client address gets 3 tries.
+        tries = 3 if address.startswith("ray://") else 1
+        for attempt in range(tries):
+            try:
+                ray.init(
+                    address=address,
+                    log_to_driver=False,
+                    logging_level=logging.WARNING,
+                    configure_logging=True,
+                )
+                break
+            except (ConnectionError, RuntimeError, ValueError, TimeoutError) as err:
+                if attempt + 1 == tries:
+                    raise _unreachable(address, " ".join(str(err).split())[:200]) from None
+                log.debug("cluster '%s': %s; asking again", address, err)
+                with contextlib.suppress(Exception):
+                    ray.shutdown()
+                time.sleep(2.0 * (attempt + 1))
         return cls(ray, address)
 
     def __enter__(self) -> Cluster:
