@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 MANIFEST = "batch.jsonl"
 LIST_SUFFIXES = (".txt", ".csv")
+SKIPPED = "the output exists (restored by an earlier run)"
+"""Why a film whose output is there is not restored again (its manifest line's reason)."""
 PER_FILM = ("start", "duration", "saturation", "repair")
 """The columns a film list may set per film."""
 
@@ -213,7 +215,7 @@ def _restore_here(film: Film, out: Path, cfg: RestoreConfig) -> dict[str, Any]:
     target = out / film.source.name
     line: dict[str, Any] = {"source": str(film.source), "output": str(target)}
     if target.exists() and not cfg.overwrite:
-        line.update(status="skipped", reason="the output exists (restored by an earlier run)")
+        line.update(status="skipped", reason=SKIPPED)
         return line
     try:
         result = restore(film.source, target, film_config(cfg, film))

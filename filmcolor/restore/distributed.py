@@ -39,6 +39,7 @@ from ..errors import FilmcolorError
 from ..io.probe import VideoInfo, probe, scan_timing
 from ..io.streams import StreamPlan, plan_streams
 from ..io.writer import EncoderSettings, check_output, default_codec, output_pixel_format
+from .batch import SKIPPED, film_config
 from .colorizer import Colorizer
 from .pipeline import check_input, check_length, check_paths, expected_frames, restore
 from .pool import restore_segment
@@ -55,7 +56,6 @@ from .segments import (
 
 log = logging.getLogger(__name__)
 
-SKIPPED = "the output exists (restored by an earlier run)"
 CLUSTER_SEGMENT_SECONDS = 30.0
 """Segment length on a cluster unless set: short enough to spread a film over many nodes,
 long enough that a segment's start (a seek, a fresh colour stage) costs about 1%."""
@@ -113,8 +113,6 @@ def restore_on_cluster(
         MissingDependencyError: ray is not installed.
         ClusterError: the cluster cannot be reached.
     """
-    from .batch import film_config
-
     # Every node reads and writes the same paths: none relative to this process's folder.
     out = out.absolute()
     if cfg.model is not None:
