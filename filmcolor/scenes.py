@@ -42,6 +42,29 @@ class Scene:
         return self.end_frame - self.start_frame
 
 
+class _GrayScore:
+    """Lets a luma-only PySceneDetect detector take luminance frames (H, W) as they are.
+
+    Its luma-only score is the mean change of brightness between frames (HSV's V); on a BGR
+    frame it still converts to HSV and measures hue and saturation as well, weighted zero. A
+    gray frame's brightness is the frame itself: the same score, without the conversion.
+    """
+
+    _last_gray: np.ndarray | None = None
+
+    def _calculate_frame_score(self, timecode: object, frame_img: np.ndarray) -> float:
+        if frame_img.ndim == 3:
+            return super()._calculate_frame_score(timecode, frame_img)  # type: ignore[misc]
+        last, self._last_gray = self._last_gray, frame_img
+        if last is None:
+            return 0.0
+        return float(cv2.norm(frame_img, last, cv2.NORM_L1)) / frame_img.size
+
+
+def _gray_detector(base: type) -> type:
+    return type(f"Gray{base.__name__}", (_GrayScore, base), {})
+
+
 class CutDetector:
     """Finds cuts in frames pushed in order (0, 1, 2, ...).
 
@@ -57,16 +80,14 @@ class CutDetector:
         self._timecode = FrameTimecode
         self.cfg = cfg
         self.fps = fps
+        self.luma_only = luma_only
         if cfg.detector == "content":
             kwargs = {"threshold": cfg.threshold} if cfg.threshold is not None else {}
-            self._detector = ContentDetector(
-                min_scene_len=cfg.min_scene_len, luma_only=luma_only, **kwargs
-            )
+            kind = _gray_detector(ContentDetector) if luma_only else ContentDetector
         else:
             kwargs = {"adaptive_threshold": cfg.threshold} if cfg.threshold is not None else {}
-            self._detector = AdaptiveDetector(
-                min_scene_len=cfg.min_scene_len, luma_only=luma_only, **kwargs
-            )
+            kind = _gray_detector(AdaptiveDetector) if luma_only else AdaptiveDetector
+        self._detector = kind(min_scene_len=cfg.min_scene_len, luma_only=luma_only, **kwargs)
         self._last = -1
 
     def _resized(self, image: np.ndarray) -> np.ndarray:
@@ -90,6 +111,13 @@ class CutDetector:
     def push(self, rgb: np.ndarray) -> list[int]:
         """Add the next frame (RGB); returns frame numbers of cuts found so far (maybe earlier)."""
         return self.push_bgr(self.small(rgb))
+
+    def push_gray(self, small_gray: np.ndarray) -> list[int]:
+        """Add the next frame as luminance (H, W), already small: a luma-only detector scores
+        it as it is, the others as BGR."""
+        if not self.luma_only:
+            small_gray = cv2.cvtColor(small_gray, cv2.COLOR_GRAY2BGR)
+        return self.push_bgr(small_gray)
 
     def push_bgr(self, small_bgr: np.ndarray) -> list[int]:
         """Add the next frame, already small and BGR (see :meth:`small`)."""

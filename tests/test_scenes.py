@@ -72,3 +72,33 @@ def test_scenes_from_cuts_ignores_edges_and_repeats():
 
     scenes = scenes_from_cuts([0, 10, 10, 30, 40], 40, Fraction(25))
     assert [(s.start_frame, s.end_frame) for s in scenes] == [(0, 10), (10, 30), (30, 40)]
+
+
+def test_luma_frames_score_as_their_bgr_copies():
+    """A luma-only detector given gray frames finds the cuts, with the frame scores, that
+    PySceneDetect gives the same frames as BGR (it skips only the HSV conversion)."""
+    from fractions import Fraction
+
+    import cv2
+    import numpy as np
+
+    from filmcolor.scenes import CutDetector
+
+    rng = np.random.default_rng(0)
+    frames = [
+        rng.integers(0, 256, (108, 192), dtype=np.uint8)
+        if i % 20 == 0
+        else (i // 20) * 40 + rng.integers(0, 3, (108, 192), np.uint8)
+        for i in range(100)
+    ]
+    for cfg in (SceneConfig(), SceneConfig(detector="adaptive")):
+        gray, bgr = (CutDetector(cfg, Fraction(24), luma_only=True) for _ in range(2))
+        cuts_gray, cuts_bgr = [], []
+        for frame in frames:
+            cuts_gray += gray.push_gray(frame)
+            cuts_bgr += bgr.push_bgr(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
+            scores = [d._detector._frame_score for d in (gray, bgr)]
+            assert scores[0] == pytest.approx(scores[1], abs=1e-9), cfg
+        cuts_gray += gray.finish()
+        cuts_bgr += bgr.finish()
+        assert cuts_gray == cuts_bgr and len(cuts_gray) >= 3, (cfg, cuts_gray)

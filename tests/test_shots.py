@@ -14,10 +14,11 @@ from click.testing import CliRunner
 from test_scenes import make_film
 
 from filmcolor.cli import main
+from filmcolor.color import luma_from_plane, merge_rgb
 from filmcolor.config import ShotsConfig
 from filmcolor.errors import UsageError
 from filmcolor.io.probe import probe
-from filmcolor.io.reader import FrameReader
+from filmcolor.io.reader import FrameReader, luma_pixel_format
 from filmcolor.restore.shots import references_in, timecode, write_shots
 
 
@@ -53,6 +54,14 @@ def test_one_frame_per_shot_away_from_cuts_and_fades(film: Path, tmp_path: Path)
         own = cv2.cvtColor(frames[shot.frame], cv2.COLOR_RGB2GRAY).astype(int)
         neighbour = cv2.cvtColor(frames[shot.frame + 1], cv2.COLOR_RGB2GRAY).astype(int)
         assert np.abs(gray - own).mean() < 1.0 < np.abs(gray - neighbour).mean(), shot.frame
+    info = probe(film)
+    with FrameReader(info, pix_fmt=luma_pixel_format(info), luma_only=True) as reader:
+        planes = [y.copy() for y in reader]
+    for shot in shots:  # exactly the luminance restore reads (the Y plane), as a picture
+        gray = cv2.imread(str(out / shot.gray), cv2.IMREAD_GRAYSCALE)
+        luma = luma_from_plane(planes[shot.frame], info.full_range)
+        expected = merge_rgb(luma, np.zeros((2, *luma.shape), np.float32))[..., 0]
+        assert np.array_equal(gray, expected), shot.frame
     manifest = json.loads((out / "shots.json").read_text())
     assert manifest["film"] == "three.mp4" and len(manifest["shots"]) == 3
     assert references_in(out) == {}

@@ -74,7 +74,7 @@ PIPE_BYTES = 1 << 20
 it in ~20 pieces, each a wake-up of both sides; 1 MiB is the unprivileged maximum)."""
 
 
-def _widen_pipe(stream: Any) -> None:
+def widen_pipe(stream: Any) -> None:
     """Give a frame pipe a larger buffer where the system allows it (Linux); harmless elsewhere."""
     try:
         import fcntl
@@ -97,7 +97,7 @@ def spawn(cmd: list[str], *, stdin: bool) -> subprocess.Popen:
         )
     except FileNotFoundError as err:
         raise FfmpegNotFoundError(f"ffmpeg not found on PATH; {INSTALL_HINT}") from err
-    _widen_pipe(proc.stdin if stdin else proc.stdout)
+    widen_pipe(proc.stdin if stdin else proc.stdout)
     return proc
 
 

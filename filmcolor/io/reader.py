@@ -24,7 +24,16 @@ from ..errors import (
     stderr_tail,
 )
 from .probe import VideoInfo
-from .process import INSTALL_HINT, StderrDrain, ffmpeg_base, media_path, spawn, stop, trim_args
+from .process import (
+    INSTALL_HINT,
+    StderrDrain,
+    ffmpeg_base,
+    media_path,
+    spawn,
+    stop,
+    trim_args,
+    widen_pipe,
+)
 
 log = logging.getLogger(__name__)
 
@@ -302,13 +311,17 @@ class SplitFrameReader:
     For analysing a film cheaply: ffmpeg scales each frame down for the caller (e.g. cut
     detection) and sends only one in ``stride`` at the large size, through a second pipe, so
     the pipes carry a fraction of the full-size data. Iterating gives
-    ``(index, small_bgr, large_rgb or None)``.
+    ``(index, small, large or None)``.
 
     Args:
         info: the probed film.
-        small: (width, height) of the small stream (bgr24).
-        large: (width, height) of the large stream (rgb24).
+        small: (width, height) of the small stream: bgr24 ``(H, W, 3)``, or with ``luma``
+            gray ``(H, W)``.
+        large: (width, height) of the large stream: rgb24 ``(H, W, 3)``, or with ``luma`` the
+            film's Y plane unchanged ``(H, W)`` (a third of the bytes, no colour conversion;
+            :func:`filmcolor.color.luma_from_plane` reads it as restore does).
         stride: send frame n at the large size when n % stride == 0.
+        luma: both streams carry brightness only (for B&W films; needs ``info``).
     """
 
     def __init__(
@@ -320,8 +333,11 @@ class SplitFrameReader:
         *,
         path: Path | None = None,
         size: tuple[int, int] | None = None,
+        luma: bool = False,
     ) -> None:
         self.info, self.small, self.large, self.stride = info, small, large, max(1, stride)
+        assert info is not None or not luma, "luma needs the probed film"
+        self.luma = luma
         if info is not None:
             path, size = info.path, (info.width, info.height)
         assert path is not None and size is not None, "give info, or path and size"
@@ -366,10 +382,16 @@ class SplitFrameReader:
         large = parts[1].filter("select", f"not(mod(n,{self.stride}))")
         if self.large != self.size:
             large = large.filter("scale", self.large[0], self.large[1], flags="area")
+        small_format, large_format = "bgr24", "rgb24"
+        if self.luma:
+            assert self.info is not None
+            large = large.filter("format", luma_pixel_format(self.info))
+            large = large.filter("extractplanes", "y")
+            small_format, large_format = "gray", "gray"
         outs = [
-            small.output("pipe:1", format="rawvideo", pix_fmt="bgr24", vsync="passthrough"),
+            small.output("pipe:1", format="rawvideo", pix_fmt=small_format, vsync="passthrough"),
             large.output(
-                f"pipe:{large_fd}", format="rawvideo", pix_fmt="rgb24", vsync="passthrough"
+                f"pipe:{large_fd}", format="rawvideo", pix_fmt=large_format, vsync="passthrough"
             ),
         ]
         return ffmpeg_base() + ffmpeg.merge_outputs(*outs).compile()[1:]
@@ -399,21 +421,26 @@ class SplitFrameReader:
         finally:
             os.close(write_fd)
         self._drain = StderrDrain(self._proc.stderr)
+        large_pipe = open(read_fd, "rb")
+        for pipe in (self._proc.stdout, large_pipe):
+            widen_pipe(pipe)
         # Each pipe is drained by a thread of its own into a bounded queue: ffmpeg writes the
         # two streams in its own order, and must never block on one while we wait on the other.
         self._small_q = queue.Queue(maxsize=512)
         self._queue = queue.Queue(maxsize=16)
         sw, sh = self.small
         lw, lh = self.large
+        channels, dims = (1, 2) if self.luma else (3, 3)
+        small_shape, large_shape = (sh, sw, channels)[:dims], (lh, lw, channels)[:dims]
         self._threads = [
             threading.Thread(
                 target=self._pump,
-                args=(self._proc.stdout, sw * sh * 3, (sh, sw, 3), self._small_q),
+                args=(self._proc.stdout, sw * sh * channels, small_shape, self._small_q),
                 daemon=True,
             ),
             threading.Thread(
                 target=self._pump,
-                args=(open(read_fd, "rb"), lw * lh * 3, (lh, lw, 3), self._queue),
+                args=(large_pipe, lw * lh * channels, large_shape, self._queue),
                 daemon=True,
             ),
         ]

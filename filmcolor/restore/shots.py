@@ -29,7 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..color import merge_rgb, split_rgb
+from ..color import luma_from_plane, merge_rgb
 from ..config import ShotsConfig
 from ..errors import UsageError
 from ..io.files import atomic_write, sha256_of, write_image
@@ -75,7 +75,7 @@ class Shot:
 class _Candidate:
     index: int
     score: float
-    y: np.ndarray | None  # the full-size frame, RGB (dropped when it can no longer win)
+    y: np.ndarray | None  # the full-size Y plane (dropped when it can no longer win)
 
 
 def timecode(seconds: float) -> str:
@@ -99,9 +99,10 @@ def frame_score(small: np.ndarray) -> float:
 def pick_frames(
     info: VideoInfo, cfg: ShotsConfig, progress: Callable[[int], None] | None = None
 ) -> Iterator[tuple[Shot, np.ndarray]]:
-    """The shots of a film, each with its representative frame (RGB), given as soon as the shot
-    is over, from one decoding pass: ffmpeg sends every frame small (the cuts, the scores) and
-    only the candidate frames at full size, through a second pipe."""
+    """The shots of a film, each with its representative frame (the film's Y plane, as restore
+    reads it), given as soon as the shot is over, from one decoding pass: ffmpeg sends every
+    frame small (the cuts, the scores) and only the candidate frames' Y plane at full size,
+    through a second pipe."""
     fps = float(info.frame_rate)
     stride = max(1, round(fps / cfg.samples_per_second))
     margin = round(MARGIN * fps)
@@ -131,18 +132,19 @@ def pick_frames(
         return shot, best.y
 
     count = 0
-    reader = SplitFrameReader(info, small_size, (info.width, info.height), stride).start()
+    reader = SplitFrameReader(
+        info, small_size, (info.width, info.height), stride, luma=True
+    ).start()
     with contextlib.closing(reader):
         for index, small, large in reader:
-            for cut in detector.push_bgr(small):
+            for cut in detector.push_gray(small):
                 if cut > start:
                     done = finish(cut, [c for c in candidates if c.index < cut])
                     start, candidates = cut, [c for c in candidates if c.index >= cut]
                     if done:
                         yield done
             if large is not None:
-                gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
-                candidates.append(_Candidate(index, frame_score(gray), large))
+                candidates.append(_Candidate(index, frame_score(small), large))
                 _thin(candidates, index)
             count = index + 1
             if progress and count % 50 == 0:
@@ -201,11 +203,11 @@ def write_shots(
     engine = Colorizer(cfg.model, device="cpu")
     kept = {s["index"]: s for s in (previous or {}).get("shots", [])}
 
-    def write(shot: Shot, rgb: np.ndarray) -> Shot:
+    def write(shot: Shot, y_plane: np.ndarray) -> Shot:
         stem = f"shot{shot.index + 1:04d}_f{shot.frame:06d}_{timecode(shot.time)}"
         shot.gray, shot.colour = f"{stem}_gray.png", f"{stem}_colour.png"
         shot.thumb = f"thumbs/{stem}.jpg"
-        luma, _ = split_rgb(rgb)
+        luma = luma_from_plane(y_plane, info.full_range)
         gray = merge_rgb(luma, np.zeros((2, *luma.shape), np.float32))
         colour = merge_rgb(luma, engine.chroma_for_luma(luma[None])[0])
         before = kept.get(shot.index)
@@ -234,8 +236,8 @@ def write_shots(
     shots: list[Shot] = []
     with ThreadPoolExecutor(1, thread_name_prefix="filmcolor-shots") as pool:
         pending: list[Future[Shot]] = []
-        for shot, rgb in pick_frames(info, cfg, progress):
-            pending.append(pool.submit(write, shot, rgb))
+        for shot, y_plane in pick_frames(info, cfg, progress):
+            pending.append(pool.submit(write, shot, y_plane))
             while len(pending) > 4:  # a few frames waiting at most: memory stays flat
                 shots.append(pending.pop(0).result())
         shots += [job.result() for job in pending]
