@@ -105,8 +105,8 @@ class CutDetector:
         return np.ascontiguousarray(self._resized(rgb)[..., ::-1])
 
     def small_gray(self, gray: np.ndarray) -> np.ndarray:
-        """A luminance frame (H, W) as the detector wants it: resized first, then BGR."""
-        return cv2.cvtColor(self._resized(gray), cv2.COLOR_GRAY2BGR)
+        """A luminance frame (H, W) at the configured width, for :meth:`push_gray`."""
+        return self._resized(gray)
 
     def push(self, rgb: np.ndarray) -> list[int]:
         """Add the next frame (RGB); returns frame numbers of cuts found so far (maybe earlier)."""

@@ -204,7 +204,7 @@ def index_film(info: VideoInfo, scenes: SceneConfig) -> FilmIndex:
     ) as reader:
         for y in reader:
             thumbs.append(_normalised(y, shape).astype(np.float16))
-            cuts += detector.push_bgr(cv2.cvtColor(y, cv2.COLOR_GRAY2BGR))
+            cuts += detector.push_gray(y)
     cuts += detector.finish()
     frames = len(thumbs)
     index = FilmIndex(np.stack(thumbs) if thumbs else np.zeros((0, 1)), shape, cuts, frames)

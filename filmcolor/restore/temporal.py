@@ -313,8 +313,7 @@ class FlowBlender:
         index = self._count
         self._count += 1
         small = self._small(luma)
-        bgr = self._cut_detector.small_gray(small)
-        for cut in self._cut_detector.push_bgr(bgr):
+        for cut in self._cut_detector.push_gray(self._cut_detector.small_gray(small)):
             self._cut(cut, index)
         if index in self.cuts:
             self._shot += 1
