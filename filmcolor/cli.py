@@ -177,6 +177,9 @@ def main(ctx: click.Context, debug: bool, verbose: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["verbose"] = verbose
+    from .io.process import keep_freed_memory
+
+    keep_freed_memory()  # frame-sized arrays reused, not mapped fresh for every frame
 
 
 def _repair_option(help_text: str) -> Callable[[Callable], Callable]:

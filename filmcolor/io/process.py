@@ -69,6 +69,32 @@ class StderrDrain:
         return "\n".join(self.lines)
 
 
+KEEP_FREED = 256 << 20
+"""Freed memory malloc keeps for reuse (:func:`keep_freed_memory`)."""
+
+
+def keep_freed_memory() -> None:
+    """Have glibc's malloc keep freed memory for reuse instead of handing it back at once.
+
+    Restore makes and drops arrays the size of a frame (megabytes each) for every frame; by
+    default glibc maps each of them fresh from the kernel and unmaps it when freed, and every
+    new page is faulted in and zeroed again. Measured on a 2-core machine (a 20-s 720p film):
+    ``restore --repair`` spent 6.3 s of its 35 s of CPU in the kernel, 2.1 s with this, and ran
+    15 % faster; a plain restore 4 % faster. The memory kept is bounded (:data:`KEEP_FREED`).
+    A no-op where the C library is not glibc.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
+        libc.mallopt(m_mmap_threshold, 64 << 20)  # arrays up to 64 MB from the heap
+        libc.mallopt(m_trim_threshold, KEEP_FREED)
+        libc.mallopt(m_top_pad, 64 << 20)
+    except (OSError, AttributeError):
+        pass
+
+
 PIPE_BYTES = 1 << 20
 """Pipe buffer asked for the frame pipes (Linux's default is 64 KiB: a 720p frame would cross
 it in ~20 pieces, each a wake-up of both sides; 1 MiB is the unprivileged maximum)."""

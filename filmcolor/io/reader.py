@@ -63,10 +63,12 @@ class Prefetch:
     """Reads frames on a thread into a bounded queue, so decoding overlaps the model.
 
     Pipe reads release the GIL; at most ``depth`` frames wait in memory. An error of the
-    reader is raised in the consumer, where the frame would have been.
+    reader is raised in the consumer, where the frame would have been. ``reader`` is anything
+    with a ``read()`` that gives the next frame or None at the end (a :class:`FrameReader`, or
+    restore's repair).
     """
 
-    def __init__(self, reader: FrameReader, depth: int = 8) -> None:
+    def __init__(self, reader: Any, depth: int = 8) -> None:
         import queue
 
         self._reader = reader

@@ -13,7 +13,7 @@ from typing import Any
 from ..config import RestoreConfig
 from ..errors import VideoWriteError
 from ..io.probe import VideoInfo
-from ..io.process import stop_children
+from ..io.process import keep_freed_memory, stop_children
 from ..io.reader import FrameReader, Prefetch
 from ..io.writer import (
     EncoderSettings,
@@ -245,6 +245,7 @@ def restore_segment(
     segment is full (more may follow), the stage times and the cuts found."""
     key = (cfg.model, cfg.device, cfg.working_size, cfg.threads, cfg.precision, cfg.saturation)
     if key not in _WORKER_ENGINES:  # one model session per worker, kept for its next segments
+        keep_freed_memory()
         _WORKER_ENGINES.clear()
         _WORKER_ENGINES[key] = Colorizer(*key)
     engine = _WORKER_ENGINES[key]

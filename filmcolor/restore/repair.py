@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import cv2
@@ -328,6 +330,30 @@ class Repairer:
         if frame.scratches is None:
             frame.scratches = scratch_columns(y[::4] if y.shape[0] >= 64 else y)
         return frame.scratches
+
+
+class RepairedFrames:
+    """The frames of ``frames`` repaired, one per :meth:`read` (None at the end): a source for
+    :class:`~filmcolor.io.reader.Prefetch`, so that repair runs on a thread of its own while
+    the colour stage works on the frames before (OpenCV and numpy release the GIL)."""
+
+    def __init__(self, repairer: Repairer, frames: Iterator[np.ndarray]) -> None:
+        self.repairer = repairer
+        self._frames = frames
+        self._ready: deque[np.ndarray] = deque()
+        self._finished = False
+
+    def read(self) -> np.ndarray | None:
+        while not self._ready:
+            if self._finished:
+                return None
+            y = next(self._frames, None)
+            if y is None:
+                self._finished = True
+                self._ready.extend(self.repairer.finish())
+            else:
+                self._ready.extend(self.repairer.push(y))
+        return self._ready.popleft()
 
 
 # -- measurements and filters (pure functions) ----------------------------------------------

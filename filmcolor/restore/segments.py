@@ -34,7 +34,7 @@ from ..io.writer import (
 from .colorizer import Colorizer
 from .preview import PreviewSampler
 from .references import CarriedColours
-from .repair import Repairer, RepairTimes
+from .repair import RepairedFrames, Repairer, RepairTimes
 from .stages import make_color_stage
 from .temporal import StageTimes
 
@@ -405,14 +405,26 @@ class SegmentRun:
                     for plane in planes:
                         emit(stage.push(plane, self.engine.shrink_plane(plane, info.full_range)))
 
-                y: np.ndarray | None = first  # the reader delivers the Y plane alone
                 pushed = 0
-                while y is not None:
-                    colour(repairer.push(y) if repairer else [y])
-                    pushed += 1
-                    y = next(frames, None) if pushed < self.job.segment_frames else None
-                if repairer:
-                    colour(repairer.finish())
+
+                def source() -> Iterator[np.ndarray]:
+                    nonlocal pushed
+                    y: np.ndarray | None = first  # the reader delivers the Y plane alone
+                    while y is not None:
+                        yield y
+                        pushed += 1
+                        y = next(frames, None) if pushed < self.job.segment_frames else None
+
+                if repairer:  # repaired on a thread of its own, a few frames ahead
+                    repaired = Prefetch(RepairedFrames(repairer, source()), depth=4)
+                    try:
+                        for y in repaired:
+                            colour([y])
+                    finally:
+                        repaired.close()
+                else:
+                    for y in source():
+                        colour([y])
                 emit(stage.finish())
                 out.finish()
             except BaseException:
