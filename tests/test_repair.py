@@ -186,3 +186,34 @@ def test_gate_weave_is_taken_out_of_a_steady_shot_and_a_pan_is_kept():
     pan = [np.ascontiguousarray(wide[:, 3 * i : 3 * i + 320]) for i in range(40)]
     moved, _ = _repair(pan, "stabilize")
     assert all(np.array_equal(a, b) for a, b in zip(moved, pan, strict=True))
+
+
+def test_repaired_frames_on_a_thread_are_the_repairers_own():
+    """Restore's repair thread (RepairedFrames read by Prefetch) gives the frames, in order and
+    one for one, that the repairer gives pushed in the caller's thread; its error reaches the
+    reader."""
+    from filmcolor.io.reader import Prefetch
+    from filmcolor.restore.repair import RepairedFrames
+
+    frames = _scene(30)
+    for f in frames[::7]:
+        cv2.circle(f, (60, 50), 3, 250, -1)
+    expected, _ = _repair(frames, *DEFAULT_REPAIRS)
+    ahead = Prefetch(RepairedFrames(Repairer(RepairConfig(steps=DEFAULT_REPAIRS)), iter(frames)), 4)
+    try:
+        got = list(ahead)
+    finally:
+        ahead.close()
+    assert len(got) == len(frames)
+    assert all(np.array_equal(a, b) for a, b in zip(got, expected, strict=True))
+
+    def broken():
+        yield frames[0]
+        raise OSError("the reader failed")
+
+    ahead = Prefetch(RepairedFrames(Repairer(RepairConfig(steps=DEFAULT_REPAIRS)), broken()), 4)
+    try:
+        with pytest.raises(OSError, match="the reader failed"):
+            list(ahead)
+    finally:
+        ahead.close()

@@ -29,6 +29,9 @@ cut): a shot's first and last frames use only their own shot. Example::
             write(repaired)
     for repaired in repairer.finish():
         write(repaired)
+
+Restore runs it on a thread of its own, a few frames ahead of the colour stage
+(:class:`RepairedFrames` read by :class:`~filmcolor.io.reader.Prefetch`).
 """
 
 from __future__ import annotations
