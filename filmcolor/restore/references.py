@@ -319,8 +319,13 @@ class ReferenceColours:
             for shot, refs in by_shot.items():
                 self._carry(shot, refs)
 
-    def _read_shot(self, start: int, end: int) -> list[np.ndarray]:
+    def _read_shot(self, shot: int, start: int, end: int) -> np.ndarray:
+        """The shot's luminance at the carrying size, in a memory-mapped file of the work
+        folder (a long shot is never held in memory)."""
         fps = float(self.info.frame_rate)
+        w, h = self.size
+        lumas = self._array(f"shot{shot:05d}_luma", np.uint8, (end - start, h, w))
+        n = 0
         with FrameReader(
             self.info,
             pix_fmt=luma_pixel_format(self.info),
@@ -329,54 +334,61 @@ class ReferenceColours:
             start=(start / fps) if start else None,
             duration=(end - start) / fps,
         ) as reader:
-            frames = [y.copy() for y in reader]
-        return frames[: end - start]
+            for y in reader:
+                if n == end - start:
+                    break
+                lumas[n] = y
+                n += 1
+        return lumas[:n]
+
+    def _array(self, name: str, dtype: type, shape: tuple[int, ...]) -> np.ndarray:
+        path = self.work / f"{name}.npy"
+        return np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
 
     def _carry(self, shot: int, refs: list[Reference]) -> None:
         start, end = self.index.shots[shot]
-        lumas = self._read_shot(start, end)
+        lumas = self._read_shot(shot, start, end)
         n = len(lumas)
         w, h = self.size
-        path = self.work / f"shot{shot:05d}.npy"
-        carried = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=(n, 2, h, w))
-        confidence = np.lib.format.open_memmap(
-            self.work / f"shot{shot:05d}_trust.npy", mode="w+", dtype=np.float16, shape=(n, h, w)
-        )
-        per_ref = []
-        for ref in refs:
-            k = ref.frame - start
-            if not 0 <= k < n:
-                continue
+        carried = self._array(f"shot{shot:05d}", np.float16, (n, 2, h, w))
+        confidence = self._array(f"shot{shot:05d}_trust", np.float16, (n, h, w))
+        placed = [(ref, ref.frame - start) for ref in refs if 0 <= ref.frame - start < n]
+        layers = []  # each reference's colour and trust over the shot (memory-mapped)
+        for number, (ref, k) in enumerate(placed):
             small = cv2.resize(ref.rgb, (w, h), interpolation=_resampling(ref.rgb.shape[1], w))
             luma, chroma = split_rgb(small)
             self.palettes.setdefault(shot, palette(luma, chroma))
-            colours = {k: (chroma, np.ones((h, w), np.float32))}
+            if len(placed) == 1:  # one reference: its colour and trust are the shot's
+                colour, trust = carried, confidence
+            else:
+                colour = self._array(f"shot{shot:05d}_ref{number}", np.float16, (n, 2, h, w))
+                trust = self._array(f"shot{shot:05d}_ref{number}_trust", np.float16, (n, h, w))
+            colour[k], trust[k] = chroma, 1.0
             runs = [
-                self._pool.submit(carry_through, lumas, k, chroma, direction)
+                self._pool.submit(carry_through, lumas, k, chroma, direction, colour, trust)
                 for direction in (1, -1)
             ]
             for run in runs:
-                colours.update(run.result())
-            per_ref.append((k, colours))
-        if len(per_ref) == 1:  # one reference: its colour and trust as they are
-            k, colours = per_ref[0]
+                run.result()
+            layers.append((k, colour, trust))
+        if len(layers) > 1:  # two references or more: blended by distance, frame by frame
             for i in range(n):
-                carried[i], confidence[i] = colours[i]
-            per_ref = []
-        for i in range(n if per_ref else 0):
-            total = np.zeros((2, h, w), np.float32)
-            weights = np.zeros((h, w), np.float32)
-            best = np.zeros((h, w), np.float32)
-            for k, colours in per_ref:
-                c, t = colours[i]
-                weight = t / (1.0 + abs(i - k))
-                total += c * weight
-                weights += weight
-                best = np.maximum(best, t)
-            carried[i] = total / np.maximum(weights, 1e-6)
-            confidence[i] = best
+                total = np.zeros((2, h, w), np.float32)
+                weights = np.zeros((h, w), np.float32)
+                best = np.zeros((h, w), np.float32)
+                for k, colour, trust in layers:
+                    t = trust[i].astype(np.float32)
+                    weight = t / (1.0 + abs(i - k))
+                    total += colour[i].astype(np.float32) * weight
+                    weights += weight
+                    best = np.maximum(best, t)
+                carried[i] = total / np.maximum(weights, 1e-6)
+                confidence[i] = best
         carried.flush()
         confidence.flush()
+        for path in self.work.glob(f"shot{shot:05d}_*"):
+            if path.name != f"shot{shot:05d}_trust.npy":
+                path.unlink()  # the luminance and each reference's layer: no longer needed
         self.shots[shot] = (start, carried, confidence)
 
     def save(self) -> CarriedColours:
@@ -407,10 +419,16 @@ def _resampling(source: int, target: int) -> int:
 
 
 def carry_through(
-    lumas: list[np.ndarray], k: int, chroma: np.ndarray, direction: int
-) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    lumas: np.ndarray,
+    k: int,
+    chroma: np.ndarray,
+    direction: int,
+    colour_out: np.ndarray,
+    trust_out: np.ndarray,
+) -> None:
     """The reference's chroma (frame ``k``) carried to each frame of the shot on one side of it
-    (``direction`` 1: after, -1: before), with the trust of each pixel.
+    (``direction`` 1: after, -1: before), into ``colour_out[i]`` (2, H, W), with the trust of
+    each pixel into ``trust_out[i]`` (H, W): ``lumas`` is the shot's luminance (N, H, W).
 
     Each frame's flow goes straight to the reference frame, so the reference is sampled once
     per frame (no blur piling up, no drift adding up over the chain); the flow found for the
@@ -425,7 +443,7 @@ def carry_through(
     reference = lumas[k].astype(np.float32)
     offset = np.zeros((h, w, 2), np.float32)
 
-    def colour(i: int, offset: np.ndarray, matched: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def colour(i: int, offset: np.ndarray, matched: np.ndarray) -> None:
         x, y = grid_x + offset[..., 0], grid_y + offset[..., 1]
         carried = np.stack(
             [cv2.remap(c, x, y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE) for c in chroma]
@@ -434,20 +452,25 @@ def carry_through(
         diff = cv2.blur(np.abs(lumas[i].astype(np.float32) - brought), (3, 3))
         t = np.exp(-((diff / MATCH_SIGMA) ** 2))
         t[(x < -0.5) | (x > w - 0.5) | (y < -0.5) | (y > h - 0.5)] = 0.0
+        colour_out[i] = carried
         # Occlusion edges: the lowest trust nearby, so colour does not bleed across them.
-        return carried, cv2.erode(t, np.ones((3, 3), np.uint8))
+        trust_out[i] = cv2.erode(t, np.ones((3, 3), np.uint8))
 
     # The flows one after another (each starts from the last); each frame's colour and trust
     # in a second thread meanwhile.
-    pending = {}
     with ThreadPoolExecutor(1, thread_name_prefix="filmcolor-carry-colour") as pool:
+        pending = None
         i = k + direction
         while 0 <= i < len(lumas):
-            matched = np.clip(match_levels(reference, lumas[i].astype(np.float32)), 0, 255)
-            offset = dis.calc(lumas[i], matched.astype(np.uint8), offset.copy())
-            pending[i] = pool.submit(colour, i, offset, matched)
+            frame = np.asarray(lumas[i])
+            matched = np.clip(match_levels(reference, frame.astype(np.float32)), 0, 255)
+            offset = dis.calc(frame, matched.astype(np.uint8), offset.copy())
+            if pending is not None:
+                pending.result()  # one frame at a time in the other thread: memory stays flat
+            pending = pool.submit(colour, i, offset, matched)
             i += direction
-        return {i: job.result() for i, job in pending.items()}
+        if pending is not None:
+            pending.result()
 
 
 def carry_flow() -> cv2.DISOpticalFlow:

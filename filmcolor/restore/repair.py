@@ -37,6 +37,7 @@ Restore runs it on a thread of its own, a few frames ahead of the colour stage
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -163,7 +164,7 @@ class Repairer:
         if previous is not None and _is_cut(previous, thumb, mean, std):
             self._shot += 1
             self.cuts.append(self._count)
-        steady = _thumbnail(y, SHIFT_WIDTH) if "stabilize" in self.steps else None
+        steady = _thumbnail(y, SHIFT_WIDTH, quick=False) if "stabilize" in self.steps else None
         frame = _Frame(self._count, y, thumb, steady, self._shot, mean, max(std, 1e-3))
         if previous is not None and previous.shot == frame.shot and steady is not None:
             assert previous.steady is not None
@@ -362,9 +363,17 @@ class RepairedFrames:
 # -- measurements and filters (pure functions) ----------------------------------------------
 
 
-def _thumbnail(y: np.ndarray, width: int = THUMB_WIDTH) -> np.ndarray:
+def _thumbnail(y: np.ndarray, width: int = THUMB_WIDTH, quick: bool = True) -> np.ndarray:
+    """``y`` shrunk to ``width`` (float32). ``quick=False``: in one step, for the shift's
+    phase correlation, whose sub-pixel positions the two steps would move."""
     h, w = y.shape
     width = min(width, w)
+    # First by the largest whole factor of both sides (OpenCV's fast path for area averaging, a
+    # tenth of the time at 720p), then the rest of the way.
+    common = math.gcd(w, h)
+    factor = max((f for f in range(1, w // width + 1) if common % f == 0), default=1)
+    if quick and factor >= 2:
+        y = cv2.resize(y, (w // factor, h // factor), interpolation=cv2.INTER_AREA)
     return cv2.resize(
         y, (width, max(4, round(h * width / w))), interpolation=cv2.INTER_AREA
     ).astype(np.float32)
