@@ -278,7 +278,7 @@ class Repairer:
         if "dust" in self.steps and len(warped) == 2:
             started = time.perf_counter()
             raw = [other.y if other.half is None else other.half for other in neighbours]
-            y = self._dust(y, warped, raw)
+            y = self._dust(y, warped, raw, frame.half)
             self.times.add("dust", time.perf_counter() - started)
         if "scratches" in self.steps:
             started = time.perf_counter()
@@ -290,12 +290,22 @@ class Repairer:
             self.times.add("degrain", time.perf_counter() - started)
         return y
 
-    def _dust(self, y: np.ndarray, warped: list[np.ndarray], raw: list[np.ndarray]) -> np.ndarray:
+    def _dust(
+        self,
+        y: np.ndarray,
+        warped: list[np.ndarray],
+        raw: list[np.ndarray],
+        half: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """``y`` with one frame's dirt filled (``half``: ``y`` at half size, when made)."""
         threshold = max(16.0, 3.0 * (self.noise or 0.0))
         h, w = y.shape
         if h >= 480:  # found at half size (a quarter of the work), filled at full size
             size = (w // 2, h // 2)
-            small = [cv2.resize(a, size, interpolation=cv2.INTER_AREA) for a in (y, *warped)]
+            small = [cv2.resize(a, size, interpolation=cv2.INTER_AREA) for a in warped]
+            if half is None:
+                half = cv2.resize(y, size, interpolation=cv2.INTER_AREA)
+            small.insert(0, half)
             found, _ = dust_mask(*small, threshold, blur=False, neighbours=tuple(raw))
             if not found.any():
                 return y
@@ -602,7 +612,7 @@ def scratch_columns(y: np.ndarray, contrast: float = 10.0) -> list[tuple[int, in
     ridge = image - side
     ridge[:, :3] = 0
     ridge[:, -3:] = 0
-    median = np.median(ridge, axis=0)
+    median = np.median(np.ascontiguousarray(ridge.T), axis=1)  # along rows, made contiguous
     texture = 1.4826 * float(np.median(np.abs(median))) + 1e-3
     found = []
     for x in np.flatnonzero(np.abs(median) > max(contrast, 6.0 * texture)):
