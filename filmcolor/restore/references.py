@@ -261,15 +261,30 @@ def check_conflicts(references: list[Reference]) -> list[Reference]:
     return sorted(by_frame.values(), key=lambda r: r.frame)
 
 
-def palette(luma: np.ndarray, chroma: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
+def _bands(luma: np.ndarray) -> np.ndarray:
+    """Each pixel's luminance band (0 .. BANDS - 1) of ``luma`` in [-1, 1]."""
+    return np.clip(((luma + 1.0) * (0.5 * BANDS)).astype(np.int32), 0, BANDS - 1)
+
+
+def palette(
+    luma: np.ndarray,
+    chroma: np.ndarray,
+    weight: np.ndarray | None = None,
+    bands: np.ndarray | None = None,
+) -> np.ndarray:
     """Mean chroma in each of :data:`BANDS` luminance bands: (BANDS, 2); NaN where a band is
-    empty. ``luma`` in [-1, 1] (H, W), ``chroma`` (2, H, W)."""
-    bands = np.clip(((luma + 1.0) * 0.5 * BANDS).astype(np.int32), 0, BANDS - 1).ravel()
-    w = np.ones(bands.shape, np.float64) if weight is None else weight.ravel().astype(np.float64)
+    empty. ``luma`` in [-1, 1] (H, W), ``chroma`` (2, H, W); ``bands``: ``luma``'s bands, when
+    the caller has them."""
+    bands = (_bands(luma) if bands is None else bands).ravel()
+    if weight is None:
+        total = np.bincount(bands, minlength=BANDS).astype(np.float64)
+    else:
+        weight = weight.ravel().astype(np.float64)
+        total = np.bincount(bands, weight, BANDS)
     out = np.full((BANDS, 2), np.nan)
-    total = np.bincount(bands, w, BANDS)
     for c in range(2):
-        sums = np.bincount(bands, w * chroma[c].ravel(), BANDS)
+        values = chroma[c].ravel() if weight is None else weight * chroma[c].ravel()
+        sums = np.bincount(bands, values, BANDS)
         out[:, c] = np.where(total > 1e-3 * len(bands), sums / np.maximum(total, 1e-9), np.nan)
     return out
 
@@ -279,11 +294,12 @@ def pull_to_palette(
 ) -> np.ndarray:
     """``chroma`` with each luminance band's mean moved toward ``target``'s (by ``strength``,
     a number or a per-pixel map); bands either side lack are left alone."""
-    own = palette(luma, chroma)
-    shift = np.nan_to_num(target - own)  # (BANDS, 2)
-    bands = np.clip(((luma + 1.0) * 0.5 * BANDS).astype(np.int32), 0, BANDS - 1)
-    moved = chroma + np.moveaxis(shift[bands], -1, 0) * strength
-    return np.clip(moved, -1.0, 1.0).astype(np.float32)
+    bands = _bands(luma)
+    shift = np.nan_to_num(target - palette(luma, chroma, bands=bands)).astype(np.float32)
+    moved = np.empty(chroma.shape, np.float32)
+    for c in range(2):  # each pixel's band's shift, looked up in a table of BANDS values
+        moved[c] = chroma[c] + np.take(shift[:, c], bands) * strength
+    return np.clip(moved, -1.0, 1.0, out=moved)
 
 
 class ReferenceColours:
