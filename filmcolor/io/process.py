@@ -78,10 +78,9 @@ def keep_freed_memory() -> None:
 
     Restore makes and drops arrays the size of a frame (megabytes each) for every frame; by
     default glibc maps each of them fresh from the kernel and unmaps it when freed, and every
-    new page is faulted in and zeroed again. Measured on a 2-core machine (a 20-s 720p film):
-    ``restore --repair`` spent 6.3 s of its 35 s of CPU in the kernel, 2.1 s with this, and ran
-    15 % faster; a plain restore 4 % faster. The memory kept is bounded (:data:`KEEP_FREED`).
-    A no-op where the C library is not glibc.
+    new page is faulted in and zeroed again: ``restore --repair`` spent a sixth of its CPU time
+    in the kernel doing that. The memory kept is bounded (:data:`KEEP_FREED`; a long restore's
+    peak stays flat). A no-op where the C library is not glibc.
     """
     try:
         import ctypes
