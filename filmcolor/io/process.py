@@ -82,16 +82,14 @@ def keep_freed_memory() -> None:
     in the kernel doing that. The memory kept is bounded (:data:`KEEP_FREED`; a long restore's
     peak stays flat). A no-op where the C library is not glibc.
     """
-    try:
-        import ctypes
+    import ctypes
 
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: the default allocator
         libc = ctypes.CDLL("libc.so.6")
         m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
         libc.mallopt(m_mmap_threshold, 64 << 20)  # arrays up to 64 MB from the heap
         libc.mallopt(m_trim_threshold, KEEP_FREED)
         libc.mallopt(m_top_pad, 64 << 20)
-    except (OSError, AttributeError):
-        pass
 
 
 PIPE_BYTES = 1 << 20

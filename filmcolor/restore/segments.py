@@ -401,9 +401,8 @@ class SegmentRun:
                         written += 1
                     self.bar.update(len(done))
 
-                def colour(planes: list[np.ndarray]) -> None:
-                    for plane in planes:
-                        emit(stage.push(plane, self.engine.shrink_plane(plane, info.full_range)))
+                def colour(plane: np.ndarray) -> None:
+                    emit(stage.push(plane, self.engine.shrink_plane(plane, info.full_range)))
 
                 pushed = 0
 
@@ -419,12 +418,12 @@ class SegmentRun:
                     repaired = Prefetch(RepairedFrames(repairer, source()), depth=4)
                     try:
                         for y in repaired:
-                            colour([y])
+                            colour(y)
                     finally:
                         repaired.close()
                 else:
                     for y in source():
-                        colour([y])
+                        colour(y)
                 emit(stage.finish())
                 out.finish()
             except BaseException:
