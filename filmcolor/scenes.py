@@ -11,6 +11,7 @@ no cut for a single-shot clip: that is one scene here. Example::
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -61,7 +62,9 @@ class _GrayScore:
         return float(cv2.norm(frame_img, last, cv2.NORM_L1)) / frame_img.size
 
 
+@functools.cache
 def _gray_detector(base: type) -> type:
+    """``base`` taking luminance frames (one class per base, made once)."""
     return type(f"Gray{base.__name__}", (_GrayScore, base), {})
 
 

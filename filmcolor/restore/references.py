@@ -467,13 +467,13 @@ def carry_through(
     reference = lumas[k].astype(np.float32)
     offset = np.zeros((h, w, 2), np.float32)
 
-    def colour(i: int, offset: np.ndarray, matched: np.ndarray) -> None:
+    def colour(i: int, offset: np.ndarray, frame: np.ndarray, matched: np.ndarray) -> None:
         x, y = grid_x + offset[..., 0], grid_y + offset[..., 1]
         carried = np.stack(
             [cv2.remap(c, x, y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE) for c in chroma]
         )
         brought = cv2.remap(matched, x, y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        diff = cv2.blur(np.abs(lumas[i].astype(np.float32) - brought), (3, 3))
+        diff = cv2.blur(np.abs(frame - brought), (3, 3))
         t = np.exp(-((diff / MATCH_SIGMA) ** 2))
         t[(x < -0.5) | (x > w - 0.5) | (y < -0.5) | (y > h - 0.5)] = 0.0
         colour_out[i] = carried
@@ -487,11 +487,12 @@ def carry_through(
         i = k + direction
         while 0 <= i < len(lumas):
             frame = np.asarray(lumas[i])
-            matched = np.clip(match_levels(reference, frame.astype(np.float32)), 0, 255)
+            level = frame.astype(np.float32)
+            matched = np.clip(match_levels(reference, level), 0, 255)
             offset = dis.calc(frame, matched.astype(np.uint8), offset.copy())
             if pending is not None:
                 pending.result()  # one frame at a time in the other thread: memory stays flat
-            pending = pool.submit(colour, i, offset, matched)
+            pending = pool.submit(colour, i, offset, level, matched)
             i += direction
         if pending is not None:
             pending.result()
