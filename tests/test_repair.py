@@ -217,3 +217,38 @@ def test_repaired_frames_on_a_thread_are_the_repairers_own():
             list(ahead)
     finally:
         ahead.close()
+
+
+def test_a_large_frames_neighbour_sampled_where_needed_is_the_whole_warp():
+    """At 480 lines and more, a neighbour brought along the flow is made only where a step
+    needs it (half size for the dust search, a grid for the grain, a few pixels to fill): each
+    is what the whole-frame warp gives there."""
+    from filmcolor.restore.repair import _Frame, _Warp
+
+    a, b = _scene(2, size=(480, 640))
+    rng = np.random.default_rng(5)
+    flow = np.dstack(
+        [cv2.resize(rng.uniform(-3, 3, (9, 16)), (320, 240)) for _ in range(2)]
+    ).astype(np.float32)
+    grid_x, grid_y = np.meshgrid(np.arange(320, dtype=np.float32), np.arange(240, dtype=np.float32))
+    source = _Frame(1, b, np.zeros((1, 1), np.float32), None, 0, 100.0, 10.0)
+    source.half = cv2.resize(b, (320, 240), interpolation=cv2.INTER_AREA)
+    warp = _Warp(source, (grid_x + flow[..., 0], grid_y + flow[..., 1]), a.shape)
+    full = warp.full().astype(int)
+    rows, columns = rng.integers(0, 480, 500), rng.integers(0, 640, 500)
+    assert np.abs(warp.at(rows, columns).astype(int) - full[rows, columns]).max() <= 1
+    assert np.abs(warp.grid(3).astype(int) - full[::3, ::3]).max() <= 1
+    shrunk = cv2.resize(warp.full(), (320, 240), interpolation=cv2.INTER_AREA).astype(int)
+    off = np.abs(warp.half().astype(int) - shrunk)[2:-2, 2:-2]
+    assert off.mean() < 0.5 and np.percentile(off, 99.9) <= 2, (off.mean(), off.max())
+
+
+def test_dust_is_found_at_half_size_on_a_large_frame():
+    clean = _scene(7, size=(480, 640))
+    worn = [f.copy() for f in clean]
+    cv2.circle(worn[3], (300, 200), 4, 250, -1)
+    out, repairer = _repair(worn, "dust")
+    spot = np.s_[194:207, 294:307]
+    assert np.abs(out[3][spot].astype(int) - clean[3][spot]).max() < 25, "the speck is gone"
+    assert repairer.specks >= 1
+    assert all(np.array_equal(out[i], worn[i]) for i in (0, 1, 2, 4, 5, 6)), "no speck there"

@@ -86,6 +86,12 @@ is the camera's own shake, which a stabilizer must not take out of a hand-held s
 FLOW_WIDTH = 320
 """Width at which the optical flow between neighbours is computed (then scaled up)."""
 
+GRAIN_STEP = 3
+"""The grain is measured on every third pixel of every third line (a ninth of them will do)."""
+
+GRAIN_FLOOR = 0.5
+"""Grain (in levels, its standard deviation) below which degrain leaves a frame alone."""
+
 CUT_DIFFERENCE = 0.55
 """Mean absolute difference of two brightness-normalised thumbnails (in standard deviations)
 above which a cut is declared."""
@@ -113,6 +119,82 @@ class _Frame:
     small: np.ndarray | None = None  # uint8 at FLOW_WIDTH, after deflicker and stabilize
     scratches: list[tuple[int, int]] | None = None  # its scratch columns, once measured
     half: np.ndarray | None = None  # at half size (frames of 480 lines or more), leveled
+    boxed: np.ndarray | None = None  # leveled, averaged over 2 x 2 pixels (a dust neighbour)
+
+
+class _Warp:
+    """A neighbour brought onto a frame along the flow, made only as large as a step needs: the
+    flow is found at :data:`FLOW_WIDTH`, and its sampling maps are enlarged to the whole frame
+    (degrain), to half size (the dust search), or read at a few pixels (the grain estimate on
+    every :data:`GRAIN_STEP`-th pixel, the dust to fill). Enlarging the maps and sampling the
+    whole frame cost most of the flow's time at 720p; the grain is measured on every frame, the
+    whole frame is needed only where degrain works."""
+
+    def __init__(
+        self, source: _Frame, maps: tuple[np.ndarray, np.ndarray], shape: tuple[int, int]
+    ) -> None:
+        self.source = source
+        self.shape = shape  # the frame's (h, w)
+        sh, sw = maps[0].shape
+        h, w = shape
+        self._scale = (sw / w, sh / h)  # from the frame's pixels to the maps'
+        # Where each pixel samples from, at the small size in the frame's pixels: a straight
+        # grid stays straight, so the maps are enlarged instead of the flow.
+        self._maps = ((maps[0] + 0.5) * (w / sw) - 0.5, (maps[1] + 0.5) * (h / sh) - 0.5)
+        self._full: np.ndarray | None = None
+
+    def full(self) -> np.ndarray:
+        """The neighbour at the frame's size."""
+        if self._full is None:
+            h, w = self.shape
+            map_x, map_y = (
+                cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR) for m in self._maps
+            )
+            self._full = remap(self.source.y, (map_x, map_y), cv2.INTER_LINEAR)
+        return self._full
+
+    def half(self) -> np.ndarray:
+        """The neighbour at half size, as the full-size neighbour shrunk by 2 x 2 averaging
+        would be: the mean of four bilinear samples half a pixel apart is one bilinear sample of
+        the picture averaged over 2 x 2 pixels, taken at their centre."""
+        source = self.source
+        if source.boxed is None:
+            source.boxed = cv2.blur(source.y, (2, 2))  # pixel x holds the mean of x - 1 and x
+        h, w = self.shape
+        size = (w // 2, h // 2)
+        maps = tuple(cv2.resize(m, size, interpolation=cv2.INTER_LINEAR) + 0.5 for m in self._maps)
+        return remap(source.boxed, maps, cv2.INTER_LINEAR)
+
+    def at(self, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """The neighbour at the frame's pixels (rows[i], columns[i]), as a flat uint8 array."""
+        count = len(rows)
+        if count == 0:
+            return np.zeros(0, np.uint8)
+        # cv2.remap takes maps of fewer than 32,768 columns: the points in rows of 1,024
+        lines = -(-count // 1024)
+        u = np.zeros(lines * 1024, np.float32)
+        v = np.zeros(lines * 1024, np.float32)
+        u[:count] = (columns + 0.5) * self._scale[0] - 0.5
+        v[:count] = (rows + 0.5) * self._scale[1] - 0.5
+        u, v = u.reshape(lines, 1024), v.reshape(lines, 1024)
+        maps = tuple(remap(m, (u, v), cv2.INTER_LINEAR) for m in self._maps)
+        return remap(self.source.y, maps, cv2.INTER_LINEAR).ravel()[:count]
+
+    def grid(self, step: int) -> np.ndarray:
+        """The neighbour at the frame's pixels [::step, ::step]."""
+        h, w = self.shape
+        key = (h, w, step, *self._maps[0].shape)
+        if key not in _GRIDS:
+            rows = np.arange(0, h, step, dtype=np.float32)
+            columns = np.arange(0, w, step, dtype=np.float32)
+            u = (columns + 0.5) * self._scale[0] - 0.5
+            v = (rows + 0.5) * self._scale[1] - 0.5
+            _GRIDS[key] = tuple(np.ascontiguousarray(a) for a in np.meshgrid(u, v))
+        maps = tuple(remap(m, _GRIDS[key], cv2.INTER_LINEAR) for m in self._maps)
+        return remap(self.source.y, maps, cv2.INTER_LINEAR)
+
+
+_GRIDS: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
 
 
 @dataclass
@@ -257,70 +339,60 @@ class Repairer:
         """Dust, scratches and degrain: the steps that compare a frame with its neighbours."""
         started = time.perf_counter()
         assert frame.small is not None
-        h, w = frame.y.shape
-        sh, sw = frame.small.shape
-        sx, sy = w / sw, h / sh
-        warped = []
+        warps = []
         for other in neighbours:
             assert other.small is not None
-            # Where each pixel samples from, at the small size in full-size pixels, enlarged:
-            # a straight grid stays straight, so the maps are resized instead of the flow.
-            maps = flow_maps(self._flow(frame.small, other.small))
-            map_x = cv2.resize((maps[0] + 0.5) * sx - 0.5, (w, h), interpolation=cv2.INTER_LINEAR)
-            map_y = cv2.resize((maps[1] + 0.5) * sy - 0.5, (w, h), interpolation=cv2.INTER_LINEAR)
-            warped.append(remap(other.y, (map_x, map_y), cv2.INTER_LINEAR))
-        self.times.add("flow", time.perf_counter() - started)
+            warps.append(
+                _Warp(other, flow_maps(self._flow(frame.small, other.small)), frame.y.shape)
+            )
         y = frame.y
         if frame.index in self.cuts or frame.index == 0:
             self._noise_history.clear()
-        self._noise_history.append(grain_sigma(y, warped))
+        self._noise_history.append(grain_sigma(y, warps[0].grid(GRAIN_STEP)))
         self.noise = float(np.median(self._noise_history[-9:]))
-        if "dust" in self.steps and len(warped) == 2:
+        self.times.add("flow", time.perf_counter() - started)
+        if "dust" in self.steps and len(warps) == 2:
             started = time.perf_counter()
-            raw = [other.y if other.half is None else other.half for other in neighbours]
-            y = self._dust(y, warped, raw, frame.half)
+            y = self._dust(y, warps, frame.half)
             self.times.add("dust", time.perf_counter() - started)
         if "scratches" in self.steps:
             started = time.perf_counter()
             y = self._scratches(frame, y, neighbours)
             self.times.add("scratches", time.perf_counter() - started)
-        if "degrain" in self.steps:
+        if "degrain" in self.steps and self.noise >= GRAIN_FLOOR:
             started = time.perf_counter()
-            y = _degrain(y, warped, self.noise)
+            full = [warp.full() for warp in warps]
+            self.times.add("flow", time.perf_counter() - started)
+            started = time.perf_counter()
+            y = _degrain(y, full, self.noise)
             self.times.add("degrain", time.perf_counter() - started)
         return y
 
-    def _dust(
-        self,
-        y: np.ndarray,
-        warped: list[np.ndarray],
-        raw: list[np.ndarray],
-        half: np.ndarray | None = None,
-    ) -> np.ndarray:
+    def _dust(self, y: np.ndarray, warps: list[_Warp], half: np.ndarray | None) -> np.ndarray:
         """``y`` with one frame's dirt filled (``half``: ``y`` at half size, when made)."""
         threshold = max(16.0, 3.0 * (self.noise or 0.0))
         h, w = y.shape
-        if h >= 480:  # found at half size (a quarter of the work), filled at full size
-            size = (w // 2, h // 2)
-            small = [cv2.resize(a, size, interpolation=cv2.INTER_AREA) for a in warped]
-            if half is None:
-                half = cv2.resize(y, size, interpolation=cv2.INTER_AREA)
-            small.insert(0, half)
-            found, _ = dust_mask(*small, threshold, blur=False, neighbours=tuple(raw))
+        raw = tuple(
+            warp.source.y if warp.source.half is None else warp.source.half for warp in warps
+        )
+        if half is not None:  # found at half size (a quarter of the work), filled at full size
+            found = dust_mask(
+                half, *(warp.half() for warp in warps), threshold, blur=False, neighbours=raw
+            )
             if not found.any():
                 return y
             mask = cv2.resize(found.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
             mask = cv2.dilate(mask, np.ones((3, 3), np.uint8)).astype(bool)
         else:
-            mask, _ = dust_mask(y, warped[0], warped[1], threshold, neighbours=tuple(raw))
+            mask = dust_mask(y, warps[0].full(), warps[1].full(), threshold, neighbours=raw)
             if not mask.any():
                 return y
         self.spots += int(mask.sum())
         self.specks += cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)[0] - 1
+        rows, columns = np.nonzero(mask)
+        before, after = (warp.at(rows, columns).astype(np.uint16) for warp in warps)
         out = y.copy()
-        out[mask] = ((warped[0][mask].astype(np.uint16) + warped[1][mask] + 1) // 2).astype(
-            np.uint8
-        )
+        out[rows, columns] = ((before + after + 1) // 2).astype(np.uint8)
         return out
 
     def _scratches(self, frame: _Frame, y: np.ndarray, neighbours: list[_Frame]) -> np.ndarray:
@@ -502,13 +574,12 @@ def _stabilize(y: np.ndarray, frame: _Frame, window: list[_Frame]) -> np.ndarray
     )
 
 
-def grain_sigma(y: np.ndarray, warped: list[np.ndarray]) -> float:
+def grain_sigma(y: np.ndarray, neighbour: np.ndarray, step: int = GRAIN_STEP) -> float:
     """The grain's standard deviation in levels: grain is new on every frame, so a frame and a
     neighbour brought onto it differ by it twice over (the median difference is robust to where
-    the flow failed; the picture's own texture, aligned, cancels)."""
-    if not warped:
-        return 0.0
-    difference = cv2.absdiff(y[::3, ::3], warped[0][::3, ::3])  # a ninth of the pixels will do
+    the flow failed; the picture's own texture, aligned, cancels). ``neighbour``: brought onto
+    ``y`` at its pixels [::step, ::step]."""
+    difference = cv2.absdiff(np.ascontiguousarray(y[::step, ::step]), neighbour)
     return float(1.4826 * np.median(difference) / np.sqrt(2.0))
 
 
@@ -524,8 +595,8 @@ def dust_mask(
     threshold: float,
     blur: bool = True,
     neighbours: tuple[np.ndarray, ...] = (),
-) -> tuple[np.ndarray, np.ndarray]:
-    """Where ``y`` holds one frame's dirt, and what fills it.
+) -> np.ndarray:
+    """Where ``y`` holds one frame's dirt (a bool mask).
 
     ``before`` and ``after`` are the neighbouring frames brought onto ``y`` along the flow. A
     pixel is dirt where it is off both by more than ``threshold`` in the same direction while
@@ -536,27 +607,36 @@ def dust_mask(
     """
     # Differences of 3x3 means: a speck spans pixels, grain does not; the neighbours' overall
     # brightness is matched first (flicker is not dirt).
-    yb, bb, ab = (
-        (cv2.blur(a, (3, 3)) if blur else a).astype(np.float32) for a in (y, before, after)
-    )
-    d1, d2 = yb - bb, yb - ab
+    yb, bb, ab = ((cv2.blur(a, (3, 3)) if blur else a) for a in (y, before, after))
+    d1 = cv2.subtract(yb, bb, dtype=cv2.CV_32F)
+    d2 = cv2.subtract(yb, ab, dtype=cv2.CV_32F)
     d1 -= float(np.median(d1[::4, ::4]))  # a sixteenth of the pixels tells the offset
     d2 -= float(np.median(d2[::4, ::4]))
-    agree = np.abs(d1 - d2) < threshold * 0.6
+    low, high = np.minimum(d1, d2), np.maximum(d1, d2)
+    candidate = ((low > threshold) | (high < -threshold)) & (high - low < threshold * 0.6)
+    where = np.flatnonzero(candidate)
+    spot = np.zeros(y.shape, bool)
+    if where.size == 0:
+        return spot
+    rows, columns = np.divmod(where, y.shape[1])
     # ... and a speck stands out of its own frame too (where the flow slips along an edge, the
     # frame is like its surroundings)
-    own = yb - cv2.blur(y, (11, 11)).astype(np.float32)
-    bright = (d1 > threshold) & (d2 > threshold) & (own > threshold * 0.7)
-    dark = (d1 < -threshold) & (d2 < -threshold) & (own < -threshold * 0.7)
+    own = yb[rows, columns] - cv2.blur(y, (11, 11))[rows, columns].astype(np.float32)
+    bright = (low[rows, columns] > threshold) & (own > threshold * 0.7)
+    dark = (high[rows, columns] < -threshold) & (own < -threshold * 0.7)
     # ... on a background the neighbours show smoother than the speck is strong: on moving
     # texture (water, leaves) the flow cannot be trusted to the pixel
-    fill = 0.5 * (bb + ab)
-    mean = cv2.blur(fill, (7, 7))
-    texture = np.sqrt(np.maximum(cv2.blur(fill * fill, (7, 7)) - mean * mean, 0.0))
-    spot = agree & (bright | dark) & (texture < np.maximum(threshold * 0.6, 0.25 * np.abs(own)))
+    fill = cv2.add(bb, ab, dtype=cv2.CV_32F)
+    fill *= 0.5
+    mean = cv2.blur(fill, (7, 7))[rows, columns]
+    square = cv2.blur(cv2.multiply(fill, fill), (7, 7))[rows, columns]
+    texture = np.sqrt(np.maximum(square - mean * mean, 0.0))
+    spot[rows, columns] = (bright | dark) & (
+        texture < np.maximum(threshold * 0.6, 0.25 * np.abs(own))
+    )
     mask = spot.astype(np.uint8)
     if not mask.any():
-        return spot, y
+        return spot
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     largest = max(64, int(y.size * 0.0004))
     keep = np.zeros(count, bool)
@@ -572,7 +652,7 @@ def dust_mask(
                 keep[i] = False
     mask = keep[labels].astype(np.uint8)
     mask = cv2.dilate(mask, np.ones((3, 3), np.uint8))
-    return mask.astype(bool), ((before.astype(np.uint16) + after + 1) // 2).astype(np.uint8)
+    return mask.astype(bool)
 
 
 def _found_nearby(
@@ -612,10 +692,21 @@ def scratch_columns(y: np.ndarray, contrast: float = 10.0) -> list[tuple[int, in
     ridge = image - side
     ridge[:, :3] = 0
     ridge[:, -3:] = 0
-    median = np.median(np.ascontiguousarray(ridge.T), axis=1)  # along rows, made contiguous
-    texture = 1.4826 * float(np.median(np.abs(median))) + 1e-3
+    # The film's own texture from every fourth column's median; a column's median is beyond
+    # the limit only where over half its rows are: those few get their median.
+    sample = np.median(np.ascontiguousarray(ridge[:, ::4].T), axis=1)
+    texture = 1.4826 * float(np.median(np.abs(sample))) + 1e-3
+    limit = max(contrast, 6.0 * texture)
+    half = h // 2
+    likely = np.flatnonzero(
+        (np.count_nonzero(ridge > limit, axis=0) >= half)
+        | (np.count_nonzero(ridge < -limit, axis=0) >= half)
+    )
+    median = np.zeros(w, np.float32)
+    if likely.size:
+        median[likely] = np.median(ridge[:, likely], axis=0)
     found = []
-    for x in np.flatnonzero(np.abs(median) > max(contrast, 6.0 * texture)):
+    for x in np.flatnonzero(np.abs(median) > limit):
         sign = 1 if median[x] > 0 else -1
         share = float(np.mean(sign * ridge[:, x] > contrast * 0.5))
         if share >= 0.7:
@@ -649,7 +740,7 @@ def fill_columns(y: np.ndarray, columns: list[int], half_width: int = 1) -> np.n
 def _degrain(y: np.ndarray, warped: list[np.ndarray], sigma: float | None) -> np.ndarray:
     """``y`` averaged with its flow-aligned neighbours where they agree with it (within a few
     grain sigmas); the neighbours count less where they differ (motion the flow missed)."""
-    if not warped or not sigma or sigma < 0.5:
+    if not warped or not sigma or sigma < GRAIN_FLOOR:
         return y
     scale = 2.5 * sigma
     lut = np.clip(255.0 * np.exp(-((np.arange(256) / scale) ** 2)) + 0.5, 0, 255).astype(np.uint8)
