@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -464,9 +465,21 @@ def main() -> None:
         default="yes",
         help="also (or only) measure restore with a free model and x264 ultrafast",
     )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the work folder (the clips and the outputs)"
+    )
     args = parser.parse_args()
-    devices = ["cpu", "cuda"] if args.device == "both" else [args.device]
     work = Path(tempfile.mkdtemp(prefix="filmcolor-bench-"))
+    try:
+        run(args, work)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, work: Path) -> None:
+    """Every measurement of ``args``, with its clips and outputs in ``work``."""
+    devices = ["cpu", "cuda"] if args.device == "both" else [args.device]
     clips = {"synthetic 720p": synthetic_clip(work / "synthetic.mp4", args.seconds)}
     references = shot_references(args.seconds, work / "references")
     if (real := real_clip(work / "real.mp4", args.seconds)) is not None:
@@ -474,7 +487,8 @@ def main() -> None:
     print(
         f"machine: {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} "
         f"cores; "
-        f"clips {args.seconds:g} s, work folder {work}\n"
+        f"clips {args.seconds:g} s, work folder {work}"
+        f"{' (kept)' if args.keep else ' (removed at the end; --keep keeps it)'}\n"
     )
     if args.ceiling == "only":
         ceiling(clips, work, args.repeat, args.jobs)
