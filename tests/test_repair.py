@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import decoded_frames, make_clip, md5_of_stream
+from conftest import decoded_frames, make_clip, md5_of_stream, read_planes
 
 from filmcolor.cli import main
 from filmcolor.config import DEFAULT_REPAIRS, REPAIRS, RepairConfig, parse_repairs
@@ -252,3 +254,27 @@ def test_dust_is_found_at_half_size_on_a_large_frame():
     assert np.abs(out[3][spot].astype(int) - clean[3][spot]).max() < 25, "the speck is gone"
     assert repairer.specks >= 1
     assert all(np.array_equal(out[i], worn[i]) for i in (0, 1, 2, 4, 5, 6)), "no speck there"
+
+
+def test_repair_in_segments_in_parallel_gives_the_same_film(tmp_path: Path, affine_model: Path):
+    """restore --repair starts its repair afresh at every segment, as the colour stage does: the
+    film's segments in worker processes (--jobs 2) are the one-process film, to the bit."""
+    clip = make_clip(
+        tmp_path / "worn.mp4", seconds=4.0, size="160x96", filters="noise=c0s=20:c0f=t"
+    )
+    common = ["--model", str(affine_model), "--segment-seconds", "1", "--preset", "ultrafast"]
+    one, two = tmp_path / "one.mp4", tmp_path / "two.mp4"
+    for out, jobs in ((one, "1"), (two, "2")):
+        done = subprocess.run(
+            [sys.executable, "-m", "filmcolor.cli", "restore", str(clip), str(out), "--repair",
+             "-q", "--jobs", jobs, *common],
+            capture_output=True,
+            text=True,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    assert decoded_frames(two) == decoded_frames(clip) == 100
+    assert md5_of_stream(two) == md5_of_stream(clip), "audio bit-exact"
+    one_planes, two_planes = read_planes(one), read_planes(two)
+    assert np.array_equal(one_planes, two_planes)
+    original = read_planes(clip)
+    assert not np.array_equal(one_planes[:, 0], original[:, 0]), "the luminance was repaired"
