@@ -174,23 +174,27 @@ class _Warp:
         lines = -(-count // 1024)
         u = np.zeros(lines * 1024, np.float32)
         v = np.zeros(lines * 1024, np.float32)
-        u[:count] = (columns + 0.5) * self._scale[0] - 0.5
-        v[:count] = (rows + 0.5) * self._scale[1] - 0.5
-        u, v = u.reshape(lines, 1024), v.reshape(lines, 1024)
-        maps = tuple(remap(m, (u, v), cv2.INTER_LINEAR) for m in self._maps)
-        return remap(self.source.y, maps, cv2.INTER_LINEAR).ravel()[:count]
+        u[:count], v[:count] = self._small(columns, rows)
+        return self._read(u.reshape(lines, 1024), v.reshape(lines, 1024)).ravel()[:count]
 
     def grid(self, step: int) -> np.ndarray:
         """The neighbour at the frame's pixels [::step, ::step]."""
         h, w = self.shape
         key = (h, w, step, *self._maps[0].shape)
         if key not in _GRIDS:
-            rows = np.arange(0, h, step, dtype=np.float32)
-            columns = np.arange(0, w, step, dtype=np.float32)
-            u = (columns + 0.5) * self._scale[0] - 0.5
-            v = (rows + 0.5) * self._scale[1] - 0.5
+            u, v = self._small(
+                np.arange(0, w, step, dtype=np.float32), np.arange(0, h, step, dtype=np.float32)
+            )
             _GRIDS[key] = tuple(np.ascontiguousarray(a) for a in np.meshgrid(u, v))
-        maps = tuple(remap(m, _GRIDS[key], cv2.INTER_LINEAR) for m in self._maps)
+        return self._read(*_GRIDS[key])
+
+    def _small(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The frame's pixel coordinates x, y in the small maps' pixels."""
+        return (x + 0.5) * self._scale[0] - 0.5, (y + 0.5) * self._scale[1] - 0.5
+
+    def _read(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """The neighbour sampled where the maps say, at the maps' points (u, v)."""
+        maps = tuple(remap(m, (u, v), cv2.INTER_LINEAR) for m in self._maps)
         return remap(self.source.y, maps, cv2.INTER_LINEAR)
 
 
